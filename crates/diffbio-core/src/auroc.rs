@@ -1,0 +1,205 @@
+//! `DifferentiableAuroc`: mean sigmoid over positive/negative pairs with a fixed or
+//! learnable temperature (SPEC.md §6), as one fused Candle op with an analytic backward.
+
+mod cpu;
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+
+use crate::error::{Error, Result};
+use crate::storage::{contiguous_slice, Real};
+use crate::validate;
+
+/// Default temperature of SPEC.md §6.
+pub const DEFAULT_TEMPERATURE: f64 = 1.0;
+
+#[derive(Debug, Clone)]
+enum Temperature {
+    Fixed(f64),
+    /// A scalar tensor, typically a [`candle_core::Var`]'s: it receives a gradient.
+    Learned(Tensor),
+}
+
+/// Smooth AUROC surrogate: the mean sigmoid of score differences over positive/negative pairs.
+///
+/// With `P = {i : y_i = 1}` and `N = {j : y_j = 0}`:
+///
+/// ```text
+/// auroc = Σ_{i∈P, j∈N} σ((s_i − s_j)/T) / max(|P|·|N|, 1)
+/// ∂/∂T  = −Σ σ'(·)(s_i − s_j)/T² / (|P|·|N|)
+/// ```
+///
+/// If either class is empty the value is 0 with zero gradient. Only P×N pairs are visited,
+/// and only the window `|s_i − s_j| ≤ 30·T` needs a sigmoid (outside it each pair is 0 or 1
+/// to within e^{−30}), so the op runs in O(n log n + window pairs) with O(n) memory. Higher
+/// is better: train with `1 − auroc` (or its negative).
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// use diffbio_core::DifferentiableAuroc;
+/// # fn main() -> diffbio_core::Result<()> {
+/// let dev = Device::Cpu;
+/// let scores = Var::new(&[0.9f32, 0.8, 0.1, 0.2], &dev)?;
+/// let labels = Tensor::new(&[1u32, 1, 0, 0], &dev)?;
+/// let t = Var::new(1.0f32, &dev)?;
+/// let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone())?
+///     .forward(scores.as_tensor(), &labels)?;
+/// assert!((auroc.to_scalar::<f32>()? - 0.668).abs() < 1e-3);
+/// let grads = auroc.backward()?;
+/// assert!(grads.get(&t).unwrap().to_scalar::<f32>()? < 0.0); // sharper => higher
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DifferentiableAuroc {
+    temperature: Temperature,
+}
+
+impl Default for DifferentiableAuroc {
+    fn default() -> Self {
+        Self {
+            temperature: Temperature::Fixed(DEFAULT_TEMPERATURE),
+        }
+    }
+}
+
+impl DifferentiableAuroc {
+    /// A fixed temperature (finite, > 0).
+    pub fn new(temperature: f64) -> Result<Self> {
+        validate::positive("temperature", temperature)?;
+        Ok(Self {
+            temperature: Temperature::Fixed(temperature),
+        })
+    }
+
+    /// A learnable temperature: a scalar float tensor (shape `[]` or `[1]`), e.g. a `Var`'s,
+    /// which receives `∂/∂T` through autograd. Its value is checked (> 0) on every forward.
+    pub fn with_temperature(temperature: Tensor) -> Result<Self> {
+        check_temperature_tensor(&temperature)?;
+        Ok(Self {
+            temperature: Temperature::Learned(temperature),
+        })
+    }
+
+    /// A learnable temperature named `temperature` in a [`candle_nn::VarBuilder`], so that it
+    /// lives in the training loop's `VarMap` (initialised to `initial` when created there).
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Tensor};
+    /// use candle_nn::{VarBuilder, VarMap};
+    /// use diffbio_core::DifferentiableAuroc;
+    /// # fn main() -> diffbio_core::Result<()> {
+    /// let varmap = VarMap::new();
+    /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    /// let auroc = DifferentiableAuroc::from_var_builder(vb.pp("auroc"), 0.5)?;
+    /// assert!(varmap.data().lock().unwrap().contains_key("auroc.temperature"));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_var_builder(vb: candle_nn::VarBuilder, initial: f64) -> Result<Self> {
+        validate::positive("temperature", initial)?;
+        let t = vb.get_with_hints((), "temperature", candle_nn::Init::Const(initial))?;
+        Self::with_temperature(t)
+    }
+
+    /// `predictions`: float `[n]`; `labels`: `[n]`, float or integer, each exactly 0 or 1.
+    /// Returns the scalar surrogate (shape `[]`) in the dtype of `predictions`.
+    pub fn forward(&self, predictions: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let n = validate::float_vector(predictions, "predictions")?;
+        validate::vector_len(labels, "labels")?;
+        validate::shape_is(labels, "labels", &[n])?;
+        validate::same_device(labels, "labels", predictions, "predictions")?;
+        let dtype = predictions.dtype();
+        let compute = validate::fused_dtype(dtype);
+        let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
+        validate::finite(predictions, "predictions")?;
+        let temperature = match &self.temperature {
+            Temperature::Fixed(t) => Tensor::new(*t, predictions.device())?.to_dtype(compute)?,
+            Temperature::Learned(t) => {
+                validate::same_device(t, "temperature", predictions, "predictions")?;
+                let value = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0];
+                validate::positive("temperature", value)?;
+                t.to_dtype(compute)?.reshape(())?
+            }
+        };
+        let scores = predictions.to_dtype(compute)?.contiguous()?;
+        let out = scores.apply_op3(&labels, &temperature, PairwiseSigmoid)?;
+        Ok(out.narrow(0, cpu::VALUE, 1)?.reshape(())?.to_dtype(dtype)?)
+    }
+}
+
+fn check_temperature_tensor(t: &Tensor) -> Result<()> {
+    validate::float_dtype(t, "temperature")?;
+    if t.elem_count() != 1 || t.rank() > 1 {
+        return Err(Error::Shape {
+            input: "temperature",
+            expected: "a scalar tensor, shape [] or [1]".into(),
+            got: t.dims().to_vec(),
+        });
+    }
+    let value = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0];
+    validate::positive("temperature", value)
+}
+
+/// The fused op on `(scores, labels as 0/1 floats, temperature [])`. Output:
+/// `[value, ∂/∂T, ∂/∂s...]` (O(n)), so that `bwd` is a scale of what the forward computed.
+#[derive(Debug, Clone, Copy)]
+struct PairwiseSigmoid;
+
+impl PairwiseSigmoid {
+    fn cpu_typed<T: Real>(
+        &self,
+        scores: &[T],
+        l1: &Layout,
+        labels: &CpuStorage,
+        l2: &Layout,
+        temperature: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let scores = contiguous_slice(scores, l1)?;
+        let labels = contiguous_slice(labels.as_slice::<T>()?, l2)?;
+        let t = contiguous_slice(temperature.as_slice::<T>()?, l3)?[0].to_f64();
+        let out = cpu::forward(scores, labels, t);
+        let len = out.len();
+        Ok((T::to_cpu_storage_owned(out), Shape::from(len)))
+    }
+}
+
+impl CustomOp3 for PairwiseSigmoid {
+    fn name(&self) -> &'static str {
+        "pairwise-sigmoid-auroc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        match s1 {
+            CpuStorage::F32(s) => self.cpu_typed(s, l1, s2, l2, s3, l3),
+            CpuStorage::F64(s) => self.cpu_typed(s, l1, s2, l2, s3, l3),
+            _ => candle_core::bail!("pairwise-sigmoid-auroc: scores must be f32 or f64"),
+        }
+    }
+
+    fn bwd(
+        &self,
+        scores: &Tensor,
+        _labels: &Tensor,
+        temperature: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let n = scores.dim(0)?;
+        let upstream = grad_res.narrow(0, cpu::VALUE, 1)?;
+        let grad_scores = res
+            .narrow(0, cpu::GRAD_SCORES, n)?
+            .broadcast_mul(&upstream)?;
+        let grad_t = res
+            .narrow(0, cpu::GRAD_TEMPERATURE, 1)?
+            .mul(&upstream)?
+            .reshape(temperature.shape())?;
+        Ok((Some(grad_scores), None, Some(grad_t)))
+    }
+}

@@ -1,0 +1,24 @@
+//! Differentiable single-cell losses and an AUROC surrogate for [Candle](https://github.com/huggingface/candle).
+//!
+//! Every loss takes `candle_core::Tensor`s and returns a scalar tensor (shape `[]`) that
+//! `backward()` differentiates with respect to every float input. The two quadratic losses,
+//! [`BatchMixingLoss`] and [`DifferentiableAuroc`], are fused custom ops that never build an
+//! n×n (or n_pos×n_neg) buffer; the others are compositions of Candle ops. Bad input is a
+//! typed [`Error`], never a panic or a NaN. The formulas are those of the project's SPEC.md,
+//! repeated on each type.
+
+mod auroc;
+mod batch_mixing;
+mod clustering;
+mod diversity;
+mod error;
+mod storage;
+mod validate;
+mod velocity;
+
+pub use auroc::{DifferentiableAuroc, DEFAULT_TEMPERATURE};
+pub use batch_mixing::{BatchMixingConfig, BatchMixingLoss};
+pub use clustering::{ClusteringCompactnessConfig, ClusteringCompactnessLoss};
+pub use diversity::{ShannonDiversityLoss, SimpsonDiversityLoss};
+pub use error::{Error, Result};
+pub use velocity::{VelocityConsistencyConfig, VelocityConsistencyLoss};
