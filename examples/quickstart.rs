@@ -11,7 +11,13 @@ use diffbio::*;
 
 /// `‖∂loss/∂v‖` for a loss already differentiated into `grads`.
 fn grad_norm(grads: &candle_core::backprop::GradStore, v: &Var) -> candle_core::Result<f32> {
-    grads.get(v).expect("gradient").sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()
+    grads
+        .get(v)
+        .expect("gradient")
+        .sqr()?
+        .sum_all()?
+        .sqrt()?
+        .to_scalar::<f32>()
 }
 
 fn main() -> Result<()> {
@@ -27,7 +33,9 @@ fn main() -> Result<()> {
     let types = Tensor::rand(0f32, k_clusters as f32, n, &device)?.floor()?;
     let centres = Tensor::randn(0f32, 1.0, (k_clusters, d), &device)?;
     let type_ids = types.to_dtype(DType::U32)?;
-    let batch = Tensor::rand(0f32, n_batches as f32, n, &device)?.floor()?.to_dtype(DType::U32)?;
+    let batch = Tensor::rand(0f32, n_batches as f32, n, &device)?
+        .floor()?
+        .to_dtype(DType::U32)?;
     let shifts = Tensor::randn(0f32, 0.3, (n_batches, d), &device)?;
     let x = (centres.index_select(&type_ids, 0)? + shifts.index_select(&batch, 0)?)?;
     let x = Var::from_tensor(&(x + Tensor::randn(0f32, 1.0, (n, d), &device)?)?)?;
@@ -40,7 +48,11 @@ fn main() -> Result<()> {
             .iter()
             .map(|(v_name, v)| Ok(format!("|d/d{v_name}| = {:.4e}", grad_norm(&grads, v)?)))
             .collect::<Result<Vec<_>>>()?;
-        println!("{name:<28} {:>10.6}   {}", loss.to_scalar::<f32>()?, norms.join(", "));
+        println!(
+            "{name:<28} {:>10.6}   {}",
+            loss.to_scalar::<f32>()?,
+            norms.join(", ")
+        );
         Ok(())
     };
 
@@ -49,7 +61,11 @@ fn main() -> Result<()> {
         n_batches,
         temperature: 1.0,
     })?;
-    report("BatchMixingLoss", &mixing.forward(x.as_tensor(), &batch)?, &[("x", &x)])?;
+    report(
+        "BatchMixingLoss",
+        &mixing.forward(x.as_tensor(), &batch)?,
+        &[("x", &x)],
+    )?;
 
     let compactness = ClusteringCompactnessLoss::new(ClusteringCompactnessConfig::default())?;
     report(
@@ -59,7 +75,9 @@ fn main() -> Result<()> {
     )?;
 
     let velocity = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, d), &device)?)?;
-    let future = (x.as_tensor() + (velocity.as_tensor() * 0.1)? + Tensor::randn(0f32, 0.01, (n, d), &device)?)?;
+    let future = (x.as_tensor()
+        + (velocity.as_tensor() * 0.1)?
+        + Tensor::randn(0f32, 0.01, (n, d), &device)?)?;
     let vc = VelocityConsistencyLoss::new(VelocityConsistencyConfig::default())?;
     report(
         "VelocityConsistencyLoss",
@@ -67,11 +85,21 @@ fn main() -> Result<()> {
         &[("velocity", &velocity)],
     )?;
 
-    report("ShannonDiversityLoss", &ShannonDiversityLoss.forward(&assignments)?, &[("logits", &logits)])?;
-    report("SimpsonDiversityLoss", &SimpsonDiversityLoss.forward(&assignments)?, &[("logits", &logits)])?;
+    report(
+        "ShannonDiversityLoss",
+        &ShannonDiversityLoss.forward(&assignments)?,
+        &[("logits", &logits)],
+    )?;
+    report(
+        "SimpsonDiversityLoss",
+        &SimpsonDiversityLoss.forward(&assignments)?,
+        &[("logits", &logits)],
+    )?;
 
     // A classifier score for "is cell type 0", with a learnable temperature.
-    let scores = Var::from_tensor(&(types.eq(0f32)?.to_dtype(DType::F32)? + Tensor::randn(0f32, 0.7, n, &device)?)?)?;
+    let scores = Var::from_tensor(
+        &(types.eq(0f32)?.to_dtype(DType::F32)? + Tensor::randn(0f32, 0.7, n, &device)?)?,
+    )?;
     let is_type0 = types.eq(0f32)?;
     let temperature = Var::new(0.5f32, &device)?;
     let surrogate = DifferentiableAuroc::with_temperature(temperature.as_tensor().clone())?;
@@ -81,8 +109,18 @@ fn main() -> Result<()> {
         &[("scores", &scores), ("T", &temperature)],
     )?;
 
-    let exact = roc_auc(&scores.as_tensor().to_vec1::<f32>()?, &is_type0.to_vec1::<u8>()?.iter().map(|&y| y == 1).collect::<Vec<_>>())
-        .map_err(candle_core::Error::wrap)?;
-    println!("{:<28} {exact:>10.6}   (exact, tie-aware)", "metrics::roc_auc");
+    let exact = roc_auc(
+        &scores.as_tensor().to_vec1::<f32>()?,
+        &is_type0
+            .to_vec1::<u8>()?
+            .iter()
+            .map(|&y| y == 1)
+            .collect::<Vec<_>>(),
+    )
+    .map_err(candle_core::Error::wrap)?;
+    println!(
+        "{:<28} {exact:>10.6}   (exact, tie-aware)",
+        "metrics::roc_auc"
+    );
     Ok(())
 }

@@ -18,7 +18,10 @@ fn check_inputs(name: &str, inputs: &[(Vec<f64>, Vec<usize>)], loss: impl Fn(&[T
     assert!(scalar(&out).is_finite(), "{name}: non-finite value");
     let grads = out.backward().unwrap();
     for (which, (values, shape)) in inputs.iter().enumerate() {
-        let auto = grads.get(&vars[which]).map(flat).unwrap_or_else(|| vec![0.0; values.len()]);
+        let auto = grads
+            .get(&vars[which])
+            .map(flat)
+            .unwrap_or_else(|| vec![0.0; values.len()]);
         let numeric = finite_diff(
             |perturbed| {
                 let mut ts = tensors.clone();
@@ -29,7 +32,10 @@ fn check_inputs(name: &str, inputs: &[(Vec<f64>, Vec<usize>)], loss: impl Fn(&[T
             STEP,
         );
         let err = norm_rel_err(&auto, &numeric, 1e-8);
-        assert!(err < TOL, "{name}: input {which} gradient off by {err:.2e}\nauto {auto:?}\nfd   {numeric:?}");
+        assert!(
+            err < TOL,
+            "{name}: input {which} gradient off by {err:.2e}\nauto {auto:?}\nfd   {numeric:?}"
+        );
     }
 }
 
@@ -53,9 +59,11 @@ fn batch_mixing_matches_finite_differences() {
             temperature: t,
         })
         .unwrap();
-        check_inputs(&format!("batch_mixing n={n} d={d} k={k} B={b} T={t}"), &[(x, vec![n, d])], |ts| {
-            loss.forward(&ts[0], &labels).unwrap()
-        });
+        check_inputs(
+            &format!("batch_mixing n={n} d={d} k={k} B={b} T={t}"),
+            &[(x, vec![n, d])],
+            |ts| loss.forward(&ts[0], &labels).unwrap(),
+        );
     }
 }
 
@@ -100,16 +108,22 @@ fn clustering_compactness_matches_finite_differences() {
         if given {
             inputs.push((c, vec![k, d]));
         }
-        check_inputs(&format!("clustering n={n} d={d} K={k} centroids={given}"), &inputs, |ts| {
-            loss.forward(&ts[0], &ts[1], ts.get(2)).unwrap()
-        });
+        check_inputs(
+            &format!("clustering n={n} d={d} K={k} centroids={given}"),
+            &inputs,
+            |ts| loss.forward(&ts[0], &ts[1], ts.get(2)).unwrap(),
+        );
     }
 }
 
 #[test]
 fn velocity_consistency_matches_finite_differences() {
     let mut rng = Rng::new(4);
-    for &(n, g, dt, cw, mw) in &[(1, 2, 0.1, 1.0, 1.0), (9, 5, 0.05, 2.0, 0.5), (30, 17, 1.0, 0.5, 2.0)] {
+    for &(n, g, dt, cw, mw) in &[
+        (1, 2, 0.1, 1.0, 1.0),
+        (9, 5, 0.05, 2.0, 0.5),
+        (30, 17, 1.0, 0.5, 2.0),
+    ] {
         let inputs: Vec<_> = (0..3).map(|_| (rng.normals(n * g), vec![n, g])).collect();
         let loss = VelocityConsistencyLoss::new(VelocityConsistencyConfig {
             dt,
@@ -117,7 +131,9 @@ fn velocity_consistency_matches_finite_differences() {
             magnitude_weight: mw,
         })
         .unwrap();
-        check_inputs(&format!("velocity n={n} g={g}"), &inputs, |ts| loss.forward(&ts[0], &ts[1], &ts[2]).unwrap());
+        check_inputs(&format!("velocity n={n} g={g}"), &inputs, |ts| {
+            loss.forward(&ts[0], &ts[1], &ts[2]).unwrap()
+        });
     }
 }
 
@@ -126,9 +142,11 @@ fn diversity_losses_match_finite_differences() {
     let mut rng = Rng::new(5);
     for &(n, k, sharpness) in &[(1, 2, 1.0), (12, 4, 2.0), (50, 9, 0.5)] {
         let a = rng.simplex_rows(n, k, sharpness);
-        check_inputs(&format!("shannon n={n} K={k}"), &[(a.clone(), vec![n, k])], |ts| {
-            ShannonDiversityLoss.forward(&ts[0]).unwrap()
-        });
+        check_inputs(
+            &format!("shannon n={n} K={k}"),
+            &[(a.clone(), vec![n, k])],
+            |ts| ShannonDiversityLoss.forward(&ts[0]).unwrap(),
+        );
         check_inputs(&format!("simpson n={n} K={k}"), &[(a, vec![n, k])], |ts| {
             SimpsonDiversityLoss.forward(&ts[0]).unwrap()
         });
