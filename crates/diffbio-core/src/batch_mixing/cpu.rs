@@ -1,22 +1,31 @@
 //! CPU kernels of the k-NN soft-neighbour entropy (SPEC.md §1, streaming form).
 //!
-//! Rows are processed in blocks owned by one rayon task; columns stream past in tiles, so
-//! memory is O(n·(k + B)) for the per-row statistics and O(k + B) per row in flight.
-//! Forward: pass 1 finds κ_i (exact k-th smallest distance), j*(i) and Dmin_i; pass 2
-//! accumulates Z_i, S_ic and R_ic. Backward recomputes each distance and forms
-//! `G_ij + G_ji` from the saved statistics of rows i and j, so every row owns its output.
+//! - Cells are first reordered by batch ([`ByBatch`]), so every batch is a contiguous run
+//!   of columns and the per-batch sums S_ic, R_ic are plain vectorised sums.
+//! - Rows are processed in blocks owned by one rayon task; columns stream past in tiles.
+//!   Each distance tile is one GEMM (`D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`, the `gemm` crate
+//!   that Candle uses), so memory is O(n·(k + B)) plus one tile per thread.
+//! - Forward: pass 1 keeps the exact top-k of each row (κ_i, j*(i), Dmin_i); pass 2
+//!   accumulates Z_i, S_ic and R_ic with a vectorised exponential.
+//! - Backward: recompute each tile, turn it into `C_ij = 2 (G_ij + G_ji)` from the saved
+//!   statistics of rows i and j, and accumulate `Σ_j C_ij (x_i − x_j)` with a second GEMM;
+//!   every row owns its output, so there are no atomics and the result is deterministic.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::ops::Range;
 
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::storage::Real;
 
 /// Rows per rayon task.
-const ROW_BLOCK: usize = 16;
-/// Columns streamed per tile while a row block stays in cache.
+const ROW_BLOCK: usize = 64;
+/// Columns per distance tile.
 const COL_TILE: usize = 256;
+/// Independent partial sums per reduction, so that loops vectorise (16 f32 lanes = AVX-512).
+const LANES: usize = 16;
 /// Softmax epsilon of SPEC.md §1 (`w_ij` denominator and `log(p + ε)`).
 const EPS: f64 = 1e-8;
 /// Shift inside the soft threshold `σ((κ − D − 1e-10)/T)`.
@@ -29,7 +38,8 @@ pub(crate) struct Params {
     pub temperature: f64,
 }
 
-/// Layout of one row's statistics in the op output (after the loss at index 0).
+/// Layout of one row's statistics in the op output (after the loss at index 0). Rows are
+/// stored in batch order ([`ByBatch`]), which the backward pass rebuilds identically.
 pub(crate) struct RowStats;
 
 impl RowStats {
@@ -37,7 +47,7 @@ impl RowStats {
     const KAPPA: usize = 0;
     /// Dmin_i, the row minimum (the softmax shift).
     const DMIN: usize = 1;
-    /// j*(i), the neighbour at distance κ_i (an f64 holds any index exactly).
+    /// j*(i), the neighbour at distance κ_i (batch-order position; exact in f64).
     const JSTAR: usize = 2;
     /// γ_i = 10⁻⁸ · ∂L/∂den_i: coefficient of ∂Z_i.
     const GAMMA: usize = 3;
@@ -56,62 +66,110 @@ fn alpha(n: usize, n_batches: usize) -> f64 {
     -1.0 / (n as f64 * ((n_batches as f64).ln() + EPS))
 }
 
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
+/// The cells in batch order: a stable sort of the rows by label.
+struct ByBatch<T> {
+    x: Vec<T>,
+    sq_norms: Vec<T>,
+    labels: Vec<u32>,
+    /// `order[p]`: the input row at batch-order position `p`.
+    order: Vec<usize>,
+    d: usize,
 }
 
-/// Squared Euclidean distance `Σ (a − b)²` computed in f64 (the direct form, accurate for
-/// near-duplicate points), with independent partial sums so the loop vectorises.
-#[inline]
-fn sq_dist<T: Real>(a: &[T], b: &[T]) -> f64 {
-    const LANES: usize = 4;
-    let mut acc = [0.0f64; LANES];
-    let main = a.len() - a.len() % LANES;
-    for (ca, cb) in a[..main]
-        .chunks_exact(LANES)
-        .zip(b[..main].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            let t = ca[l].to_f64() - cb[l].to_f64();
-            acc[l] += t * t;
+impl<T: Real> ByBatch<T> {
+    fn new(x: &[T], d: usize, labels: &[u32]) -> Self {
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by_key(|&i| labels[i]);
+        let x: Vec<T> = order
+            .iter()
+            .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        let sq_norms = x
+            .chunks_exact(d)
+            .map(|r| r.iter().fold(T::default(), |a, &v| a + v * v))
+            .collect();
+        let labels = order.iter().map(|&i| labels[i]).collect();
+        Self {
+            x,
+            sq_norms,
+            labels,
+            order,
+            d,
         }
     }
-    let tail: f64 = a[main..]
-        .iter()
-        .zip(&b[main..])
-        .map(|(&u, &v)| (u.to_f64() - v.to_f64()).powi(2))
-        .sum();
-    acc.iter().sum::<f64>() + tail
-}
 
-/// Calls `visit(i, j, D_ij)` for every row `i` of `rows` and every other cell `j`,
-/// streaming the columns in tiles so that the row block is reused from cache.
-fn for_each_distance<T: Real>(
-    x: &[T],
-    n: usize,
-    d: usize,
-    rows: std::ops::Range<usize>,
-    mut visit: impl FnMut(usize, usize, f64),
-) {
-    for tile_start in (0..n).step_by(COL_TILE) {
-        let tile = tile_start..(tile_start + COL_TILE).min(n);
-        for i in rows.clone() {
-            let xi = &x[i * d..(i + 1) * d];
-            for j in tile.clone() {
-                if j != i {
-                    visit(i, j, sq_dist(xi, &x[j * d..(j + 1) * d]));
-                }
+    fn n(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn rows(&self, range: Range<usize>) -> &[T] {
+        &self.x[range.start * self.d..range.end * self.d]
+    }
+
+    /// The runs of one batch inside `cols`: `(batch, positions)`.
+    fn runs(&self, cols: Range<usize>) -> impl Iterator<Item = (usize, Range<usize>)> + '_ {
+        let mut start = cols.start;
+        std::iter::from_fn(move || {
+            if start >= cols.end {
+                return None;
+            }
+            let label = self.labels[start];
+            let end = start + self.labels[start..cols.end].partition_point(|&l| l == label);
+            let run = (label as usize, start..end);
+            start = end;
+            Some(run)
+        })
+    }
+
+    /// `out[r][j] = D(rows[r], cols[j])` (row-major, `cols.len()` wide), `+∞` on the diagonal.
+    fn distance_tile(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [T]) {
+        let (m, w, d) = (rows.len(), cols.len(), self.d);
+        let out = &mut out[..m * w];
+        // SAFETY: `out` holds m×w elements (row stride w); the row block holds m×d and the
+        // column block w×d contiguous elements of `self.x` (row stride d).
+        unsafe {
+            gemm::gemm(
+                m,
+                w,
+                d,
+                out.as_mut_ptr(),
+                1,
+                w as isize,
+                false,
+                self.rows(rows.clone()).as_ptr(),
+                1,
+                d as isize,
+                self.rows(cols.clone()).as_ptr(),
+                d as isize,
+                1,
+                T::default(),
+                T::from_f64(-2.0),
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        let zero = T::default();
+        for (r, i) in rows.enumerate() {
+            let norm_i = self.sq_norms[i];
+            let row = &mut out[r * w..(r + 1) * w];
+            for (v, &norm_j) in row.iter_mut().zip(&self.sq_norms[cols.clone()]) {
+                let dist = norm_i + norm_j + *v;
+                *v = if dist > zero { dist } else { zero };
+            }
+            if cols.contains(&i) {
+                row[i - cols.start] = T::from_f64(f64::INFINITY);
             }
         }
     }
 }
 
-/// A candidate neighbour, ordered by distance then index (a total order).
+fn tiles(n: usize, size: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..n).step_by(size).map(move |s| s..(s + size).min(n))
+}
+
+/// A candidate neighbour, ordered by distance then position (a total order).
 #[derive(Clone, Copy, PartialEq)]
 struct Neighbour {
     dist: f64,
@@ -132,11 +190,12 @@ impl Ord for Neighbour {
     }
 }
 
-/// The k smallest distances of one row seen so far (a max-heap of size k) and the minimum.
+/// The k smallest distances of one row seen so far (a max-heap of size k).
 struct TopK {
     k: usize,
     heap: BinaryHeap<Neighbour>,
-    min: f64,
+    /// Distances at or above this cannot enter (∞ until the heap is full).
+    threshold: f64,
 }
 
 impl TopK {
@@ -144,14 +203,25 @@ impl TopK {
         Self {
             k,
             heap: BinaryHeap::with_capacity(k + 1),
-            min: f64::INFINITY,
+            threshold: f64::INFINITY,
         }
     }
 
-    #[inline]
-    fn push(&mut self, dist: f64, index: usize) {
-        self.min = self.min.min(dist);
-        let cand = Neighbour { dist, index };
+    /// Offers every entry of one tile row, whose first column is `first`.
+    #[inline(always)]
+    fn offer<T: Real>(&mut self, row: &[T], first: usize) {
+        let threshold = T::from_f64(self.threshold);
+        for (j, &v) in row.iter().enumerate() {
+            if v < threshold {
+                self.push(Neighbour {
+                    dist: v.to_f64(),
+                    index: first + j,
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, cand: Neighbour) {
         if self.heap.len() < self.k {
             self.heap.push(cand);
         } else if let Some(mut top) = self.heap.peek_mut() {
@@ -159,19 +229,71 @@ impl TopK {
                 *top = cand;
             }
         }
+        if self.heap.len() == self.k {
+            self.threshold = self.heap.peek().map_or(f64::INFINITY, |t| t.dist);
+        }
     }
 
-    /// (κ, j*): the k-th smallest distance and its neighbour.
-    fn kth(&self) -> Neighbour {
-        *self
+    /// (κ, j*) and Dmin: the k-th smallest distance with its neighbour, and the smallest.
+    fn finish(self) -> (Neighbour, f64) {
+        let kth = *self.heap.peek().expect("k >= 1 and n - 1 >= k candidates");
+        let dmin = self
             .heap
-            .peek()
-            .expect("k >= 1 and n - 1 >= k candidates were pushed")
+            .iter()
+            .map(|c| c.dist)
+            .fold(f64::INFINITY, f64::min);
+        (kth, dmin)
     }
 }
 
-/// Forward pass. Returns `[loss, row 0 stats, row 1 stats, ...]` in f64 whatever `T`, so
-/// that the backward pass sees exactly the κ_i and Dmin_i the forward pass used.
+/// The gate offset `q_i = exp((Dmin_i − κ_i + 1e-10)/T)` of a row. With
+/// `e_ij = exp((Dmin_i − D_ij)/T)` it gives `m_ij = σ((κ_i − D_ij − 1e-10)/T) = e_ij / (e_ij + q_i)`,
+/// so one exponential per pair yields both the softmax weight and the soft k-NN gate.
+fn gate_offset(dmin: f64, kappa: f64, temperature: f64) -> f64 {
+    ((dmin - kappa + KAPPA_SHIFT) / temperature).exp()
+}
+
+/// `(e, m)` of one pair at distance `dist` from a row with shift `dmin` and gate offset `q`.
+#[inline(always)]
+fn weight_and_gate<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T) {
+    let zero = T::default();
+    let e = ((dmin - dist) * inv_t).exp();
+    // e = 0 exactly where the pair's weight underflows; m is irrelevant there (every use is
+    // multiplied by e), and this keeps 0/0 out.
+    let m = if e > zero { e / (e + q) } else { zero };
+    (e, m)
+}
+
+/// `(Σ e, Σ e·m, Σ e·m·(1 − m))` over one run of distances of one row.
+#[inline(always)]
+fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
+    let zero = T::default();
+    let one = T::from_f64(1.0);
+    let (mut z, mut s, mut r) = ([zero; LANES], [zero; LANES], [zero; LANES]);
+    let term = |l: usize, dist: T, z: &mut [T; LANES], s: &mut [T; LANES], r: &mut [T; LANES]| {
+        let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
+        let em = e * m;
+        z[l] += e;
+        s[l] += em;
+        r[l] += em * (one - m);
+    };
+    let chunks = dists.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
+        for l in 0..LANES {
+            term(l, chunk[l], &mut z, &mut s, &mut r);
+        }
+    }
+    for (l, &dist) in tail.iter().enumerate() {
+        term(l, dist, &mut z, &mut s, &mut r);
+    }
+    let total = |a: [T; LANES]| a.iter().map(|v| v.to_f64()).sum::<f64>();
+    [total(z), total(s), total(r)]
+}
+
+/// Forward pass. Returns `[loss, stats of batch-order row 0, row 1, ...]` in f64 whatever
+/// `T`, so that the backward pass sees exactly the κ_i and Dmin_i the forward pass used.
 pub(crate) fn forward<T: Real>(
     x: &[T],
     n: usize,
@@ -179,6 +301,7 @@ pub(crate) fn forward<T: Real>(
     labels: &[u32],
     p: &Params,
 ) -> Vec<f64> {
+    let cells = ByBatch::new(x, d, labels);
     let width = RowStats::width(p.n_batches);
     let mut out = vec![0.0; 1 + n * width];
     let (loss, stats) = out.split_at_mut(1);
@@ -187,7 +310,7 @@ pub(crate) fn forward<T: Real>(
         .enumerate()
         .map(|(block, block_stats)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            forward_block(x, n, d, labels, p, rows, block_stats)
+            pulp::Arch::new().dispatch(|| forward_block(&cells, p, rows, block_stats))
         })
         .sum();
     loss[0] = alpha(n, p.n_batches) * entropy_sum;
@@ -195,52 +318,61 @@ pub(crate) fn forward<T: Real>(
 }
 
 /// Both forward passes for one block of rows; writes their statistics, returns Σ_i H_i.
+#[inline(always)]
 fn forward_block<T: Real>(
-    x: &[T],
-    n: usize,
-    d: usize,
-    labels: &[u32],
+    cells: &ByBatch<T>,
     p: &Params,
-    rows: std::ops::Range<usize>,
+    rows: Range<usize>,
     block_stats: &mut [f64],
 ) -> f64 {
-    let n_batches = p.n_batches;
-    let inv_t = 1.0 / p.temperature;
-    let first = rows.start;
+    let (n, b) = (cells.n(), p.n_batches);
+    let mut tile = vec![T::default(); rows.len() * COL_TILE];
 
     // Pass 1: exact top-k per row.
     let mut topk: Vec<TopK> = rows.clone().map(|_| TopK::new(p.k)).collect();
-    for_each_distance(x, n, d, rows.clone(), |i, j, dist| {
-        topk[i - first].push(dist, j)
-    });
-    let kth: Vec<Neighbour> = topk.iter().map(TopK::kth).collect();
-    let dmin: Vec<f64> = topk.iter().map(|t| t.min).collect();
+    for cols in tiles(n, COL_TILE) {
+        let w = cols.len();
+        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
+        for (r, top) in topk.iter_mut().enumerate() {
+            top.offer(&tile[r * w..(r + 1) * w], cols.start);
+        }
+    }
+    let (kth, dmin): (Vec<Neighbour>, Vec<f64>) = topk.into_iter().map(TopK::finish).unzip();
 
-    // Pass 2: Z_i, S_ic, R_ic.
+    // Pass 2: Z_i, S_ic, R_ic, batch run by batch run.
     let mut z = vec![0.0f64; rows.len()];
-    let mut s = vec![0.0f64; rows.len() * n_batches];
-    let mut r = vec![0.0f64; rows.len() * n_batches];
-    for_each_distance(x, n, d, rows.clone(), |i, j, dist| {
-        let row = i - first;
-        let e = (-(dist - dmin[row]) * inv_t).exp();
-        let m = sigmoid((kth[row].dist - dist - KAPPA_SHIFT) * inv_t);
-        let c = row * n_batches + labels[j] as usize;
-        z[row] += e;
-        s[c] += e * m;
-        r[c] += e * m * (1.0 - m);
-    });
+    let mut s = vec![0.0f64; rows.len() * b];
+    let mut r_sum = vec![0.0f64; rows.len() * b];
+    let inv_t = T::from_f64(1.0 / p.temperature);
+    let q: Vec<T> = (0..rows.len())
+        .map(|r| T::from_f64(gate_offset(dmin[r], kth[r].dist, p.temperature)))
+        .collect();
+    for cols in tiles(n, COL_TILE) {
+        let w = cols.len();
+        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
+        for r in 0..rows.len() {
+            let row = &tile[r * w..(r + 1) * w];
+            let row_dmin = T::from_f64(dmin[r]);
+            for (c, run) in cells.runs(cols.clone()) {
+                let local = run.start - cols.start..run.end - cols.start;
+                let [zs, ss, rs] = run_sums(&row[local], row_dmin, q[r], inv_t);
+                z[r] += zs;
+                s[r * b + c] += ss;
+                r_sum[r * b + c] += rs;
+            }
+        }
+    }
 
     // Entropy and the statistics the backward pass needs.
-    let alpha = alpha(n, n_batches);
-    let width = RowStats::width(n_batches);
+    let alpha = alpha(n, b);
+    let inv_t = 1.0 / p.temperature;
+    let width = RowStats::width(b);
     let mut entropy_sum = 0.0;
-    for row in 0..rows.len() {
-        let s_row = &s[row * n_batches..(row + 1) * n_batches];
-        let r_row = &r[row * n_batches..(row + 1) * n_batches];
-        let den = s_row.iter().sum::<f64>() + EPS * z[row];
-        let mut entropy = 0.0;
-        let mut h_dot_p = 0.0;
-        let out = &mut block_stats[row * width..(row + 1) * width];
+    for r in 0..rows.len() {
+        let s_row = &s[r * b..(r + 1) * b];
+        let den = s_row.iter().sum::<f64>() + EPS * z[r];
+        let out = &mut block_stats[r * width..(r + 1) * width];
+        let (mut entropy, mut h_dot_p) = (0.0, 0.0);
         for (c, &s_c) in s_row.iter().enumerate() {
             let p_c = s_c / den;
             let log_p = (p_c + EPS).ln();
@@ -251,14 +383,13 @@ fn forward_block<T: Real>(
         }
         let grad_den = -alpha * h_dot_p / den;
         let mut grad_kappa = 0.0;
-        for (c, &r_c) in r_row.iter().enumerate() {
-            let beta = out[RowStats::BETA + c] + grad_den;
-            out[RowStats::BETA + c] = beta;
-            grad_kappa += beta * r_c * inv_t;
+        for (c, &r_c) in r_sum[r * b..(r + 1) * b].iter().enumerate() {
+            out[RowStats::BETA + c] += grad_den;
+            grad_kappa += out[RowStats::BETA + c] * r_c * inv_t;
         }
-        out[RowStats::KAPPA] = kth[row].dist;
-        out[RowStats::DMIN] = dmin[row];
-        out[RowStats::JSTAR] = kth[row].index as f64;
+        out[RowStats::KAPPA] = kth[r].dist;
+        out[RowStats::DMIN] = dmin[r];
+        out[RowStats::JSTAR] = kth[r].index as f64;
         out[RowStats::GAMMA] = EPS * grad_den;
         out[RowStats::GRAD_KAPPA] = grad_kappa;
         entropy_sum += entropy;
@@ -266,25 +397,112 @@ fn forward_block<T: Real>(
     entropy_sum
 }
 
-/// One row's saved statistics.
-struct Saved<'a> {
-    row: &'a [f64],
+/// The saved statistics as per-row columns in `T`, for the vectorised backward pass.
+struct SavedColumns<T> {
+    dmin: Vec<T>,
+    /// The gate offsets q_j (see [`gate_offset`]).
+    q: Vec<T>,
+    gamma: Vec<T>,
+    /// `beta[c][j] = β_jc`.
+    beta: Vec<Vec<T>>,
 }
 
-impl Saved<'_> {
-    /// ∂L/∂D for the pair (this row, neighbour `j` with label `label_j`) at distance `dist`.
-    #[inline]
-    fn grad_dist(&self, j: usize, label_j: usize, dist: f64, inv_t: f64) -> f64 {
-        let get = |slot: usize| self.row[slot];
-        let e = (-(dist - get(RowStats::DMIN)) * inv_t).exp();
-        let m = sigmoid((get(RowStats::KAPPA) - dist - KAPPA_SHIFT) * inv_t);
-        let mut g =
-            -e * inv_t * (get(RowStats::BETA + label_j) * m * (2.0 - m) + get(RowStats::GAMMA));
-        if get(RowStats::JSTAR) as usize == j {
-            g += get(RowStats::GRAD_KAPPA);
+impl<T: Real> SavedColumns<T> {
+    fn new(stats: &[f64], n: usize, b: usize, temperature: f64) -> Self {
+        let width = RowStats::width(b);
+        let column = |slot: usize| {
+            (0..n)
+                .map(|j| T::from_f64(stats[j * width + slot]))
+                .collect()
+        };
+        let row = |j: usize| &stats[j * width..(j + 1) * width];
+        Self {
+            dmin: column(RowStats::DMIN),
+            q: (0..n)
+                .map(|j| {
+                    T::from_f64(gate_offset(
+                        row(j)[RowStats::DMIN],
+                        row(j)[RowStats::KAPPA],
+                        temperature,
+                    ))
+                })
+                .collect(),
+            gamma: column(RowStats::GAMMA),
+            beta: (0..b).map(|c| column(RowStats::BETA + c)).collect(),
         }
-        g
     }
+}
+
+/// `∂L/∂D` of one pair at distance `dist`, seen from the row whose statistics are
+/// (dmin, q, gamma), with `beta` its weight for the other end's batch.
+#[inline(always)]
+fn grad_dist<T: Real>(dist: T, dmin: T, q: T, beta: T, gamma: T, inv_t: T) -> T {
+    let two = T::from_f64(2.0);
+    let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
+    T::default() - e * inv_t * (beta * m * (two - m) + gamma)
+}
+
+/// One row's statistics, broadcast against a run of columns.
+#[derive(Clone, Copy)]
+struct RowSaved<T> {
+    dmin: T,
+    q: T,
+    gamma: T,
+    /// β_{i, b_j} for the run's batch.
+    beta: T,
+}
+
+/// Overwrites a run of distances of row i with `C_ij = 2 (G_ij + G_ji)` (without the κ
+/// terms) and returns their sum. The column statistics are the run's slices of
+/// [`SavedColumns`], `beta_cols[j] = β_{j, b_i}`.
+#[inline(always)]
+fn pair_weights<T: Real>(
+    dists: &mut [T],
+    row: RowSaved<T>,
+    cols: (&[T], &[T], &[T], &[T]),
+    inv_t: T,
+) -> f64 {
+    let (dmin_cols, q_cols, gamma_cols, beta_cols) = cols;
+    let two = T::from_f64(2.0);
+    let weight = |dist: T, j: usize| {
+        let g_ij = grad_dist(dist, row.dmin, row.q, row.beta, row.gamma, inv_t);
+        let g_ji = grad_dist(
+            dist,
+            dmin_cols[j],
+            q_cols[j],
+            beta_cols[j],
+            gamma_cols[j],
+            inv_t,
+        );
+        two * (g_ij + g_ji)
+    };
+    let mut acc = [T::default(); LANES];
+    let main = dists.len() - dists.len() % LANES;
+    let (head, tail) = dists.split_at_mut(main);
+    for (chunk_index, chunk) in head.chunks_exact_mut(LANES).enumerate() {
+        let chunk: &mut [T; LANES] = chunk.try_into().expect("LANES-wide chunk");
+        let base = chunk_index * LANES;
+        let (dm, qs, ga, be) = (
+            <&[T; LANES]>::try_from(&dmin_cols[base..base + LANES]).expect("lanes"),
+            <&[T; LANES]>::try_from(&q_cols[base..base + LANES]).expect("lanes"),
+            <&[T; LANES]>::try_from(&gamma_cols[base..base + LANES]).expect("lanes"),
+            <&[T; LANES]>::try_from(&beta_cols[base..base + LANES]).expect("lanes"),
+        );
+        for l in 0..LANES {
+            let dist = chunk[l];
+            let g_ij = grad_dist(dist, row.dmin, row.q, row.beta, row.gamma, inv_t);
+            let g_ji = grad_dist(dist, dm[l], qs[l], be[l], ga[l], inv_t);
+            let c = two * (g_ij + g_ji);
+            chunk[l] = c;
+            acc[l] += c;
+        }
+    }
+    let mut total: f64 = acc.iter().map(|v| v.to_f64()).sum();
+    for (l, v) in tail.iter_mut().enumerate() {
+        *v = weight(*v, main + l);
+        total += v.to_f64();
+    }
+    total
 }
 
 /// Backward pass: `∂loss/∂x` (for a unit upstream gradient) from the forward output.
@@ -296,33 +514,130 @@ pub(crate) fn backward<T: Real>(
     forward_out: &[f64],
     p: &Params,
 ) -> Vec<T> {
-    let width = RowStats::width(p.n_batches);
+    let cells = ByBatch::new(x, d, labels);
     let stats = &forward_out[1..];
-    let saved = |i: usize| Saved {
-        row: &stats[i * width..(i + 1) * width],
-    };
-    let inv_t = 1.0 / p.temperature;
-    let mut grad = vec![T::from_f64(0.0); n * d];
-    grad.par_chunks_mut(ROW_BLOCK * d)
+    let saved = SavedColumns::<T>::new(stats, n, p.n_batches, p.temperature);
+    let mut grad_sorted = vec![T::default(); n * d];
+    grad_sorted
+        .par_chunks_mut(ROW_BLOCK * d)
         .enumerate()
         .for_each(|(block, block_grad)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            let first = rows.start;
-            // Σ_j 2 (G_ij + G_ji)(x_i − x_j), accumulated in f64.
-            let mut acc = vec![0.0f64; rows.len() * d];
-            for_each_distance(x, n, d, rows.clone(), |i, j, dist| {
-                let g_ij = saved(i).grad_dist(j, labels[j] as usize, dist, inv_t);
-                let g_ji = saved(j).grad_dist(i, labels[i] as usize, dist, inv_t);
-                let c = 2.0 * (g_ij + g_ji);
-                let row = i - first;
-                let (xi, xj) = (&x[i * d..(i + 1) * d], &x[j * d..(j + 1) * d]);
-                for ((a, &u), &v) in acc[row * d..(row + 1) * d].iter_mut().zip(xi).zip(xj) {
-                    *a += c * (u - v).to_f64();
-                }
-            });
-            for (g, a) in block_grad.iter_mut().zip(acc) {
-                *g = T::from_f64(a);
-            }
+            pulp::Arch::new().dispatch(|| backward_block(&cells, &saved, p, rows, block_grad));
         });
+    add_kappa_terms(&cells, stats, p.n_batches, &mut grad_sorted);
+    let mut grad = vec![T::default(); n * d];
+    for (pos, &i) in cells.order.iter().enumerate() {
+        grad[i * d..(i + 1) * d].copy_from_slice(&grad_sorted[pos * d..(pos + 1) * d]);
+    }
     grad
+}
+
+/// The dense part of the backward pass for one row block: `Σ_j C_ij (x_i − x_j)`.
+#[inline(always)]
+fn backward_block<T: Real>(
+    cells: &ByBatch<T>,
+    saved: &SavedColumns<T>,
+    p: &Params,
+    rows: Range<usize>,
+    block_grad: &mut [T],
+) {
+    let (n, d) = (cells.n(), cells.d);
+    let inv_t = T::from_f64(1.0 / p.temperature);
+    let mut tile = vec![T::default(); rows.len() * COL_TILE];
+    let mut row_weight = vec![0.0f64; rows.len()];
+    for cols in tiles(n, COL_TILE) {
+        let w = cols.len();
+        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
+        for (r, i) in rows.clone().enumerate() {
+            let row = &mut tile[r * w..(r + 1) * w];
+            let beta_cols = &saved.beta[cells.labels[i] as usize];
+            for (c, run) in cells.runs(cols.clone()) {
+                let row_saved = RowSaved {
+                    dmin: saved.dmin[i],
+                    q: saved.q[i],
+                    gamma: saved.gamma[i],
+                    beta: saved.beta[c][i],
+                };
+                let col_saved = (
+                    &saved.dmin[run.clone()],
+                    &saved.q[run.clone()],
+                    &saved.gamma[run.clone()],
+                    &beta_cols[run.clone()],
+                );
+                let local = run.start - cols.start..run.end - cols.start;
+                row_weight[r] += pair_weights(&mut row[local], row_saved, col_saved, inv_t);
+            }
+        }
+        // block_grad −= C · X_cols
+        // SAFETY: `tile` holds rows×w (stride w), the column block w×d, `block_grad` rows×d.
+        unsafe {
+            gemm::gemm(
+                rows.len(),
+                d,
+                w,
+                block_grad.as_mut_ptr(),
+                1,
+                d as isize,
+                true,
+                tile.as_ptr(),
+                1,
+                w as isize,
+                cells.rows(cols.clone()).as_ptr(),
+                1,
+                d as isize,
+                T::from_f64(1.0),
+                T::from_f64(-1.0),
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    }
+    // + (Σ_j C_ij) x_i
+    for (r, i) in rows.enumerate() {
+        let weight = T::from_f64(row_weight[r]);
+        for (g, &xi) in block_grad[r * d..(r + 1) * d]
+            .iter_mut()
+            .zip(&cells.x[i * d..(i + 1) * d])
+        {
+            *g += weight * xi;
+        }
+    }
+}
+
+/// The κ part of G: `∂L/∂κ_i` flows to the pair (i, j*(i)), i.e. adds
+/// `2 ∂L/∂κ_i (x_i − x_j*)` to row i and `2 ∂L/∂κ_i (x_j* − x_i)` to row j*.
+/// Each row gathers its own terms (through the inverse of j*), so no row is written twice.
+fn add_kappa_terms<T: Real>(cells: &ByBatch<T>, stats: &[f64], b: usize, grad: &mut [T]) {
+    let (n, d, width) = (cells.n(), cells.d, RowStats::width(b));
+    let jstar = |i: usize| stats[i * width + RowStats::JSTAR] as usize;
+    let grad_kappa = |i: usize| stats[i * width + RowStats::GRAD_KAPPA];
+    // Inverse of j* as compressed lists: pointed_by[start[i]..start[i + 1]] = {j : j*(j) = i}.
+    let mut start = vec![0usize; n + 1];
+    (0..n).for_each(|j| start[jstar(j) + 1] += 1);
+    (0..n).for_each(|i| start[i + 1] += start[i]);
+    let mut fill = start.clone();
+    let mut pointed_by = vec![0usize; n];
+    for j in 0..n {
+        pointed_by[fill[jstar(j)]] = j;
+        fill[jstar(j)] += 1;
+    }
+    grad.par_chunks_mut(d).enumerate().for_each(|(i, g)| {
+        let xi = &cells.x[i * d..(i + 1) * d];
+        let mut add = |other: usize, coef: f64| {
+            for ((g, &u), &v) in g
+                .iter_mut()
+                .zip(xi)
+                .zip(&cells.x[other * d..(other + 1) * d])
+            {
+                *g += T::from_f64(coef * (u.to_f64() - v.to_f64()));
+            }
+        };
+        add(jstar(i), 2.0 * grad_kappa(i));
+        for &j in &pointed_by[start[i]..start[i + 1]] {
+            add(j, 2.0 * grad_kappa(j));
+        }
+    });
 }
