@@ -19,31 +19,101 @@ pub(crate) const VALUE: usize = 0;
 pub(crate) const GRAD_TEMPERATURE: usize = 1;
 pub(crate) const GRAD_SCORES: usize = 2;
 
-/// σ(z) and σ'(z) = σ(z)(1 − σ(z)) from one exponential, both accurate for large |z|.
-#[inline]
-fn sigmoid_and_slope(z: f64) -> (f64, f64) {
-    let e = (-z.abs()).exp();
-    let inv = 1.0 / (1.0 + e);
-    let sigma = if z >= 0.0 { inv } else { e * inv };
-    (sigma, e * inv * inv)
+/// Positives (or negatives) per rayon task.
+const BLOCK: usize = 256;
+/// Independent partial sums, so the window loop vectorises.
+const LANES: usize = 16;
+
+/// `(Σ σ(z), Σ σ'(z), Σ σ'(z)·z)` over `z = (centre − other)·scale` for a window of others,
+/// with σ and σ' = σ(1 − σ) from one exponential (both accurate for large |z|).
+#[inline(always)]
+fn window_sums<T: Real>(centre: T, others: &[T], scale: T) -> [f64; 3] {
+    let (zero, one) = (T::default(), T::from_f64(1.0));
+    let (mut sig, mut slope, mut slope_z) = ([zero; LANES], [zero; LANES], [zero; LANES]);
+    let mut add = |l: usize, other: T| {
+        let z = (centre - other) * scale;
+        let negative = z < zero;
+        let e = (if negative { z } else { zero - z }).exp(); // e^{−|z|}
+        let inv = one / (one + e);
+        let d = e * inv * inv;
+        sig[l] += if negative { e * inv } else { inv };
+        slope[l] += d;
+        slope_z[l] += d * z;
+    };
+    let chunks = others.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
+        for l in 0..LANES {
+            add(l, chunk[l]);
+        }
+    }
+    for (l, &other) in tail.iter().enumerate() {
+        add(l, other);
+    }
+    let total = |a: [T; LANES]| a.iter().map(|v| v.to_f64()).sum::<f64>();
+    [total(sig), total(slope), total(slope_z)]
 }
 
-/// Sorted scores of one class, with their positions in the input.
-fn sorted_class<T: Real>(scores: &[T], labels: &[T], class: f64) -> (Vec<f64>, Vec<usize>) {
-    let mut pairs: Vec<(f64, usize)> = scores
+/// One block of centres: for each, `(entries below the window, window_sums)`.
+struct WindowBlock<'a, T> {
+    centres: &'a [T],
+    others: &'a [T],
+    scale: T,
+    half_width: T,
+}
+
+impl<T: Real> pulp::WithSimd for WindowBlock<'_, T> {
+    type Output = Vec<(usize, [f64; 3])>;
+
+    // Inlined into pulp's target-feature function, so the window loop is compiled for it.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let mut sums = Vec::with_capacity(self.centres.len());
+        for &c in self.centres {
+            let (lo, hi) = window(self.others, c, self.half_width);
+            sums.push((lo, window_sums(c, &self.others[lo..hi], self.scale)));
+        }
+        sums
+    }
+}
+
+/// [`WindowBlock`] over every centre, in parallel blocks compiled for the best SIMD level.
+fn all_window_sums<T: Real>(
+    centres: &[T],
+    others: &[T],
+    scale: T,
+    half_width: T,
+) -> Vec<(usize, [f64; 3])> {
+    centres
+        .par_chunks(BLOCK)
+        .flat_map_iter(|centres| {
+            pulp::Arch::new().dispatch(WindowBlock {
+                centres,
+                others,
+                scale,
+                half_width,
+            })
+        })
+        .collect()
+}
+
+/// Sorted scores of one class, with their positions in the input (scores are finite).
+fn sorted_class<T: Real>(scores: &[T], labels: &[T], class: f64) -> (Vec<T>, Vec<usize>) {
+    let mut pairs: Vec<(T, usize)> = scores
         .iter()
         .zip(labels)
         .enumerate()
         .filter(|(_, (_, y))| y.to_f64() == class)
-        .map(|(i, (s, _))| (s.to_f64(), i))
+        .map(|(i, (&s, _))| (s, i))
         .collect();
-    pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    pairs.par_sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("finite scores"));
     pairs.into_iter().unzip()
 }
 
 /// `[lo, hi)`: the entries of sorted `others` within `centre ± half_width`.
-#[inline]
-fn window(others: &[f64], centre: f64, half_width: f64) -> (usize, usize) {
+#[inline(always)]
+fn window<T: Real>(others: &[T], centre: T, half_width: T) -> (usize, usize) {
     let lo = others.partition_point(|&v| v < centre - half_width);
     let hi = others.partition_point(|&v| v <= centre + half_width);
     (lo, hi.max(lo))
@@ -59,36 +129,18 @@ pub(crate) fn forward<T: Real>(scores: &[T], labels: &[T], temperature: f64) -> 
         return out;
     }
     let inv_t = 1.0 / temperature;
-    let half_width = WINDOW * temperature;
+    let (scale, half_width) = (T::from_f64(inv_t), T::from_f64(WINDOW * temperature));
     let norm = 1.0 / (pos.len() as f64 * neg.len() as f64);
 
-    // Positives: value, ∂/∂s_i and ∂/∂T.
-    let per_positive: Vec<(f64, f64, f64)> = pos
-        .par_iter()
-        .map(|&sp| {
-            let (lo, hi) = window(&neg, sp, half_width);
-            let (mut value, mut grad_s, mut grad_t) = (lo as f64, 0.0, 0.0);
-            for &sn in &neg[lo..hi] {
-                let z = (sp - sn) * inv_t;
-                let (sigma, slope) = sigmoid_and_slope(z);
-                value += sigma;
-                grad_s += slope;
-                grad_t -= slope * z;
-            }
-            (value, grad_s * inv_t, grad_t * inv_t)
-        })
+    // Positives: value (pairs below the window count 1), ∂/∂s_i and ∂/∂T.
+    let per_positive: Vec<(f64, f64, f64)> = all_window_sums(&pos, &neg, scale, half_width)
+        .into_iter()
+        .map(|(below, [sig, slope, slope_z])| (below as f64 + sig, slope * inv_t, -slope_z * inv_t))
         .collect();
-    // Negatives: ∂/∂s_j = −Σ_i σ'/T over the window of positives.
-    let per_negative: Vec<f64> = neg
-        .par_iter()
-        .map(|&sn| {
-            let (lo, hi) = window(&pos, sn, half_width);
-            let slope_sum: f64 = pos[lo..hi]
-                .iter()
-                .map(|&sp| sigmoid_and_slope((sp - sn) * inv_t).1)
-                .sum();
-            -slope_sum * inv_t
-        })
+    // Negatives: ∂/∂s_j = −Σ_i σ'/T over the window of positives (z = (s_i − s_j)/T).
+    let per_negative: Vec<f64> = all_window_sums(&neg, &pos, T::default() - scale, half_width)
+        .into_iter()
+        .map(|(_, [_, slope, _])| -slope * inv_t)
         .collect();
 
     let (mut value, mut grad_t) = (0.0, 0.0);

@@ -23,9 +23,9 @@ use crate::storage::Real;
 /// Rows per rayon task.
 const ROW_BLOCK: usize = 64;
 /// Columns per distance tile.
-const COL_TILE: usize = 256;
+const COL_TILE: usize = 512;
 /// Independent partial sums per reduction, so that loops vectorise (16 f32 lanes = AVX-512).
-const LANES: usize = 16;
+const LANES: usize = 32;
 /// Softmax epsilon of SPEC.md §1 (`w_ij` denominator and `log(p + ε)`).
 const EPS: f64 = 1e-8;
 /// Shift inside the soft threshold `σ((κ − D − 1e-10)/T)`.
@@ -310,14 +310,36 @@ pub(crate) fn forward<T: Real>(
         .enumerate()
         .map(|(block, block_stats)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            pulp::Arch::new().dispatch(|| forward_block(&cells, p, rows, block_stats))
+            pulp::Arch::new().dispatch(ForwardBlock {
+                cells: &cells,
+                p,
+                rows,
+                block_stats,
+            })
         })
         .sum();
     loss[0] = alpha(n, p.n_batches) * entropy_sum;
     out
 }
 
-/// Both forward passes for one block of rows; writes their statistics, returns Σ_i H_i.
+/// Both forward passes for one block of rows: writes their statistics, returns Σ_i H_i.
+struct ForwardBlock<'a, T> {
+    cells: &'a ByBatch<T>,
+    p: &'a Params,
+    rows: Range<usize>,
+    block_stats: &'a mut [f64],
+}
+
+impl<T: Real> pulp::WithSimd for ForwardBlock<'_, T> {
+    type Output = f64;
+
+    // Inlined into pulp's target-feature function, so the loops are compiled for it.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        forward_block(self.cells, self.p, self.rows, self.block_stats)
+    }
+}
+
 #[inline(always)]
 fn forward_block<T: Real>(
     cells: &ByBatch<T>,
@@ -523,7 +545,13 @@ pub(crate) fn backward<T: Real>(
         .enumerate()
         .for_each(|(block, block_grad)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            pulp::Arch::new().dispatch(|| backward_block(&cells, &saved, p, rows, block_grad));
+            pulp::Arch::new().dispatch(BackwardBlock {
+                cells: &cells,
+                saved: &saved,
+                p,
+                rows,
+                block_grad,
+            });
         });
     add_kappa_terms(&cells, stats, p.n_batches, &mut grad_sorted);
     let mut grad = vec![T::default(); n * d];
@@ -534,6 +562,23 @@ pub(crate) fn backward<T: Real>(
 }
 
 /// The dense part of the backward pass for one row block: `Σ_j C_ij (x_i − x_j)`.
+struct BackwardBlock<'a, T> {
+    cells: &'a ByBatch<T>,
+    saved: &'a SavedColumns<T>,
+    p: &'a Params,
+    rows: Range<usize>,
+    block_grad: &'a mut [T],
+}
+
+impl<T: Real> pulp::WithSimd for BackwardBlock<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        backward_block(self.cells, self.saved, self.p, self.rows, self.block_grad)
+    }
+}
+
 #[inline(always)]
 fn backward_block<T: Real>(
     cells: &ByBatch<T>,
