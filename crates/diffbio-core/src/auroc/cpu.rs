@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::storage::Real;
+use crate::storage::{FlushDenormals, Real};
 
 /// Window half-width in units of T: e^{−30} ≈ 9e−14, below f64 resolution of the sums.
 const WINDOW: f64 = 30.0;
@@ -69,6 +69,7 @@ impl<T: Real> pulp::WithSimd for WindowBlock<'_, T> {
     // Inlined into pulp's target-feature function, so the window loop is compiled for it.
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let _flush = FlushDenormals::new();
         let mut sums = Vec::with_capacity(self.centres.len());
         for &c in self.centres {
             let (lo, hi) = window(self.others, c, self.half_width);

@@ -18,7 +18,7 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::storage::Real;
+use crate::storage::{FlushDenormals, Real};
 
 /// Rows per rayon task.
 const ROW_BLOCK: usize = 64;
@@ -249,19 +249,20 @@ impl TopK {
 /// The gate offset `q_i = exp((Dmin_i − κ_i + 1e-10)/T)` of a row. With
 /// `e_ij = exp((Dmin_i − D_ij)/T)` it gives `m_ij = σ((κ_i − D_ij − 1e-10)/T) = e_ij / (e_ij + q_i)`,
 /// so one exponential per pair yields both the softmax weight and the soft k-NN gate.
+/// It is floored at the smallest normal f32, which keeps `e/(e + q)` free of 0/0 and
+/// changes m only where `e·m` is below 1e-38 relative to the row's nearest neighbour.
 fn gate_offset(dmin: f64, kappa: f64, temperature: f64) -> f64 {
-    ((dmin - kappa + KAPPA_SHIFT) / temperature).exp()
+    ((dmin - kappa + KAPPA_SHIFT) / temperature)
+        .exp()
+        .max(f32::MIN_POSITIVE as f64)
 }
 
-/// `(e, m)` of one pair at distance `dist` from a row with shift `dmin` and gate offset `q`.
+/// `(e, m)` of one pair at distance `dist` from a row with shift `dmin` and gate offset
+/// `q > 0` (see [`gate_offset`]); where e underflows to 0, m is 0 too.
 #[inline(always)]
 fn weight_and_gate<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T) {
-    let zero = T::default();
     let e = ((dmin - dist) * inv_t).exp();
-    // e = 0 exactly where the pair's weight underflows; m is irrelevant there (every use is
-    // multiplied by e), and this keeps 0/0 out.
-    let m = if e > zero { e / (e + q) } else { zero };
-    (e, m)
+    (e, e / (e + q))
 }
 
 /// `(Σ e, Σ e·m, Σ e·m·(1 − m))` over one run of distances of one row.
@@ -336,6 +337,7 @@ impl<T: Real> pulp::WithSimd for ForwardBlock<'_, T> {
     // Inlined into pulp's target-feature function, so the loops are compiled for it.
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        let _flush = FlushDenormals::new();
         forward_block(self.cells, self.p, self.rows, self.block_stats)
     }
 }
@@ -486,45 +488,34 @@ fn pair_weights<T: Real>(
 ) -> f64 {
     let (dmin_cols, q_cols, gamma_cols, beta_cols) = cols;
     let two = T::from_f64(2.0);
-    let weight = |dist: T, j: usize| {
-        let g_ij = grad_dist(dist, row.dmin, row.q, row.beta, row.gamma, inv_t);
-        let g_ji = grad_dist(
-            dist,
-            dmin_cols[j],
-            q_cols[j],
-            beta_cols[j],
-            gamma_cols[j],
-            inv_t,
-        );
-        two * (g_ij + g_ji)
-    };
+    // An element-wise loop (no reduction inside), which LLVM's loop vectoriser handles.
+    for ((((v, &dmin_j), &q_j), &gamma_j), &beta_j) in dists
+        .iter_mut()
+        .zip(dmin_cols)
+        .zip(q_cols)
+        .zip(gamma_cols)
+        .zip(beta_cols)
+    {
+        let g_ij = grad_dist(*v, row.dmin, row.q, row.beta, row.gamma, inv_t);
+        let g_ji = grad_dist(*v, dmin_j, q_j, beta_j, gamma_j, inv_t);
+        *v = two * (g_ij + g_ji);
+    }
+    lane_sum(dists)
+}
+
+/// `Σ v` with independent partial sums (vectorised), totalled in f64.
+#[inline(always)]
+fn lane_sum<T: Real>(values: &[T]) -> f64 {
     let mut acc = [T::default(); LANES];
-    let main = dists.len() - dists.len() % LANES;
-    let (head, tail) = dists.split_at_mut(main);
-    for (chunk_index, chunk) in head.chunks_exact_mut(LANES).enumerate() {
-        let chunk: &mut [T; LANES] = chunk.try_into().expect("LANES-wide chunk");
-        let base = chunk_index * LANES;
-        let (dm, qs, ga, be) = (
-            <&[T; LANES]>::try_from(&dmin_cols[base..base + LANES]).expect("lanes"),
-            <&[T; LANES]>::try_from(&q_cols[base..base + LANES]).expect("lanes"),
-            <&[T; LANES]>::try_from(&gamma_cols[base..base + LANES]).expect("lanes"),
-            <&[T; LANES]>::try_from(&beta_cols[base..base + LANES]).expect("lanes"),
-        );
+    let chunks = values.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|v| v.to_f64()).sum();
+    for chunk in chunks {
+        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
         for l in 0..LANES {
-            let dist = chunk[l];
-            let g_ij = grad_dist(dist, row.dmin, row.q, row.beta, row.gamma, inv_t);
-            let g_ji = grad_dist(dist, dm[l], qs[l], be[l], ga[l], inv_t);
-            let c = two * (g_ij + g_ji);
-            chunk[l] = c;
-            acc[l] += c;
+            acc[l] += chunk[l];
         }
     }
-    let mut total: f64 = acc.iter().map(|v| v.to_f64()).sum();
-    for (l, v) in tail.iter_mut().enumerate() {
-        *v = weight(*v, main + l);
-        total += v.to_f64();
-    }
-    total
+    acc.iter().map(|v| v.to_f64()).sum::<f64>() + tail
 }
 
 /// Backward pass: `∂loss/∂x` (for a unit upstream gradient) from the forward output.
@@ -575,6 +566,7 @@ impl<T: Real> pulp::WithSimd for BackwardBlock<'_, T> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let _flush = FlushDenormals::new();
         backward_block(self.cells, self.saved, self.p, self.rows, self.block_grad)
     }
 }
