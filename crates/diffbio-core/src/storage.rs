@@ -125,9 +125,16 @@ mod tests {
         assert!(tiny * 1e-10 > 0.0, "denormal results exist by default");
         {
             let _flush = super::FlushDenormals::new();
-            assert_eq!(std::hint::black_box(tiny) * 1e-10, 0.0, "flushed inside the guard");
+            assert_eq!(
+                std::hint::black_box(tiny) * 1e-10,
+                0.0,
+                "flushed inside the guard"
+            );
         }
-        assert!(std::hint::black_box(tiny) * 1e-10 > 0.0, "restored after the guard");
+        assert!(
+            std::hint::black_box(tiny) * 1e-10 > 0.0,
+            "restored after the guard"
+        );
     }
 }
 

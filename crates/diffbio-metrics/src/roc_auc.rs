@@ -105,19 +105,25 @@ pub fn roc_auc<S: Score>(scores: &[S], labels: &[bool]) -> Result<f64> {
     Ok(twice_u as f64 / (2.0 * n_pos as f64 * n_neg as f64))
 }
 
-/// `2U = Σ over positive tie groups of 2·p·(negatives below) + p·(negatives tied)`, exact.
+/// `2U = Σ over positive tie groups of 2·p·(negatives below) + p·(negatives tied)`, exact,
+/// by one linear merge of the two sorted key lists.
 fn twice_mann_whitney_u(pos: &[u64], neg: &[u64]) -> u128 {
     let (mut i, mut j, mut twice_u) = (0, 0, 0u128);
     while i < pos.len() {
         let key = pos[i];
-        let group_end = i + pos[i..].partition_point(|&k| k == key);
-        j += neg[j..].partition_point(|&k| k < key);
-        let below = j as u128;
-        let tied_end = j + neg[j..].partition_point(|&k| k == key);
-        let p = (group_end - i) as u128;
-        twice_u += 2 * p * below + p * (tied_end - j) as u128;
-        i = group_end;
-        j = tied_end;
+        let group_start = i;
+        while i < pos.len() && pos[i] == key {
+            i += 1;
+        }
+        while j < neg.len() && neg[j] < key {
+            j += 1;
+        }
+        let below = j;
+        while j < neg.len() && neg[j] == key {
+            j += 1;
+        }
+        let p = (i - group_start) as u128;
+        twice_u += 2 * p * below as u128 + p * (j - below) as u128;
     }
     twice_u
 }
