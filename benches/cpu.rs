@@ -18,15 +18,33 @@ use diffbio::{BatchMixingConfig, BatchMixingLoss, DifferentiableAuroc};
 
 fn batch_mixing(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch_mixing");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
-    let loss = BatchMixingLoss::new(BatchMixingConfig { n_neighbors: 15, n_batches: 3, temperature: 1.0 }).unwrap();
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    let loss = BatchMixingLoss::new(BatchMixingConfig {
+        n_neighbors: 15,
+        n_batches: 3,
+        temperature: 1.0,
+    })
+    .unwrap();
     for n in [1_000usize, 4_000, 16_000, 65_536] {
-        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, 32), &Device::Cpu).unwrap()).unwrap();
-        let labels = Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &Device::Cpu).unwrap();
+        let x =
+            Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, 32), &Device::Cpu).unwrap()).unwrap();
+        let labels =
+            Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &Device::Cpu).unwrap();
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("forward_backward_f32_d32", n), &n, |b, _| {
-            b.iter(|| loss.forward(x.as_tensor(), &labels).unwrap().backward().unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("forward_backward_f32_d32", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    loss.forward(x.as_tensor(), &labels)
+                        .unwrap()
+                        .backward()
+                        .unwrap()
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -37,11 +55,22 @@ fn auroc_surrogate(c: &mut Criterion) {
     let auroc = DifferentiableAuroc::new(1.0).unwrap();
     for n in [1_000usize, 4_000, 16_000, 65_536] {
         let s = Var::from_tensor(&Tensor::randn(0f32, 1.0, n, &Device::Cpu).unwrap()).unwrap();
-        let labels = Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, &Device::Cpu).unwrap();
+        let labels =
+            Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, &Device::Cpu).unwrap();
         group.throughput(Throughput::Elements((n / 2 * (n - n / 2)) as u64));
-        group.bench_with_input(BenchmarkId::new("forward_backward_f32_pairs", n), &n, |b, _| {
-            b.iter(|| auroc.forward(s.as_tensor(), &labels).unwrap().backward().unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("forward_backward_f32_pairs", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    auroc
+                        .forward(s.as_tensor(), &labels)
+                        .unwrap()
+                        .backward()
+                        .unwrap()
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -52,13 +81,20 @@ fn exact_auroc(c: &mut Criterion) {
     for n in [1_000_000usize, 10_000_000] {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut uniform = || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         let labels: Vec<bool> = (0..n).map(|_| uniform() < 0.3).collect();
-        let scores: Vec<f64> = labels.iter().map(|&y| uniform() + if y { 0.3 } else { 0.0 }).collect();
+        let scores: Vec<f64> = labels
+            .iter()
+            .map(|&y| uniform() + if y { 0.3 } else { 0.0 })
+            .collect();
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("f64", n), &n, |b, _| b.iter(|| roc_auc(&scores, &labels).unwrap()));
+        group.bench_with_input(BenchmarkId::new("f64", n), &n, |b, _| {
+            b.iter(|| roc_auc(&scores, &labels).unwrap())
+        });
     }
     group.finish();
 }
@@ -73,19 +109,44 @@ fn gemm_reference(c: &mut Criterion) {
         let b = vec![0.5f32; k * n];
         let mut dst = vec![0.0f32; m * n];
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        group.bench_function(BenchmarkId::new("f32_flops", format!("{m}x{n}x{k}")), |bench| {
-            bench.iter(|| unsafe {
-                // SAFETY: the buffers hold m×k, k×n and m×n row-major elements.
-                gemm::gemm(
-                    m, n, k, dst.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, k as isize,
-                    b.as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false,
-                    gemm::Parallelism::Rayon(0),
-                )
-            })
-        });
+        group.bench_function(
+            BenchmarkId::new("f32_flops", format!("{m}x{n}x{k}")),
+            |bench| {
+                bench.iter(|| unsafe {
+                    // SAFETY: the buffers hold m×k, k×n and m×n row-major elements.
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        dst.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::Rayon(0),
+                    )
+                })
+            },
+        );
     }
     group.finish();
 }
 
-criterion_group!(benches, batch_mixing, auroc_surrogate, exact_auroc, gemm_reference);
+criterion_group!(
+    benches,
+    batch_mixing,
+    auroc_surrogate,
+    exact_auroc,
+    gemm_reference
+);
 criterion_main!(benches);

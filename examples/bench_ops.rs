@@ -35,7 +35,11 @@ fn read(path: &str) -> Tensor {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument: see the usage in the source");
+    let arg = |i: usize| {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or("missing argument: see the usage in the source")
+    };
     let (seconds, value, n) = match arg(0)? {
         "batch-mixing" => {
             let x = Var::from_tensor(&read(arg(1)?).to_dtype(DType::F32)?)?;
@@ -67,7 +71,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "roc-auc" => {
             let scores = read(arg(1)?).to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            let labels: Vec<bool> = read(arg(2)?).to_dtype(DType::U8)?.to_vec1::<u8>()?.iter().map(|&y| y == 1).collect();
+            let labels: Vec<bool> = read(arg(2)?)
+                .to_dtype(DType::U8)?
+                .to_vec1::<u8>()?
+                .iter()
+                .map(|&y| y == 1)
+                .collect();
             let n = scores.len();
             let (t, v) = median_seconds(arg(3)?.parse()?, || roc_auc(&scores, &labels).unwrap());
             (t, v, n)

@@ -2,6 +2,8 @@
 //! learnable temperature (SPEC.md §6), as one fused Candle op with an analytic backward.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
@@ -181,6 +183,48 @@ impl CustomOp3 for PairwiseSigmoid {
             CpuStorage::F64(s) => self.cpu_typed(s, l1, s2, l2, s3, l3),
             _ => candle_core::bail!("pairwise-sigmoid-auroc: scores must be f32 or f64"),
         }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda_kernels::{contiguous_view, storage};
+        use candle_core::backend::BackendStorage;
+        let dev = s1.device();
+        let n = l1.shape().dims1()?;
+        let out = match s1.dtype() {
+            DType::F32 => {
+                let t = dev.clone_dtoh(&contiguous_view::<f32>(s3, l3)?)?[0] as f64;
+                let out = cuda::forward(
+                    dev,
+                    &contiguous_view::<f32>(s1, l1)?,
+                    &contiguous_view::<f32>(s2, l2)?,
+                    t,
+                    n,
+                )?;
+                storage(out, dev)
+            }
+            DType::F64 => {
+                let t = dev.clone_dtoh(&contiguous_view::<f64>(s3, l3)?)?[0];
+                let out = cuda::forward(
+                    dev,
+                    &contiguous_view::<f64>(s1, l1)?,
+                    &contiguous_view::<f64>(s2, l2)?,
+                    t,
+                    n,
+                )?;
+                storage(out, dev)
+            }
+            other => candle_core::bail!("pairwise-sigmoid-auroc: unsupported dtype {other:?}"),
+        };
+        Ok((out, Shape::from(cpu::GRAD_SCORES + n)))
     }
 
     fn bwd(

@@ -2,6 +2,8 @@
 //! as one fused Candle op with an analytic backward.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 
 use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor,
@@ -253,5 +255,51 @@ impl CustomOp3 for KnnEntropyGrad {
             CpuStorage::F64(x) => self.cpu_typed(x, l1, s2, l2, s3, l3),
             other => candle_core::bail!("knn-entropy-grad: unsupported dtype {:?}", other.dtype()),
         }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda_kernels::{contiguous_view, storage};
+        let dev = s1.device();
+        let (n, d) = l1.shape().dims2()?;
+        let labels = contiguous_view::<u32>(s2, l2)?;
+        let stats = contiguous_view::<f64>(s3, l3)?;
+        let p = &self.params;
+        let grad = match s1.dtype() {
+            DType::F32 => storage(
+                cuda::backward(
+                    dev,
+                    &contiguous_view::<f32>(s1, l1)?,
+                    &labels,
+                    &stats,
+                    n,
+                    d,
+                    p,
+                )?,
+                dev,
+            ),
+            DType::F64 => storage(
+                cuda::backward(
+                    dev,
+                    &contiguous_view::<f64>(s1, l1)?,
+                    &labels,
+                    &stats,
+                    n,
+                    d,
+                    p,
+                )?,
+                dev,
+            ),
+            other => candle_core::bail!("knn-entropy-grad: unsupported dtype {other:?}"),
+        };
+        Ok((grad, Shape::from((n, d))))
     }
 }

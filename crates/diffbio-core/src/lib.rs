@@ -10,6 +10,8 @@
 mod auroc;
 mod batch_mixing;
 mod clustering;
+#[cfg(feature = "cuda")]
+mod cuda_kernels;
 mod diversity;
 mod error;
 mod storage;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the repository root, with the bundle built by
+# scripts/gpu-validate.sh. The binaries need libcuda.so.1 (the driver) and the CUDA 13
+# runtime libraries, which the machine's Python environment ships under site-packages/nvidia.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${OUT:-$here/out}"; mkdir -p "$out"
+nv=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + "/nvidia")' 2>/dev/null || true)
+libs=$(find "$nv" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')
+export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+unset CUDA_STUB_AT_RUNTIME
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "commit: $(cat "$here/COMMIT")"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+} | tee "$out/summary.txt"
+status=0
+echo "== parity suite" | tee -a "$out/summary.txt"
+"$here/cuda_parity" --test-threads=1 --nocapture > "$out/parity.log" 2>&1 || status=1
+grep -E "^test |test result|SKIPPED|panicked" "$out/parity.log" | tee -a "$out/summary.txt"
+for tool in memcheck racecheck; do
+  echo "== compute-sanitizer --tool $tool" | tee -a "$out/summary.txt"
+  compute-sanitizer --tool "$tool" --error-exitcode 3 "$here/cuda_parity" --test-threads=1 \
+    > "$out/sanitizer-$tool.log" 2>&1 || status=1
+  grep -E "ERROR SUMMARY|test result" "$out/sanitizer-$tool.log" | tail -3 | tee -a "$out/summary.txt"
+done
+echo "== kernel benchmarks" | tee -a "$out/summary.txt"
+"$here/kernels_bench" --bench > "$out/bench.log" 2>&1 || status=1
+grep -E "^cuda_|time:|thrpt:" "$out/bench.log" | tee -a "$out/summary.txt"
+exit "$status"
