@@ -24,7 +24,7 @@ for cu in kernels/*.cu; do
   # "Used N registers, ... N bytes smem ...".
   awk -v file="$name" '
     /Compiling entry function/ { fn = $0; sub(/.*function .?/, "", fn); sub(/.? for .*/, "", fn); gsub(/\047/, "", fn) }
-    /bytes stack frame/ { stack = $5; spill_st = $9; spill_ld = $13 }
+    /bytes stack frame/ { stack = $1; spill_st = $5; spill_ld = $9 }
     /Used [0-9]+ registers/ {
       regs = $0; sub(/.*Used /, "", regs); sub(/ registers.*/, "", regs)
       smem = 0; if (match($0, /[0-9]+ bytes smem/)) { smem = substr($0, RSTART, RLENGTH); sub(/ bytes smem/, "", smem) }
@@ -48,8 +48,8 @@ if [ "$check_only" = 0 ]; then
     echo "\`ptxas -arch=sm_90 -v\` on the PTX that the build script compiles ($(nvcc --version | grep -o 'release [0-9.]*'), $arch)."
     echo "CI fails when a kernel spills or has a local-memory stack frame. Occupancy is derived from"
     echo "registers alone: an H100/H200 SM has 65,536 registers and at most 64 resident warps, so a"
-    echo "kernel using R registers per thread can keep min(64, floor(65536 / (32·R·warps_per_block))·warps_per_block)"
-    echo "warps resident; dynamic shared memory (sized per launch, see below) can lower it further."
+    echo "kernel using R registers per thread keeps about min(64, 65536 / (32·R)) warps resident (before"
+    echo "allocation granularity); dynamic shared memory (sized per launch, see below) can lower it."
     echo
     echo "| kernel | file | registers | static smem (B) | stack (B) | spills (B) | warps/SM by registers |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
@@ -65,9 +65,10 @@ if [ "$check_only" = 0 ]; then
 - `knn_entropy_fwd_*`: one warp per row, up to 8 warps per block. Dynamic shared memory per
   warp is `d·sizeof(T)` (the row) + `32·k·(sizeof(T)+4)` (the lanes' top-k lists) +
   `2·B·32·sizeof(T)` (per-lane class sums); warps per block = min(8, 48 KiB / that). For the
-  benchmark shape (f32, d = 32, k = 15, B = 3) that is 2,816 B per warp: 8 warps per block and
-  22.5 KiB per block, so shared memory allows 9 blocks (72 warps) per SM and registers, not
-  shared memory, set the occupancy above. Large k lowers it: k = 64 uses 16.6 KiB per warp.
+  benchmark shape (f32, d = 32, k = 15, B = 3) that is 128 + 3,840 + 768 = 4,736 B per warp:
+  8 warps and 37 KiB per block, so the 228 KiB of shared memory of an SM hold 6 blocks
+  (48 warps) and registers (about 38 warps at 53 registers), not shared memory, bound the
+  occupancy. Large k lowers it: k = 64 takes 17,280 B per warp (2 warps per block).
 - `knn_entropy_bwd_*`: one warp per row, `2·d·sizeof(T)` shared bytes per warp (the row and its
   gradient accumulator), 8 warps per block for d ≤ 768 (f32).
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads

@@ -14,12 +14,15 @@ use diffbio::*;
 const F32_TOL: f64 = 1e-5;
 const HALF_TOL: f64 = 1e-2;
 
+/// The CUDA device, or `None` after reporting the skip. The report is written to the
+/// stderr handle directly, which the test harness does not capture, so CI logs show it.
 fn cuda() -> Option<Device> {
     std::env::set_var("DIFFBIO_POISON_OUTPUTS", "1");
     match Device::new_cuda(0) {
         Ok(dev) => Some(dev),
         Err(e) => {
-            eprintln!("SKIPPED: no CUDA device ({e})");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED (no CUDA device: {e})");
             None
         }
     }

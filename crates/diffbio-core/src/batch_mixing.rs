@@ -193,6 +193,41 @@ impl CustomOp2 for KnnEntropy {
         }
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda_kernels::{contiguous_view, storage};
+        let dev = s1.device();
+        let (n, d) = l1.shape().dims2()?;
+        let labels = contiguous_view::<u32>(s2, l2)?;
+        let out = match s1.dtype() {
+            DType::F32 => cuda::forward(
+                dev,
+                &contiguous_view::<f32>(s1, l1)?,
+                &labels,
+                n,
+                d,
+                &self.params,
+            )?,
+            DType::F64 => cuda::forward(
+                dev,
+                &contiguous_view::<f64>(s1, l1)?,
+                &labels,
+                n,
+                d,
+                &self.params,
+            )?,
+            other => candle_core::bail!("knn-entropy: unsupported dtype {other:?}"),
+        };
+        let len = out.len();
+        Ok((storage(out, dev), Shape::from(len)))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
