@@ -9,70 +9,29 @@
 //! surrogate), per score (exact AUROC) and per flop (`gemm`, the reference for the
 //! distance work: the same `gemm` crate on a plain matrix product).
 
-use std::time::Duration;
+mod common;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::Device;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use diffbio::metrics::roc_auc;
-use diffbio::{BatchMixingConfig, BatchMixingLoss, DifferentiableAuroc};
 
 fn batch_mixing(c: &mut Criterion) {
-    let mut group = c.benchmark_group("batch_mixing");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(10));
-    let loss = BatchMixingLoss::new(BatchMixingConfig {
-        n_neighbors: 15,
-        n_batches: 3,
-        temperature: 1.0,
-    })
-    .unwrap();
-    for n in [1_000usize, 4_000, 16_000, 65_536] {
-        let x =
-            Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, 32), &Device::Cpu).unwrap()).unwrap();
-        let labels =
-            Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &Device::Cpu).unwrap();
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(
-            BenchmarkId::new("forward_backward_f32_d32", n),
-            &n,
-            |b, _| {
-                b.iter(|| {
-                    loss.forward(x.as_tensor(), &labels)
-                        .unwrap()
-                        .backward()
-                        .unwrap()
-                })
-            },
-        );
-    }
-    group.finish();
+    common::batch_mixing(
+        c,
+        "batch_mixing",
+        &Device::Cpu,
+        &[32],
+        &[1_000, 4_000, 16_000, 65_536],
+    );
 }
 
 fn auroc_surrogate(c: &mut Criterion) {
-    let mut group = c.benchmark_group("auroc_surrogate");
-    group.sample_size(10);
-    let auroc = DifferentiableAuroc::new(1.0).unwrap();
-    for n in [1_000usize, 4_000, 16_000, 65_536] {
-        let s = Var::from_tensor(&Tensor::randn(0f32, 1.0, n, &Device::Cpu).unwrap()).unwrap();
-        let labels =
-            Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, &Device::Cpu).unwrap();
-        group.throughput(Throughput::Elements((n / 2 * (n - n / 2)) as u64));
-        group.bench_with_input(
-            BenchmarkId::new("forward_backward_f32_pairs", n),
-            &n,
-            |b, _| {
-                b.iter(|| {
-                    auroc
-                        .forward(s.as_tensor(), &labels)
-                        .unwrap()
-                        .backward()
-                        .unwrap()
-                })
-            },
-        );
-    }
-    group.finish();
+    common::auroc_surrogate(
+        c,
+        "auroc_surrogate",
+        &Device::Cpu,
+        &[1_000, 4_000, 16_000, 65_536],
+    );
 }
 
 fn exact_auroc(c: &mut Criterion) {

@@ -8,11 +8,10 @@
 //!
 //! Without a CUDA device it prints that it skipped.
 
-use std::time::Duration;
+mod common;
 
-use candle_core::{Device, Tensor, Var};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use diffbio::{BatchMixingConfig, BatchMixingLoss, DifferentiableAuroc};
+use candle_core::Device;
+use criterion::{criterion_group, criterion_main, Criterion};
 
 fn device() -> Option<Device> {
     match Device::new_cuda(0) {
@@ -24,66 +23,16 @@ fn device() -> Option<Device> {
     }
 }
 
+const SIZES: [usize; 4] = [4_096, 16_384, 65_536, 262_144];
+
 fn batch_mixing(c: &mut Criterion) {
     let Some(dev) = device() else { return };
-    let mut group = c.benchmark_group("cuda_batch_mixing");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20));
-    let loss = BatchMixingLoss::new(BatchMixingConfig {
-        n_neighbors: 15,
-        n_batches: 3,
-        temperature: 1.0,
-    })
-    .unwrap();
-    for d in [32usize, 64] {
-        for n in [4_096usize, 16_384, 65_536, 262_144] {
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, d), &dev).unwrap()).unwrap();
-            let labels = Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &dev).unwrap();
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_with_input(
-                BenchmarkId::new(format!("forward_backward_f32_d{d}"), n),
-                &n,
-                |b, _| {
-                    b.iter(|| {
-                        loss.forward(x.as_tensor(), &labels)
-                            .unwrap()
-                            .backward()
-                            .unwrap();
-                        dev.synchronize().unwrap();
-                    })
-                },
-            );
-        }
-    }
-    group.finish();
+    common::batch_mixing(c, "cuda_batch_mixing", &dev, &[32, 64], &SIZES);
 }
 
 fn auroc_surrogate(c: &mut Criterion) {
     let Some(dev) = device() else { return };
-    let mut group = c.benchmark_group("cuda_auroc_surrogate");
-    group.sample_size(10);
-    let auroc = DifferentiableAuroc::new(1.0).unwrap();
-    for n in [4_096usize, 16_384, 65_536, 262_144] {
-        let s = Var::from_tensor(&Tensor::randn(0f32, 1.0, n, &dev).unwrap()).unwrap();
-        let labels = Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, &dev).unwrap();
-        group.throughput(Throughput::Elements((n / 2 * (n - n / 2)) as u64));
-        group.bench_with_input(
-            BenchmarkId::new("forward_backward_f32_pairs", n),
-            &n,
-            |b, _| {
-                b.iter(|| {
-                    auroc
-                        .forward(s.as_tensor(), &labels)
-                        .unwrap()
-                        .backward()
-                        .unwrap();
-                    dev.synchronize().unwrap();
-                })
-            },
-        );
-    }
-    group.finish();
+    common::auroc_surrogate(c, "cuda_auroc_surrogate", &dev, &SIZES);
 }
 
 criterion_group!(benches, batch_mixing, auroc_surrogate);

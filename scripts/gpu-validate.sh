@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything the GPU validation needs, here (no GPU needed): the CUDA parity test
-# binary and the CUDA bench binary, with --features cuda --release, stripped, into
-# gpu-bundle/ (ignored by git) together with scripts/gpu-run.sh. Then, on a GPU machine
+# binary and the CUDA bench binary, with --features cuda --release, stripped and
+# xz-compressed, into gpu-bundle/ (ignored by git) together with scripts/gpu-run.sh. Then, on a GPU machine
 # (e.g. with the device tool, carrying gpu-bundle):   bash gpu-bundle/gpu-run.sh
 # which runs the parity suite, compute-sanitizer (memcheck, racecheck) on it and the
 # kernel benchmarks, and prints the lines to paste into docs/gpu-validation.md.
@@ -20,6 +20,8 @@ cargo build --release --features cuda --tests --benches
 cp "$(bin_of test --release --features cuda --test cuda_parity --no-run)" gpu-bundle/cuda_parity
 cp "$(bin_of bench --features cuda --bench kernels --no-run)" gpu-bundle/kernels_bench
 strip gpu-bundle/cuda_parity gpu-bundle/kernels_bench
+# ~50 MB each stripped, ~6 MB each compressed: under the device tool's 64 MiB carry limit.
+xz -T0 -6 gpu-bundle/cuda_parity gpu-bundle/kernels_bench
 cp scripts/gpu-run.sh gpu-bundle/
 git rev-parse HEAD > gpu-bundle/COMMIT
 du -sh gpu-bundle

@@ -587,6 +587,22 @@ fn roc_auc_errors() {
     );
 }
 
+#[test]
+fn metric_errors_convert_into_diffbio_errors() {
+    fn report() -> diffbio::Result<f64> {
+        let loss = DifferentiableAuroc::new(1.0)?;
+        let _ = loss.forward(
+            &Tensor::new(&[0.5f32, 0.1], &dev())?,
+            &Tensor::new(&[1u8, 0], &dev())?,
+        )?;
+        Ok(roc_auc(&[0.5f32, 0.1], &[true, true])?)
+    }
+    assert!(matches!(
+        report(),
+        Err(Error::Metric(metrics::Error::SingleClass { .. }))
+    ));
+}
+
 // ---- conversion into candle's error ----
 
 #[test]

@@ -195,33 +195,19 @@ impl CustomOp3 for PairwiseSigmoid {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::{contiguous_view, storage};
+        use crate::cuda_kernels::storage;
         use candle_core::backend::BackendStorage;
         let dev = s1.device();
         let n = l1.shape().dims1()?;
         let out = match s1.dtype() {
-            DType::F32 => {
-                let t = dev.clone_dtoh(&contiguous_view::<f32>(s3, l3)?)?[0] as f64;
-                let out = cuda::forward(
-                    dev,
-                    &contiguous_view::<f32>(s1, l1)?,
-                    &contiguous_view::<f32>(s2, l2)?,
-                    t,
-                    n,
-                )?;
-                storage(out, dev)
-            }
-            DType::F64 => {
-                let t = dev.clone_dtoh(&contiguous_view::<f64>(s3, l3)?)?[0];
-                let out = cuda::forward(
-                    dev,
-                    &contiguous_view::<f64>(s1, l1)?,
-                    &contiguous_view::<f64>(s2, l2)?,
-                    t,
-                    n,
-                )?;
-                storage(out, dev)
-            }
+            DType::F32 => storage(
+                cuda::forward::<f32>(dev, (s1, l1), (s2, l2), (s3, l3), n)?,
+                dev,
+            ),
+            DType::F64 => storage(
+                cuda::forward::<f64>(dev, (s1, l1), (s2, l2), (s3, l3), n)?,
+                dev,
+            ),
             other => candle_core::bail!("pairwise-sigmoid-auroc: unsupported dtype {other:?}"),
         };
         Ok((out, Shape::from(cpu::GRAD_SCORES + n)))

@@ -65,6 +65,10 @@ pub enum Error {
         expected: String,
     },
 
+    /// An error of an exact metric (`diffbio::metrics`), so `?` works on both in one function.
+    #[error(transparent)]
+    Metric(#[from] diffbio_metrics::Error),
+
     /// An error raised by Candle itself (allocation, kernel launch, ...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

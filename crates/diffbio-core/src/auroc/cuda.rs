@@ -2,25 +2,30 @@
 //! Output layout as on the CPU: `[value, ∂/∂T, ∂/∂s_0, ..., ∂/∂s_{n−1}]`.
 
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+    CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use candle_core::cuda_backend::{CudaDType, WrapErr};
-use candle_core::{CudaDevice, WithDType};
+use candle_core::{CudaDevice, CudaStorage, Layout, WithDType};
 
 use super::cpu::GRAD_SCORES;
-use crate::cuda_kernels::{alloc_output, kernel_name, ptx, single_block};
+use crate::cuda_kernels::{alloc_output, contiguous_view, kernel_name, ptx, single_block};
 
 const MODULE: &str = "diffbio_pairwise_sigmoid_auroc";
 /// Centres (threads) per block in the pair sweep.
 const CENTRES_PER_BLOCK: u32 = 256;
 
+/// `(scores, labels as 0/1, temperature [])`, each a contiguous storage with its layout.
 pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
     dev: &CudaDevice,
-    scores: &CudaView<'_, T>,
-    labels: &CudaView<'_, T>,
-    temperature: f64,
+    scores: (&CudaStorage, &Layout),
+    labels: (&CudaStorage, &Layout),
+    temperature: (&CudaStorage, &Layout),
     n: usize,
 ) -> candle_core::Result<CudaSlice<T>> {
+    let scores = contiguous_view::<T>(scores.0, scores.1)?;
+    let labels = contiguous_view::<T>(labels.0, labels.1)?;
+    let temperature =
+        dev.clone_dtoh(&contiguous_view::<T>(temperature.0, temperature.1)?)?[0].to_f64();
     let load = |name: &str| {
         dev.get_or_load_custom_func(&kernel_name::<T>(name), MODULE, ptx::PAIRWISE_SIGMOID_AUROC)
     };
@@ -33,7 +38,7 @@ pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
     {
         let func = load("auroc_compact")?;
         let mut b = func.builder();
-        b.arg(scores).arg(labels).arg(&n_i64);
+        b.arg(&scores).arg(&labels).arg(&n_i64);
         b.arg(&mut pos_scores)
             .arg(&mut pos_index)
             .arg(&mut neg_scores)
