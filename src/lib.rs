@@ -30,3 +30,8 @@
 
 pub use diffbio_core::*;
 pub use diffbio_metrics as metrics;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -47,8 +47,8 @@ impl Default for BatchMixingConfig {
 ///
 /// Computed by a fused, streaming op: no n×n buffer in the forward or the backward pass
 /// (memory O(n·(k + B)) beyond the inputs); the gradient is analytic and flows through
-/// `κ_i` to the k-th neighbour. Inputs are read as f32 or f64 (f16/bf16 widened to f32);
-/// distances and sums accumulate in f64.
+/// `κ_i` to the k-th neighbour. Distances and exponentials are computed in the input's
+/// precision (f16/bf16 are widened to f32), row sums totalled in f64.
 ///
 /// ```
 /// use candle_core::{Device, Tensor, Var};

@@ -6,7 +6,7 @@ use candle_core::{DType, Tensor};
 use crate::error::{Error, Result};
 
 /// The storage dtype of the fused ops' inputs: f64 stays f64, everything else (f32, f16,
-/// bf16) is f32. (Their kernels accumulate in f64 either way.)
+/// bf16) is f32. (Their kernels total row sums in f64 either way.)
 pub(crate) fn fused_dtype(dtype: DType) -> DType {
     match dtype {
         DType::F64 => DType::F64,

@@ -1,11 +1,15 @@
 //! Exact evaluation metrics for single-cell embeddings and classifiers.
 //!
 //! Where `diffbio-core` gives smooth surrogates to train with, this crate gives the exact
-//! numbers to report: today the tie-aware [`roc_auc`] (equal to scikit-learn's
-//! `roc_auc_score`).
+//! numbers to report: the tie-aware [`roc_auc`] (equal to scikit-learn's `roc_auc_score`)
+//! and [`average_precision`] (equal to `average_precision_score`).
 
+mod average_precision;
 mod error;
+mod ranking;
 mod roc_auc;
 
+pub use average_precision::average_precision;
 pub use error::{Error, Result};
-pub use roc_auc::{roc_auc, Score};
+pub use ranking::Score;
+pub use roc_auc::roc_auc;

@@ -1,54 +1,7 @@
 //! Exact, tie-aware area under the ROC curve (SPEC.md §7).
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
-
-/// A score type that sorts by an order-preserving integer key.
-pub trait Score: Copy + Send + Sync {
-    fn is_nan(self) -> bool;
-    /// An unsigned key with the order of the float (−0.0 and +0.0 share one key).
-    fn order_key(self) -> u64;
-}
-
-impl Score for f64 {
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    fn order_key(self) -> u64 {
-        let bits = (self + 0.0).to_bits(); // −0.0 + 0.0 = +0.0
-        if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | (1 << 63)
-        }
-    }
-}
-
-impl Score for f32 {
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    fn order_key(self) -> u64 {
-        let bits = (self + 0.0).to_bits();
-        u64::from(if bits >> 31 == 1 {
-            !bits
-        } else {
-            bits | (1 << 31)
-        })
-    }
-}
-
-/// Below this many scores, a sequential sort beats rayon's start-up.
-const PARALLEL_SORT_MIN: usize = 1 << 16;
-
-fn sort_keys(keys: &mut [u64]) {
-    if keys.len() >= PARALLEL_SORT_MIN {
-        keys.par_sort_unstable();
-    } else {
-        keys.sort_unstable();
-    }
-}
+use crate::ranking::{Score, SortedClasses};
 
 /// Area under the ROC curve, ties given half credit: equal to scikit-learn's
 /// `roc_auc_score` and to the Mann–Whitney U statistic with mid-ranks,
@@ -71,38 +24,18 @@ fn sort_keys(keys: &mut [u64]) {
 /// assert_eq!(tied, 0.5);
 /// ```
 pub fn roc_auc<S: Score>(scores: &[S], labels: &[bool]) -> Result<f64> {
-    if labels.len() != scores.len() {
-        return Err(Error::LengthMismatch {
-            input: "labels",
-            expected: scores.len(),
-            got: labels.len(),
-        });
-    }
-    if scores.is_empty() {
-        return Err(Error::Empty { input: "scores" });
-    }
-    if let Some(index) = scores.iter().position(|s| s.is_nan()) {
-        return Err(Error::NaN {
-            input: "scores",
-            index,
-        });
-    }
-    let n_pos = labels.iter().filter(|&&y| y).count();
-    let n_neg = labels.len() - n_pos;
-    if n_pos == 0 || n_neg == 0 {
+    let SortedClasses {
+        positives,
+        negatives,
+    } = SortedClasses::new(scores, labels)?;
+    if positives.is_empty() || negatives.is_empty() {
         return Err(Error::SingleClass {
-            positives: n_pos,
-            negatives: n_neg,
+            positives: positives.len(),
+            negatives: negatives.len(),
         });
     }
-    let mut pos = Vec::with_capacity(n_pos);
-    let mut neg = Vec::with_capacity(n_neg);
-    for (s, &y) in scores.iter().zip(labels) {
-        if y { &mut pos } else { &mut neg }.push(s.order_key());
-    }
-    rayon::join(|| sort_keys(&mut pos), || sort_keys(&mut neg));
-    let twice_u = twice_mann_whitney_u(&pos, &neg);
-    Ok(twice_u as f64 / (2.0 * n_pos as f64 * n_neg as f64))
+    let twice_u = twice_mann_whitney_u(&positives, &negatives);
+    Ok(twice_u as f64 / (2.0 * positives.len() as f64 * negatives.len() as f64))
 }
 
 /// `2U = Σ over positive tie groups of 2·p·(negatives below) + p·(negatives tied)`, exact,
