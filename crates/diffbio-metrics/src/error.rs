@@ -19,9 +19,29 @@ pub enum Error {
     #[error("only one class is present ({positives} positives, {negatives} negatives): the metric is undefined")]
     SingleClass { positives: usize, negatives: usize },
 
-    /// A score is NaN (±inf are allowed: they sort).
-    #[error("`{input}` holds NaN at index {index}")]
+    /// A value is NaN (or, in an embedding, not finite).
+    #[error("`{input}` holds a NaN or non-finite value at index {index}")]
     NaN { input: &'static str, index: usize },
+
+    /// A flat `[n × d]` buffer whose length is not a multiple of `d`, or `d = 0`.
+    #[error("`{input}` has {len} values, not a positive multiple of {dims} dimensions")]
+    Shape {
+        input: &'static str,
+        len: usize,
+        dims: usize,
+    },
+
+    /// The neighbourhood size must satisfy 1 ≤ k ≤ n − 1.
+    #[error("k = {k} is invalid for {n} cells: need 1 <= k <= n - 1")]
+    InvalidK { k: usize, n: usize },
+
+    /// A metric needs more distinct labels (e.g. batches) than the input has.
+    #[error("`{input}` has {found} distinct labels; this metric needs at least {needed}")]
+    TooFewLabels {
+        input: &'static str,
+        found: usize,
+        needed: usize,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -2,14 +2,17 @@
 //!
 //! Where `diffbio-core` gives smooth surrogates to train with, this crate gives the exact
 //! numbers to report: the tie-aware [`roc_auc`] (equal to scikit-learn's `roc_auc_score`)
-//! and [`average_precision`] (equal to `average_precision_score`).
+//! and [`average_precision`] (equal to `average_precision_score`), and, on an exact
+//! [`knn`] graph, the per-cell [`batch_entropy`] and leave-one-out [`knn_accuracy`].
 
 mod average_precision;
 mod error;
+mod neighbours;
 mod ranking;
 mod roc_auc;
 
 pub use average_precision::average_precision;
 pub use error::{Error, Result};
+pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
 pub use ranking::Score;
 pub use roc_auc::roc_auc;

@@ -1,0 +1,234 @@
+//! Exact k-nearest-neighbour graphs and the neighbourhood metrics computed from them.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
+/// distance with ties broken by the smaller index; distances are reported Euclidean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnGraph {
+    k: usize,
+    indices: Vec<usize>,
+    distances: Vec<f64>,
+}
+
+impl KnnGraph {
+    /// Number of cells.
+    pub fn n(&self) -> usize {
+        self.indices.len() / self.k
+    }
+
+    /// Neighbours per cell.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The neighbours of cell `i`, nearest first.
+    pub fn neighbors(&self, i: usize) -> &[usize] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The Euclidean distances to [`Self::neighbors`], ascending.
+    pub fn distances(&self, i: usize) -> &[f64] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The graph restricted to each cell's `k` nearest (a prefix of every row).
+    pub fn truncate(&self, k: usize) -> Result<Self> {
+        if k == 0 || k > self.k {
+            return Err(Error::InvalidK { k, n: self.n() });
+        }
+        fn prefixes<T: Copy>(rows: &[T], width: usize, k: usize) -> Vec<T> {
+            rows.chunks(width)
+                .flat_map(|r| r[..k].iter().copied())
+                .collect()
+        }
+        Ok(Self {
+            k,
+            indices: prefixes(&self.indices, self.k, k),
+            distances: prefixes(&self.distances, self.k, k),
+        })
+    }
+}
+
+/// Exact kNN graph of a row-major `[n × dims]` embedding (f32 or f64), in parallel over
+/// cells; squared distances accumulate in f64 in the direct form `Σ (x_i − x_j)²`, so
+/// near-ties are ordered exactly. O(n²·d) time, O(n·k) memory (plus one distance row per
+/// thread). Errors: a length that is not a multiple of `dims`, k outside 1..n−1, non-finite
+/// values.
+///
+/// ```
+/// use diffbio_metrics::knn;
+/// let x = [0.0f32, 0.0, 1.0, 0.0, 5.0, 0.0]; // three cells on a line, d = 2
+/// let g = knn(&x, 2, 1).unwrap();
+/// assert_eq!(g.neighbors(0), &[1]);
+/// assert_eq!(g.neighbors(2), &[1]);
+/// assert_eq!(g.distances(2), &[4.0]);
+/// ```
+pub fn knn<T: Copy + Into<f64> + Send + Sync>(
+    embedding: &[T],
+    dims: usize,
+    k: usize,
+) -> Result<KnnGraph> {
+    if dims == 0 || embedding.is_empty() || embedding.len() % dims != 0 {
+        return Err(Error::Shape {
+            input: "embedding",
+            len: embedding.len(),
+            dims,
+        });
+    }
+    let n = embedding.len() / dims;
+    if k == 0 || k >= n {
+        return Err(Error::InvalidK { k, n });
+    }
+    if let Some(index) = embedding.iter().position(|&v| !v.into().is_finite()) {
+        return Err(Error::NaN {
+            input: "embedding",
+            index,
+        });
+    }
+    let x: Vec<f64> = embedding.iter().map(|&v| v.into()).collect();
+    let mut indices = vec![0usize; n * k];
+    let mut distances = vec![0.0f64; n * k];
+    indices
+        .par_chunks_mut(k)
+        .zip(distances.par_chunks_mut(k))
+        .enumerate()
+        .for_each_init(Vec::new, |row, (i, (idx_out, dist_out))| {
+            let xi = &x[i * dims..(i + 1) * dims];
+            row.clear();
+            row.extend((0..n).filter(|&j| j != i).map(|j| {
+                let xj = &x[j * dims..(j + 1) * dims];
+                let d2: f64 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
+                (d2, j)
+            }));
+            let by_distance =
+                |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            row.select_nth_unstable_by(k - 1, by_distance);
+            row[..k].sort_unstable_by(by_distance);
+            for (slot, &(d2, j)) in row[..k].iter().enumerate() {
+                idx_out[slot] = j;
+                dist_out[slot] = d2.sqrt();
+            }
+        });
+    Ok(KnnGraph {
+        k,
+        indices,
+        distances,
+    })
+}
+
+/// A per-cell metric and its mean over cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerCell {
+    pub per_cell: Vec<f64>,
+    pub mean: f64,
+}
+
+impl PerCell {
+    fn new(per_cell: Vec<f64>) -> Self {
+        let mean = per_cell.iter().sum::<f64>() / per_cell.len() as f64;
+        Self { per_cell, mean }
+    }
+}
+
+fn check_labels(graph: &KnnGraph, labels: &[u32], input: &'static str) -> Result<()> {
+    if labels.len() != graph.n() {
+        return Err(Error::LengthMismatch {
+            input,
+            expected: graph.n(),
+            got: labels.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Normalised Shannon entropy of the batch labels among each cell's k neighbours (the
+/// metric twin of `BatchMixingLoss`): `H_i = −Σ_c p_ic ln p_ic / ln B`, `p_ic` the fraction
+/// of the neighbours in batch c and B the number of distinct batches; 1 = perfectly mixed.
+///
+/// ```
+/// use diffbio_metrics::{batch_entropy, knn};
+/// let x = [0.0f64, 0.1, 0.2, 0.3]; // d = 1, alternating batches
+/// let g = knn(&x, 1, 2).unwrap();
+/// let h = batch_entropy(&g, &[0, 1, 0, 1]).unwrap();
+/// assert!((h.per_cell[0] - 1.0).abs() < 1e-12); // cell 0's neighbours 1, 2: one per batch
+/// assert_eq!(h.per_cell[1], 0.0); // cell 1's neighbours 0, 2: both batch 0
+/// ```
+pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
+    check_labels(graph, batches, "batches")?;
+    let n_batches = distinct(batches);
+    if n_batches < 2 {
+        return Err(Error::TooFewLabels {
+            input: "batches",
+            found: n_batches,
+            needed: 2,
+        });
+    }
+    let max_label = *batches.iter().max().expect("non-empty") as usize;
+    let norm = (n_batches as f64).ln();
+    let per_cell = (0..graph.n())
+        .into_par_iter()
+        .map_init(
+            || vec![0usize; max_label + 1],
+            |counts, i| {
+                counts.iter_mut().for_each(|c| *c = 0);
+                graph
+                    .neighbors(i)
+                    .iter()
+                    .for_each(|&j| counts[batches[j] as usize] += 1);
+                let k = graph.k() as f64;
+                -counts
+                    .iter()
+                    .filter(|&&c| c > 0)
+                    .map(|&c| c as f64 / k * (c as f64 / k).ln())
+                    .sum::<f64>()
+                    / norm
+            },
+        )
+        .collect();
+    Ok(PerCell::new(per_cell))
+}
+
+/// Leave-one-out k-NN classification accuracy: each cell is given the most frequent label
+/// among its k neighbours (ties to the smallest label, like `scipy.stats.mode`); the
+/// per-cell values are 1 (correct) or 0.
+///
+/// ```
+/// use diffbio_metrics::{knn, knn_accuracy};
+/// let x = [0.0f32, 0.1, 0.2, 5.0, 5.1, 5.2]; // d = 1: two clusters
+/// let g = knn(&x, 1, 2).unwrap();
+/// assert_eq!(knn_accuracy(&g, &[0, 0, 0, 1, 1, 1]).unwrap().mean, 1.0);
+/// ```
+pub fn knn_accuracy(graph: &KnnGraph, labels: &[u32]) -> Result<PerCell> {
+    check_labels(graph, labels, "labels")?;
+    let max_label = *labels.iter().max().expect("non-empty") as usize;
+    let per_cell = (0..graph.n())
+        .into_par_iter()
+        .map_init(
+            || vec![0usize; max_label + 1],
+            |counts, i| {
+                counts.iter_mut().for_each(|c| *c = 0);
+                graph
+                    .neighbors(i)
+                    .iter()
+                    .for_each(|&j| counts[labels[j] as usize] += 1);
+                // max_by_key keeps the last maximum; scan in reverse so ties go to the smallest label.
+                let vote = (0..counts.len())
+                    .rev()
+                    .max_by_key(|&c| counts[c])
+                    .expect("labels");
+                f64::from(vote == labels[i] as usize)
+            },
+        )
+        .collect();
+    Ok(PerCell::new(per_cell))
+}
+
+fn distinct(labels: &[u32]) -> usize {
+    let mut seen = labels.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
+}
