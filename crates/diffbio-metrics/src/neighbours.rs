@@ -166,28 +166,16 @@ pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
             needed: 2,
         });
     }
-    let max_label = *batches.iter().max().expect("non-empty") as usize;
     let norm = (n_batches as f64).ln();
-    let per_cell = (0..graph.n())
-        .into_par_iter()
-        .map_init(
-            || vec![0usize; max_label + 1],
-            |counts, i| {
-                counts.iter_mut().for_each(|c| *c = 0);
-                graph
-                    .neighbors(i)
-                    .iter()
-                    .for_each(|&j| counts[batches[j] as usize] += 1);
-                let k = graph.k() as f64;
-                -counts
-                    .iter()
-                    .filter(|&&c| c > 0)
-                    .map(|&c| c as f64 / k * (c as f64 / k).ln())
-                    .sum::<f64>()
-                    / norm
-            },
-        )
-        .collect();
+    let k = graph.k() as f64;
+    let per_cell = per_cell_label_counts(graph, batches, |_, counts| {
+        -counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| c as f64 / k * (c as f64 / k).ln())
+            .sum::<f64>()
+            / norm
+    });
     Ok(PerCell::new(per_cell))
 }
 
@@ -203,27 +191,39 @@ pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
 /// ```
 pub fn knn_accuracy(graph: &KnnGraph, labels: &[u32]) -> Result<PerCell> {
     check_labels(graph, labels, "labels")?;
-    let max_label = *labels.iter().max().expect("non-empty") as usize;
-    let per_cell = (0..graph.n())
+    let per_cell = per_cell_label_counts(graph, labels, |i, counts| {
+        // max_by_key keeps the last maximum; scan in reverse so ties go to the smallest label.
+        let vote = (0..counts.len())
+            .rev()
+            .max_by_key(|&c| counts[c])
+            .expect("labels");
+        f64::from(vote == labels[i] as usize)
+    });
+    Ok(PerCell::new(per_cell))
+}
+
+/// `score(i, counts)` for every cell, in parallel, where `counts[c]` is the number of cell
+/// i's neighbours with label c.
+fn per_cell_label_counts(
+    graph: &KnnGraph,
+    labels: &[u32],
+    score: impl Fn(usize, &[usize]) -> f64 + Sync,
+) -> Vec<f64> {
+    let n_labels = *labels.iter().max().expect("labels match a non-empty graph") as usize + 1;
+    (0..graph.n())
         .into_par_iter()
         .map_init(
-            || vec![0usize; max_label + 1],
+            || vec![0usize; n_labels],
             |counts, i| {
                 counts.iter_mut().for_each(|c| *c = 0);
                 graph
                     .neighbors(i)
                     .iter()
                     .for_each(|&j| counts[labels[j] as usize] += 1);
-                // max_by_key keeps the last maximum; scan in reverse so ties go to the smallest label.
-                let vote = (0..counts.len())
-                    .rev()
-                    .max_by_key(|&c| counts[c])
-                    .expect("labels");
-                f64::from(vote == labels[i] as usize)
+                score(i, counts)
             },
         )
-        .collect();
-    Ok(PerCell::new(per_cell))
+        .collect()
 }
 
 fn distinct(labels: &[u32]) -> usize {
