@@ -24,7 +24,8 @@ use crate::storage::{FlushDenormals, Real};
 const ROW_BLOCK: usize = 64;
 /// Columns per distance tile.
 const COL_TILE: usize = 512;
-/// Independent partial sums per reduction, so that loops vectorise (16 f32 lanes = AVX-512).
+/// Independent partial sums per reduction (four AVX2 registers of f32), so that the loops
+/// vectorise and the adds' latency is hidden; 8 measured 40 % slower, 16 and 32 alike.
 const LANES: usize = 32;
 /// Softmax epsilon of SPEC.md §1 (`w_ij` denominator and `log(p + ε)`).
 const EPS: f64 = 1e-8;
