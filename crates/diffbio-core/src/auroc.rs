@@ -112,17 +112,29 @@ impl DifferentiableAuroc {
         let compute = validate::fused_dtype(dtype);
         let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
         validate::finite(predictions, "predictions")?;
-        let temperature = match &self.temperature {
-            Temperature::Fixed(t) => Tensor::new(*t, predictions.device())?.to_dtype(compute)?,
+        // The tensor carries the gradient; its value, read once here, goes to the kernels.
+        let (temperature, value) = match &self.temperature {
+            Temperature::Fixed(t) => (Tensor::new(*t, predictions.device())?, *t),
             Temperature::Learned(t) => {
                 validate::same_device(t, "temperature", predictions, "predictions")?;
-                let value = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0];
+                let value = scalar_value(t)?;
                 validate::positive("temperature", value)?;
-                t.to_dtype(compute)?.reshape(())?
+                (t.reshape(())?, value)
             }
         };
+        let temperature = temperature.to_dtype(compute)?;
+        // The value as the compute dtype holds it, as the kernels would read it from the tensor.
+        let value = if compute == DType::F32 {
+            value as f32 as f64
+        } else {
+            value
+        };
         let scores = predictions.to_dtype(compute)?.contiguous()?;
-        let out = scores.apply_op3(&labels, &temperature, PairwiseSigmoid)?;
+        let out = scores.apply_op3(
+            &labels,
+            &temperature,
+            PairwiseSigmoid { temperature: value },
+        )?;
         Ok(out.narrow(0, cpu::VALUE, 1)?.reshape(())?.to_dtype(dtype)?)
     }
 }
@@ -136,14 +148,22 @@ fn check_temperature_tensor(t: &Tensor) -> Result<()> {
             got: t.dims().to_vec(),
         });
     }
-    let value = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0];
-    validate::positive("temperature", value)
+    validate::positive("temperature", scalar_value(t)?)
+}
+
+/// The value of a one-element tensor (one device-to-host read).
+fn scalar_value(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0])
 }
 
 /// The fused op on `(scores, labels as 0/1 floats, temperature [])`. Output:
 /// `[value, ∂/∂T, ∂/∂s...]` (O(n)), so that `bwd` is a scale of what the forward computed.
+/// The temperature tensor is an input only so that it receives ∂/∂T; the kernels use
+/// `temperature`, its value, read once by `forward`.
 #[derive(Debug, Clone, Copy)]
-struct PairwiseSigmoid;
+struct PairwiseSigmoid {
+    temperature: f64,
+}
 
 impl PairwiseSigmoid {
     fn cpu_typed<T: Real>(
@@ -152,13 +172,10 @@ impl PairwiseSigmoid {
         l1: &Layout,
         labels: &CpuStorage,
         l2: &Layout,
-        temperature: &CpuStorage,
-        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let scores = contiguous_slice(scores, l1)?;
         let labels = contiguous_slice(labels.as_slice::<T>()?, l2)?;
-        let t = contiguous_slice(temperature.as_slice::<T>()?, l3)?[0].to_f64();
-        let out = cpu::forward(scores, labels, t);
+        let out = cpu::forward(scores, labels, self.temperature);
         let len = out.len();
         Ok((T::to_cpu_storage_owned(out), Shape::from(len)))
     }
@@ -175,12 +192,12 @@ impl CustomOp3 for PairwiseSigmoid {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        _temperature: &CpuStorage,
+        _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         match s1 {
-            CpuStorage::F32(s) => self.cpu_typed(s, l1, s2, l2, s3, l3),
-            CpuStorage::F64(s) => self.cpu_typed(s, l1, s2, l2, s3, l3),
+            CpuStorage::F32(s) => self.cpu_typed(s, l1, s2, l2),
+            CpuStorage::F64(s) => self.cpu_typed(s, l1, s2, l2),
             _ => candle_core::bail!("pairwise-sigmoid-auroc: scores must be f32 or f64"),
         }
     }
@@ -192,8 +209,8 @@ impl CustomOp3 for PairwiseSigmoid {
         l1: &Layout,
         s2: &candle_core::CudaStorage,
         l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
+        _temperature: &candle_core::CudaStorage,
+        _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use crate::cuda_kernels::storage;
         use candle_core::backend::BackendStorage;
@@ -201,11 +218,11 @@ impl CustomOp3 for PairwiseSigmoid {
         let n = l1.shape().dims1()?;
         let out = match s1.dtype() {
             DType::F32 => storage(
-                cuda::forward::<f32>(dev, (s1, l1), (s2, l2), (s3, l3), n)?,
+                cuda::forward::<f32>(dev, (s1, l1), (s2, l2), self.temperature, n)?,
                 dev,
             ),
             DType::F64 => storage(
-                cuda::forward::<f64>(dev, (s1, l1), (s2, l2), (s3, l3), n)?,
+                cuda::forward::<f64>(dev, (s1, l1), (s2, l2), self.temperature, n)?,
                 dev,
             ),
             other => candle_core::bail!("pairwise-sigmoid-auroc: unsupported dtype {other:?}"),

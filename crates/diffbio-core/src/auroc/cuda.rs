@@ -14,18 +14,16 @@ const MODULE: &str = "diffbio_pairwise_sigmoid_auroc";
 /// Centres (threads) per block in the pair sweep.
 const CENTRES_PER_BLOCK: u32 = 256;
 
-/// `(scores, labels as 0/1, temperature [])`, each a contiguous storage with its layout.
+/// `scores` and `labels` (as 0/1), each a contiguous storage with its layout.
 pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
     dev: &CudaDevice,
     scores: (&CudaStorage, &Layout),
     labels: (&CudaStorage, &Layout),
-    temperature: (&CudaStorage, &Layout),
+    temperature: f64,
     n: usize,
 ) -> candle_core::Result<CudaSlice<T>> {
     let scores = contiguous_view::<T>(scores.0, scores.1)?;
     let labels = contiguous_view::<T>(labels.0, labels.1)?;
-    let temperature =
-        dev.clone_dtoh(&contiguous_view::<T>(temperature.0, temperature.1)?)?[0].to_f64();
     let load = |name: &str| {
         dev.get_or_load_custom_func(&kernel_name::<T>(name), MODULE, ptx::PAIRWISE_SIGMOID_AUROC)
     };
