@@ -6,12 +6,14 @@
 //! [`knn`] graph, the per-cell [`batch_entropy`] and leave-one-out [`knn_accuracy`].
 
 mod average_precision;
+mod benchmark;
 mod error;
 mod neighbours;
 mod ranking;
 mod roc_auc;
 
 pub use average_precision::average_precision;
+pub use benchmark::{benchmark, BenchmarkConfig, Scores};
 pub use error::{Error, Result};
 pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
 pub use ranking::Score;

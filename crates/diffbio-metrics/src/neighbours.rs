@@ -169,12 +169,12 @@ pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
     let norm = (n_batches as f64).ln();
     let k = graph.k() as f64;
     let per_cell = per_cell_label_counts(graph, batches, |_, counts| {
-        -counts
+        let plogp: f64 = counts
             .iter()
             .filter(|&&c| c > 0)
             .map(|&c| c as f64 / k * (c as f64 / k).ln())
-            .sum::<f64>()
-            / norm
+            .sum();
+        0.0 - plogp / norm // 0 − (+0) is +0: a pure neighbourhood prints as 0, not −0
     });
     Ok(PerCell::new(per_cell))
 }

@@ -1,0 +1,60 @@
+//! Why `diffbio score` could not score an input.
+
+use std::path::PathBuf;
+
+/// An input file that could not be read or does not hold what it must, or a metric error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: no such file", path.display())]
+    NotFound { path: PathBuf },
+
+    #[error("{}: cannot read it as {format}: {reason}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+
+    #[error("{}: unsupported file type (expected .npy or .safetensors)", path.display())]
+    UnknownFormat { path: PathBuf },
+
+    #[error("{}: holds tensors {names:?}; name one as FILE.safetensors:NAME", path.display())]
+    AmbiguousTensor { path: PathBuf, names: Vec<String> },
+
+    #[error("{}: has no tensor named `{name}` (it holds {names:?})", path.display())]
+    MissingTensor {
+        path: PathBuf,
+        name: String,
+        names: Vec<String>,
+    },
+
+    #[error("{}: {what} must have shape {expected}, got {got:?}", path.display())]
+    Shape {
+        path: PathBuf,
+        what: &'static str,
+        expected: String,
+        got: Vec<usize>,
+    },
+
+    #[error("{}: {what} must be {expected}, got {got}", path.display())]
+    DType {
+        path: PathBuf,
+        what: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+
+    #[error("{}: {what} holds the negative label {value} at index {index}", path.display())]
+    NegativeLabel {
+        path: PathBuf,
+        what: &'static str,
+        value: i64,
+        index: usize,
+    },
+
+    #[error(transparent)]
+    Metric(#[from] diffbio_metrics::Error),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,308 @@
+//! The `diffbio` binary on small files: output, JSON keys, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use candle_core::{Device, Tensor};
+use diffbio_metrics::{batch_entropy, knn, knn_accuracy};
+
+const N: usize = 60;
+const DIMS: usize = 4;
+
+/// Three cell types as separated clusters, two batches shifted apart inside each type.
+fn embedding() -> Vec<f32> {
+    (0..N * DIMS)
+        .map(|i| {
+            let (cell, dim) = (i / DIMS, i % DIMS);
+            let celltype = (cell % 3) as f32;
+            let batch = (cell % 2) as f32;
+            10.0 * celltype * (dim == 0) as u8 as f32
+                + 0.8 * batch * (dim == 1) as u8 as f32
+                + ((i * 7919) % 13) as f32 / 13.0
+        })
+        .collect()
+}
+
+fn batches() -> Vec<u32> {
+    (0..N as u32).map(|i| i % 2).collect()
+}
+
+fn celltypes() -> Vec<u32> {
+    (0..N as u32).map(|i| i % 3).collect()
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let files = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(embedding(), (N, DIMS), &dev).unwrap();
+        x.write_npy(files.path("x.npy")).unwrap();
+        let as_i32 = |v: Vec<u32>| v.into_iter().map(|l| l as i64).collect::<Vec<_>>();
+        let b = Tensor::new(as_i32(batches()), &dev)
+            .unwrap()
+            .to_dtype(candle_core::DType::I32)
+            .unwrap();
+        b.write_npy(files.path("batch.npy")).unwrap();
+        let c = Tensor::new(as_i32(celltypes()), &dev).unwrap();
+        c.write_npy(files.path("celltype.npy")).unwrap();
+        x.save_safetensors("x", files.path("x.safetensors"))
+            .unwrap();
+        candle_core::safetensors::save(
+            &[("embedding", x.clone()), ("batch", b.clone())]
+                .into_iter()
+                .collect(),
+            files.path("both.safetensors"),
+        )
+        .unwrap();
+        x.to_dtype(candle_core::DType::U32)
+            .unwrap()
+            .write_npy(files.path("x_int.npy"))
+            .unwrap();
+        b.to_dtype(candle_core::DType::F32)
+            .unwrap()
+            .write_npy(files.path("batch_float.npy"))
+            .unwrap();
+        (b.to_dtype(candle_core::DType::I64).unwrap() - 1.0)
+            .unwrap()
+            .write_npy(files.path("batch_negative.npy"))
+            .unwrap();
+        b.narrow(0, 0, N - 1)
+            .unwrap()
+            .write_npy(files.path("batch_short.npy"))
+            .unwrap();
+        std::fs::write(files.path("x.csv"), "1,2\n").unwrap();
+        std::fs::write(files.path("broken.npy"), "not an npy file").unwrap();
+        files
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn diffbio(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diffbio"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn score(files: &Files, embedding: &str, batch: &str, extra: &[&str]) -> Output {
+    let embedding = files.path(embedding);
+    let batch = files.path(batch);
+    let mut args = vec![
+        "score",
+        "--embedding",
+        embedding.to_str().unwrap(),
+        "--batch",
+        batch.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    diffbio(&args)
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr_of_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "unexpectedly succeeded");
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(stdout(output).trim()).expect("one JSON object") {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn expected_entropy(k: usize) -> f64 {
+    batch_entropy(&knn(&embedding(), DIMS, k).unwrap(), &batches())
+        .unwrap()
+        .mean
+}
+
+#[test]
+fn json_has_exactly_the_computed_metrics_with_the_library_values() {
+    let files = Files::new();
+    let labels = files.path("celltype.npy");
+    let out = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels.to_str().unwrap(), "--k", "10", "--json"],
+    ));
+    let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["batch_entropy", "knn_accuracy"]);
+    let entropy = out["batch_entropy"].as_f64().unwrap();
+    assert!((entropy - expected_entropy(10)).abs() < 1e-12);
+    assert!(entropy > 0.0 && entropy < 1.0, "{entropy}");
+    let accuracy = knn_accuracy(&knn(&embedding(), DIMS, 15).unwrap(), &celltypes())
+        .unwrap()
+        .mean;
+    assert_eq!(out["knn_accuracy"].as_f64().unwrap(), accuracy);
+}
+
+#[test]
+fn without_labels_only_batch_metrics_are_reported() {
+    let files = Files::new();
+    let out = json(&score(&files, "x.npy", "batch.npy", &["--json"]));
+    let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["batch_entropy"]);
+    assert!((out["batch_entropy"].as_f64().unwrap() - expected_entropy(30)).abs() < 1e-12);
+}
+
+#[test]
+fn table_lists_each_metric_on_its_own_line() {
+    let files = Files::new();
+    let text = stdout(&score(&files, "x.npy", "batch.npy", &["--k", "10"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1);
+    let value: f64 = lines[0]
+        .strip_prefix("batch_entropy")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((value - expected_entropy(10)).abs() < 1e-6);
+}
+
+#[test]
+fn safetensors_inputs_single_and_named() {
+    let files = Files::new();
+    let from_npy = json(&score(&files, "x.npy", "batch.npy", &["--json"]));
+    assert_eq!(
+        json(&score(&files, "x.safetensors", "batch.npy", &["--json"])),
+        from_npy
+    );
+    let named = json(&score(
+        &files,
+        "both.safetensors:embedding",
+        "both.safetensors:batch",
+        &["--json"],
+    ));
+    assert_eq!(named, from_npy);
+    let err = stderr_of_failure(&score(&files, "both.safetensors", "batch.npy", &[]));
+    assert!(
+        err.contains("holds tensors [\"batch\", \"embedding\"]"),
+        "{err}"
+    );
+    let err = stderr_of_failure(&score(&files, "both.safetensors:cells", "batch.npy", &[]));
+    assert!(err.contains("no tensor named `cells`"), "{err}");
+}
+
+fn assert_fails_with(files: &Files, embedding: &str, batch: &str, extra: &[&str], message: &str) {
+    let err = stderr_of_failure(&score(files, embedding, batch, extra));
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(message), "expected {message:?} in {err:?}");
+}
+
+#[test]
+fn missing_file() {
+    let files = Files::new();
+    assert_fails_with(
+        &files,
+        "absent.npy",
+        "batch.npy",
+        &[],
+        "absent.npy: no such file",
+    );
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "absent.npy",
+        &[],
+        "absent.npy: no such file",
+    );
+}
+
+#[test]
+fn wrong_shapes() {
+    let files = Files::new();
+    assert_fails_with(
+        &files,
+        "batch.npy",
+        "batch.npy",
+        &[],
+        "the embedding must have shape [cells, dims], got [60]",
+    );
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "x.npy",
+        &[],
+        "batch labels must have shape [60] (one per cell of the embedding), got [60, 4]",
+    );
+    assert_fails_with(&files, "x.npy", "batch_short.npy", &[], "got [59]");
+}
+
+#[test]
+fn wrong_dtypes_and_values() {
+    let files = Files::new();
+    assert_fails_with(
+        &files,
+        "x_int.npy",
+        "batch.npy",
+        &[],
+        "the embedding must be a float array",
+    );
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "batch_float.npy",
+        &[],
+        "batch labels must be integer codes",
+    );
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "batch_negative.npy",
+        &[],
+        "negative label -1 at index 0",
+    );
+}
+
+#[test]
+fn unreadable_or_unknown_files() {
+    let files = Files::new();
+    assert_fails_with(&files, "x.csv", "batch.npy", &[], "unsupported file type");
+    assert_fails_with(
+        &files,
+        "broken.npy",
+        "batch.npy",
+        &[],
+        "cannot read it as .npy",
+    );
+}
+
+#[test]
+fn invalid_k_is_a_metric_error() {
+    let files = Files::new();
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--k", "60"],
+        "k = 60 is invalid for 60 cells",
+    );
+}
+
+#[test]
+fn usage_errors_come_from_clap() {
+    let out = diffbio(&["score", "--embedding", "x.npy"]);
+    let err = stderr_of_failure(&out);
+    assert!(err.contains("--batch <BATCH>"), "{err}");
+    assert!(Path::new(env!("CARGO_BIN_EXE_diffbio")).exists());
+}
