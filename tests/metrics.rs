@@ -219,37 +219,53 @@ fn neighbourhood_metric_errors() {
 }
 
 /// The real PBMC data of `../shared/data/pbmc-3chem` (not copied into the repository: its
-/// licence is GPL-3). Checked against the reference metrics shipped in its labels.json.
-#[test]
-fn pbmc_reference_metrics_when_the_shared_data_is_present() {
+/// licence is GPL-3): batch codes, cell-type codes and the two embeddings with their dims;
+/// `None` (and a SKIPPED line) where the data is absent.
+struct Pbmc {
+    dir: std::path::PathBuf,
+    batch: Vec<u32>,
+    celltype: Vec<u32>,
+    embeddings: Vec<(&'static str, Vec<f32>, usize)>,
+}
+
+fn pbmc() -> Option<Pbmc> {
     use candle_core::{DType, Tensor};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pbmc-3chem");
     if !dir.join("labels.json").exists() {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "SKIPPED: {} is absent", dir.display());
-        return;
+        return None;
     }
     let read = |name: &str| Tensor::read_npy(dir.join(name)).unwrap();
-    let batch: Vec<u32> = read("batch.npy")
-        .to_dtype(DType::U32)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let celltype: Vec<u32> = read("celltype.npy")
-        .to_dtype(DType::U32)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let codes = |name: &str| read(name).to_dtype(DType::U32).unwrap().to_vec1().unwrap();
+    let embeddings = ["X_pca", "X_pca_harmony"]
+        .into_iter()
+        .map(|name| {
+            let x = read(&format!("{name}.npy"));
+            let d = x.dim(1).unwrap();
+            (name, x.flatten_all().unwrap().to_vec1().unwrap(), d)
+        })
+        .collect();
+    Some(Pbmc {
+        batch: codes("batch.npy"),
+        celltype: codes("celltype.npy"),
+        embeddings,
+        dir,
+    })
+}
+
+/// Checked against the reference metrics shipped in the data's labels.json.
+#[test]
+fn pbmc_reference_metrics_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
     let info: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("labels.json")).unwrap()).unwrap();
-    for name in ["X_pca", "X_pca_harmony"] {
-        let x = read(&format!("{name}.npy"));
-        let d = x.dim(1).unwrap();
-        let x: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.dir.join("labels.json")).unwrap())
+            .unwrap();
+    for (name, x, d) in &data.embeddings {
         let reference = &info["info"]["reference_metrics"][name];
-        let g30 = knn(&x, d, 30).unwrap();
-        let entropy = batch_entropy(&g30, &batch).unwrap().mean;
-        let accuracy = knn_accuracy(&g30.truncate(15).unwrap(), &celltype)
+        let g30 = knn(x, *d, 30).unwrap();
+        let entropy = batch_entropy(&g30, &data.batch).unwrap().mean;
+        let accuracy = knn_accuracy(&g30.truncate(15).unwrap(), &data.celltype)
             .unwrap()
             .mean;
         let want_entropy = reference["batch_entropy_mean"].as_f64().unwrap();
@@ -263,4 +279,176 @@ fn pbmc_reference_metrics_when_the_shared_data_is_present() {
             "{name}: 15-NN accuracy {accuracy} vs {want_accuracy}"
         );
     }
+}
+
+/// Checked against scib-metrics 0.5.10 itself (tests/data/scib_pbmc.json, written by
+/// scripts/make_scib_fixture.py under the same exact kNN graph). scib-metrics computes in
+/// float32 (JAX), diffbio in float64: real-valued scores agree to the tolerance below.
+#[test]
+fn scib_metrics_reference_on_pbmc_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let fixture: Value = serde_json::from_str(include_str!("data/scib_pbmc.json")).unwrap();
+    let (b, c) = (&data.batch, &data.celltype);
+    for (name, x, d) in &data.embeddings {
+        let want = &fixture["embeddings"][name];
+        // scib's 90 (LISI) and 15 (graph connectivity) neighbours count the cell itself.
+        let g89 = knn(x, *d, 89).unwrap();
+        let ours = [
+            ("ilisi", metrics::ilisi(&g89, b).unwrap()),
+            ("clisi", metrics::clisi(&g89, c).unwrap()),
+            (
+                "graph_connectivity",
+                metrics::graph_connectivity(&g89.truncate(14).unwrap(), c).unwrap(),
+            ),
+            (
+                "silhouette_label",
+                metrics::silhouette_label(x, *d, c).unwrap(),
+            ),
+            (
+                "silhouette_batch",
+                metrics::silhouette_batch(x, *d, c, b).unwrap(),
+            ),
+            ("bras", metrics::bras(x, *d, c, b).unwrap()),
+            (
+                "isolated_labels",
+                metrics::isolated_labels(x, *d, c, b).unwrap(),
+            ),
+        ];
+        for (metric, value) in ours {
+            let reference = want[metric].as_f64().unwrap();
+            eprintln!(
+                "{name} {metric}: {value} vs scib {reference} (|Δ| {:.1e})",
+                (value - reference).abs()
+            );
+        }
+        for (metric, value) in ours {
+            let reference = want[metric].as_f64().unwrap();
+            assert!(
+                (value - reference).abs() < 1e-6,
+                "{name} {metric}: {value} vs scib {reference}"
+            );
+        }
+        let lisi = metrics::lisi(&g89, b).unwrap();
+        for (i, want) in want["lisi_batch_per_cell_head"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (lisi.per_cell[i] - want).abs() < 1e-5 * want,
+                "{name} LISI of cell {i}"
+            );
+        }
+    }
+}
+
+/// Two batches: interleaved along a line (mixed) or placed far apart (separated); the cell
+/// types follow the same two layouts the other way round.
+fn mixing_layouts() -> (Vec<f64>, Vec<f64>, Vec<u32>) {
+    let n = 200;
+    let mixed: Vec<f64> = (0..n)
+        .map(|i| i as f64 + 0.01 * ((i * 37) % 11) as f64)
+        .collect();
+    let separated: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                i as f64
+            } else {
+                10_000.0 + i as f64
+            }
+        })
+        .collect();
+    let labels = (0..n as u32).map(|i| i % 2).collect();
+    (mixed, separated, labels)
+}
+
+#[test]
+fn lisi_scores_mixed_and_separated_layouts() {
+    let (mixed, separated, labels) = mixing_layouts();
+    let mixed_graph = knn(&mixed, 1, 89).unwrap();
+    let separated_graph = knn(&separated, 1, 89).unwrap();
+    let mixed_ilisi = metrics::ilisi(&mixed_graph, &labels).unwrap();
+    let separated_ilisi = metrics::ilisi(&separated_graph, &labels).unwrap();
+    assert!(mixed_ilisi > 0.95, "{mixed_ilisi}");
+    assert!(separated_ilisi.abs() < 1e-9, "{separated_ilisi}");
+    // The same labels read as cell types: cLISI is the reverse.
+    let mixed_clisi = metrics::clisi(&mixed_graph, &labels).unwrap();
+    let separated_clisi = metrics::clisi(&separated_graph, &labels).unwrap();
+    assert!(mixed_clisi < 0.05, "{mixed_clisi}");
+    assert!((separated_clisi - 1.0).abs() < 1e-9, "{separated_clisi}");
+    let per_cell = metrics::lisi(&mixed_graph, &labels).unwrap();
+    assert!(per_cell
+        .per_cell
+        .iter()
+        .all(|&v| (1.0..=2.0 + 1e-9).contains(&v)));
+}
+
+#[test]
+fn silhouettes_and_connectivity_on_mixed_and_separated_layouts() {
+    let (mixed, separated, labels) = mixing_layouts();
+    let one_type = vec![0u32; labels.len()];
+    // batches mixed: batch silhouettes near 1; separated: near 0
+    let mixed_asw = metrics::silhouette_batch(&mixed, 1, &one_type, &labels).unwrap();
+    let separated_asw = metrics::silhouette_batch(&separated, 1, &one_type, &labels).unwrap();
+    assert!(
+        mixed_asw > 0.95 && separated_asw < 0.05,
+        "{mixed_asw} {separated_asw}"
+    );
+    // as cell types: the label silhouette is high when separated, middling when mixed
+    let kept = metrics::silhouette_label(&separated, 1, &labels).unwrap();
+    let lost = metrics::silhouette_label(&mixed, 1, &labels).unwrap();
+    assert!(kept > 0.95 && (lost - 0.5).abs() < 0.05, "{kept} {lost}");
+    // separated clusters: each type is one connected neighbourhood
+    let g = knn(&separated, 1, 14).unwrap();
+    assert_eq!(metrics::graph_connectivity(&g, &labels).unwrap(), 1.0);
+    // an isolated type present in one batch only scores its own silhouette
+    let iso = metrics::isolated_labels(&separated, 1, &labels, &one_type).unwrap();
+    assert!((iso - kept).abs() < 1e-12);
+    let d2: Vec<f64> = separated.iter().flat_map(|&v| [v, 0.5 * v]).collect();
+    let bras = metrics::bras(&d2, 2, &one_type, &labels).unwrap();
+    assert!((0.0..=1.0).contains(&bras), "{bras}");
+}
+
+#[test]
+fn integration_metric_errors() {
+    let (mixed, _, labels) = mixing_layouts();
+    let g = knn(&mixed, 1, 14).unwrap();
+    let one = vec![0u32; labels.len()];
+    assert!(matches!(
+        metrics::ilisi(&g, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::clisi(&g, &labels[..10]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::graph_connectivity(&g, &labels[1..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::silhouette_label(&mixed, 1, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    let mut nan = mixed.clone();
+    nan[3] = f64::NAN;
+    assert!(matches!(
+        metrics::silhouette_label(&nan, 1, &labels),
+        Err(metrics::Error::NaN { index: 3, .. })
+    ));
+    assert!(matches!(
+        metrics::bras(&mixed, 1, &labels, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::silhouette_batch(&mixed, 3, &labels, &labels),
+        Err(metrics::Error::Shape { .. })
+    ));
+    let tiny = knn(&mixed[..4], 1, 1).unwrap();
+    assert!(matches!(
+        metrics::lisi(&tiny, &labels[..4]),
+        Err(metrics::Error::InvalidK { .. })
+    ));
 }

@@ -14,15 +14,11 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use clap::Parser;
+use diffbio::metrics::{benchmark, BenchmarkConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use data::{Dataset, Simulation};
 use model::{TrainConfig, Trainer};
-
-/// Neighbourhood size of the batch-entropy metric, as in the data's reference numbers.
-const ENTROPY_K: usize = 30;
-/// Neighbourhood size of the cell-type kNN accuracy.
-const ACCURACY_K: usize = 15;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train an encoder that removes batch effects with diffbio's BatchMixingLoss")]
@@ -120,21 +116,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let corrected = trainer.embed_all()?;
     let latent: Vec<f32> = corrected.flatten_all()?.to_vec1()?;
-    let before = Scores::of(&dataset.x, dataset.dims, &dataset)?;
-    let after = Scores::of(&latent, config.latent_dims, &dataset)?;
-    println!("\n{:<34}{:>10}{:>10}", "metric", "before", "after");
-    println!(
-        "{:<34}{:>10.4}{:>10.4}",
-        format!("batch entropy (k={ENTROPY_K}, higher = mixed)"),
-        before.batch_entropy,
-        after.batch_entropy
+    let config_scores = BenchmarkConfig::default();
+    let score = |x: &[f32], dims| {
+        benchmark(
+            x,
+            dims,
+            &dataset.batch,
+            Some(&dataset.celltype),
+            config_scores,
+        )
+    };
+    let (before, after) = (
+        score(&dataset.x, dataset.dims)?,
+        score(&latent, config.latent_dims)?,
     );
     println!(
-        "{:<34}{:>10.4}{:>10.4}",
-        format!("cell-type {ACCURACY_K}-NN accuracy"),
-        before.knn_accuracy,
-        after.knn_accuracy
+        "\n{:<20}{:>10}{:>10}   (all: higher = better; batch_entropy k = {}, knn_accuracy k = {})",
+        "metric", "before", "after", config_scores.n_neighbors, config_scores.accuracy_neighbors
     );
+    for ((name, b), (_, a)) in before.entries().into_iter().zip(after.entries()) {
+        println!("{name:<20}{b:>10.4}{a:>10.4}");
+    }
 
     if let Some(out) = &args.out {
         corrected.to_device(&Device::Cpu)?.write_npy(out)?;
@@ -143,23 +145,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     plot::write_all(&args.plots, &history, &dataset, &latent, config.latent_dims)?;
     println!("plots in {}", args.plots.display());
     Ok(())
-}
-
-struct Scores {
-    batch_entropy: f64,
-    knn_accuracy: f64,
-}
-
-impl Scores {
-    fn of(embedding: &[f32], dims: usize, dataset: &Dataset) -> diffbio::metrics::Result<Self> {
-        let graph = diffbio::metrics::knn(embedding, dims, ENTROPY_K)?;
-        Ok(Self {
-            batch_entropy: diffbio::metrics::batch_entropy(&graph, &dataset.batch)?.mean,
-            knn_accuracy: diffbio::metrics::knn_accuracy(
-                &graph.truncate(ACCURACY_K)?,
-                &dataset.celltype,
-            )?
-            .mean,
-        })
-    }
 }

@@ -145,7 +145,26 @@ fn json_has_exactly_the_computed_metrics_with_the_library_values() {
         &["--labels", labels.to_str().unwrap(), "--k", "10", "--json"],
     ));
     let keys: Vec<&str> = out.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["batch_entropy", "knn_accuracy"]);
+    assert_eq!(
+        keys,
+        [
+            "batch_entropy",
+            "bras",
+            "clisi",
+            "graph_connectivity",
+            "ilisi",
+            "isolated_labels",
+            "knn_accuracy",
+            "silhouette_batch",
+            "silhouette_label"
+        ]
+    );
+    let silhouette = diffbio_metrics::silhouette_label(&embedding(), DIMS, &celltypes()).unwrap();
+    assert_eq!(out["silhouette_label"].as_f64().unwrap(), silhouette);
+    // 60 cells: LISI uses all 59 other cells
+    let clisi =
+        diffbio_metrics::clisi(&knn(&embedding(), DIMS, 59).unwrap(), &celltypes()).unwrap();
+    assert_eq!(out["clisi"].as_f64().unwrap(), clisi);
     let entropy = out["batch_entropy"].as_f64().unwrap();
     assert!((entropy - expected_entropy(10)).abs() < 1e-12);
     assert!(entropy > 0.0 && entropy < 1.0, "{entropy}");
@@ -160,7 +179,7 @@ fn without_labels_only_batch_metrics_are_reported() {
     let files = Files::new();
     let out = json(&score(&files, "x.npy", "batch.npy", &["--json"]));
     let keys: Vec<&str> = out.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["batch_entropy"]);
+    assert_eq!(keys, ["batch_entropy", "ilisi"]);
     assert!((out["batch_entropy"].as_f64().unwrap() - expected_entropy(30)).abs() < 1e-12);
 }
 
@@ -169,7 +188,7 @@ fn table_lists_each_metric_on_its_own_line() {
     let files = Files::new();
     let text = stdout(&score(&files, "x.npy", "batch.npy", &["--k", "10"]));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1);
+    assert_eq!(lines.len(), 2);
     let value: f64 = lines[0]
         .strip_prefix("batch_entropy")
         .unwrap()

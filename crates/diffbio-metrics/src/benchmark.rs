@@ -1,7 +1,15 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
+use crate::connectivity::graph_connectivity;
 use crate::error::{Error, Result};
+use crate::lisi::{clisi, ilisi};
 use crate::neighbours::{batch_entropy, knn, knn_accuracy};
+use crate::silhouette::{bras, isolated_labels, silhouette_batch, silhouette_label};
+
+/// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
+const LISI_NEIGHBORS: usize = 89;
+/// Graph-connectivity neighbours: scib-metrics' 15 counting the cell itself.
+const CONNECTIVITY_NEIGHBORS: usize = 14;
 
 /// Neighbourhood sizes of [`benchmark`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,20 @@ pub struct Scores {
     pub batch_entropy: Option<f64>,
     /// Leave-one-out `accuracy_neighbors`-NN cell-type accuracy.
     pub knn_accuracy: Option<f64>,
+    /// Scaled iLISI (scib-metrics; 1 = mixed).
+    pub ilisi: Option<f64>,
+    /// Scaled cLISI (scib-metrics; 1 = cell types apart).
+    pub clisi: Option<f64>,
+    /// Graph connectivity of the cell types.
+    pub graph_connectivity: Option<f64>,
+    /// Rescaled cell-type silhouette.
+    pub silhouette_label: Option<f64>,
+    /// scib's batch silhouette within cell types.
+    pub silhouette_batch: Option<f64>,
+    /// Batch-removal adapted silhouette (the Benchmarker's batch silhouette).
+    pub bras: Option<f64>,
+    /// Isolated-label silhouette score.
+    pub isolated_labels: Option<f64>,
 }
 
 impl Scores {
@@ -37,6 +59,13 @@ impl Scores {
         [
             ("batch_entropy", self.batch_entropy),
             ("knn_accuracy", self.knn_accuracy),
+            ("ilisi", self.ilisi),
+            ("clisi", self.clisi),
+            ("graph_connectivity", self.graph_connectivity),
+            ("silhouette_label", self.silhouette_label),
+            ("silhouette_batch", self.silhouette_batch),
+            ("bras", self.bras),
+            ("isolated_labels", self.isolated_labels),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
@@ -45,7 +74,10 @@ impl Scores {
 }
 
 /// Computes every metric for a row-major `[n × dims]` embedding, its batch labels and,
-/// optionally, its cell-type labels, from one exact kNN graph.
+/// optionally, its cell-type labels, from one exact kNN graph, with scib-metrics'
+/// neighbourhoods (LISI: 90 neighbours counting the cell itself, i.e. 89 here, or n − 1 for
+/// fewer cells; graph connectivity: 15 counting the cell itself). Without cell-type labels
+/// only the batch metrics are computed. The silhouettes cost O(n²·d).
 ///
 /// ```
 /// use diffbio_metrics::{benchmark, BenchmarkConfig};
@@ -56,6 +88,7 @@ impl Scores {
 /// let config = BenchmarkConfig { n_neighbors: 4, accuracy_neighbors: 3 };
 /// let scores = benchmark(&x, 1, &batches, Some(&types), config).unwrap();
 /// assert_eq!(scores.knn_accuracy, Some(1.0));
+/// assert_eq!(scores.graph_connectivity, Some(1.0));
 /// assert!(scores.batch_entropy.unwrap() > 0.9);
 /// ```
 pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
@@ -65,24 +98,45 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     labels: Option<&[u32]>,
     config: BenchmarkConfig,
 ) -> Result<Scores> {
-    let widest = config.n_neighbors.max(config.accuracy_neighbors);
+    let n = embedding.len() / dims.max(1);
+    let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
+    let widest = config
+        .n_neighbors
+        .max(config.accuracy_neighbors)
+        .max(lisi_k)
+        .max(CONNECTIVITY_NEIGHBORS.min(lisi_k));
     let graph = knn(embedding, dims, widest)?;
-    if let Some(labels) = labels {
-        if labels.len() != graph.n() {
-            return Err(Error::LengthMismatch {
-                input: "labels",
-                expected: graph.n(),
-                got: labels.len(),
-            });
-        }
+    if batches.len() != graph.n() {
+        return Err(Error::LengthMismatch {
+            input: "batches",
+            expected: graph.n(),
+            got: batches.len(),
+        });
     }
-    let batch_entropy = batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean;
-    let knn_accuracy = labels
-        .map(|labels| knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels))
-        .transpose()?
-        .map(|a| a.mean);
-    Ok(Scores {
-        batch_entropy: Some(batch_entropy),
-        knn_accuracy,
-    })
+    let lisi_graph = graph.truncate(lisi_k)?;
+    let mut scores = Scores {
+        batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
+        ilisi: Some(ilisi(&lisi_graph, batches)?),
+        ..Scores::default()
+    };
+    let Some(labels) = labels else {
+        return Ok(scores);
+    };
+    if labels.len() != graph.n() {
+        return Err(Error::LengthMismatch {
+            input: "labels",
+            expected: graph.n(),
+            got: labels.len(),
+        });
+    }
+    let connectivity_graph = graph.truncate(CONNECTIVITY_NEIGHBORS.min(lisi_k))?;
+    scores.knn_accuracy =
+        Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
+    scores.clisi = Some(clisi(&lisi_graph, labels)?);
+    scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
+    scores.silhouette_label = Some(silhouette_label(embedding, dims, labels)?);
+    scores.silhouette_batch = Some(silhouette_batch(embedding, dims, labels, batches)?);
+    scores.bras = Some(bras(embedding, dims, labels, batches)?);
+    scores.isolated_labels = Some(isolated_labels(embedding, dims, labels, batches)?);
+    Ok(scores)
 }

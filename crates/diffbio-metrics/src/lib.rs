@@ -7,14 +7,23 @@
 
 mod average_precision;
 mod benchmark;
+mod connectivity;
 mod error;
+mod lisi;
 mod neighbours;
 mod ranking;
 mod roc_auc;
+mod silhouette;
 
 pub use average_precision::average_precision;
 pub use benchmark::{benchmark, BenchmarkConfig, Scores};
+pub use connectivity::graph_connectivity;
 pub use error::{Error, Result};
+pub use lisi::{clisi, ilisi, lisi};
 pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
 pub use ranking::Score;
 pub use roc_auc::roc_auc;
+pub use silhouette::{
+    bras, isolated_labels, silhouette_batch, silhouette_label, silhouette_samples, Between,
+    Distance,
+};

@@ -71,22 +71,9 @@ pub fn knn<T: Copy + Into<f64> + Send + Sync>(
     dims: usize,
     k: usize,
 ) -> Result<KnnGraph> {
-    if dims == 0 || embedding.is_empty() || embedding.len() % dims != 0 {
-        return Err(Error::Shape {
-            input: "embedding",
-            len: embedding.len(),
-            dims,
-        });
-    }
-    let n = embedding.len() / dims;
+    let n = check_finite_matrix(embedding, dims)?;
     if k == 0 || k >= n {
         return Err(Error::InvalidK { k, n });
-    }
-    if let Some(index) = embedding.iter().position(|&v| !v.into().is_finite()) {
-        return Err(Error::NaN {
-            input: "embedding",
-            index,
-        });
     }
     let x: Vec<f64> = embedding.iter().map(|&v| v.into()).collect();
     let mut indices = vec![0usize; n * k];
@@ -127,13 +114,13 @@ pub struct PerCell {
 }
 
 impl PerCell {
-    fn new(per_cell: Vec<f64>) -> Self {
+    pub(crate) fn new(per_cell: Vec<f64>) -> Self {
         let mean = per_cell.iter().sum::<f64>() / per_cell.len() as f64;
         Self { per_cell, mean }
     }
 }
 
-fn check_labels(graph: &KnnGraph, labels: &[u32], input: &'static str) -> Result<()> {
+pub(crate) fn check_labels(graph: &KnnGraph, labels: &[u32], input: &'static str) -> Result<()> {
     if labels.len() != graph.n() {
         return Err(Error::LengthMismatch {
             input,
@@ -226,9 +213,30 @@ fn per_cell_label_counts(
         .collect()
 }
 
-fn distinct(labels: &[u32]) -> usize {
+pub(crate) fn distinct(labels: &[u32]) -> usize {
     let mut seen = labels.to_vec();
     seen.sort_unstable();
     seen.dedup();
     seen.len()
+}
+
+/// The number of rows of a flat `[n × dims]` embedding whose values are all finite.
+pub(crate) fn check_finite_matrix<T: Copy + Into<f64>>(
+    embedding: &[T],
+    dims: usize,
+) -> Result<usize> {
+    if dims == 0 || embedding.is_empty() || embedding.len() % dims != 0 {
+        return Err(Error::Shape {
+            input: "embedding",
+            len: embedding.len(),
+            dims,
+        });
+    }
+    if let Some(index) = embedding.iter().position(|&v| !v.into().is_finite()) {
+        return Err(Error::NaN {
+            input: "embedding",
+            index,
+        });
+    }
+    Ok(embedding.len() / dims)
 }

@@ -1,0 +1,145 @@
+//! Local inverse Simpson index (LISI; Korsunsky et al. 2019) with scib-metrics' calibration
+//! and its scaled iLISI / cLISI summaries.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::neighbours::{check_labels, distinct, KnnGraph, PerCell};
+
+/// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
+const TOLERANCE: f64 = 1e-5;
+/// Bisection steps at most, as in scib-metrics.
+const MAX_TRIES: usize = 50;
+
+/// Per-cell LISI of `labels` on the kNN graph (Euclidean distances), with the perplexity
+/// `⌊(k + 1)/3⌋` that scib-metrics uses for a graph of k neighbours plus the cell itself.
+///
+/// For each cell, `P_j ∝ exp(−β d_j)` over its neighbours, β found by bisection (from β = 1,
+/// doubling or halving until bracketed) so that the entropy of P equals ln(perplexity)
+/// within 1e-5 (at most 50 steps); `LISI = 1 / Σ_c (Σ_{j: label c} P_j)²`, the effective
+/// number of labels around the cell (1 … number of labels). A cell whose weights all
+/// vanish gets −1, as in scib-metrics.
+///
+/// ```
+/// use diffbio_metrics::{knn, lisi};
+/// let x: Vec<f64> = (0..60).map(|i| i as f64).collect(); // d = 1
+/// let mixed: Vec<u32> = (0..60).map(|i| i % 2).collect();
+/// let g = knn(&x, 1, 29).unwrap();
+/// let l = lisi(&g, &mixed).unwrap();
+/// assert!((l.per_cell[30] - 1.866).abs() < 1e-3); // alternating labels: nearly 2 labels around it
+/// let apart = lisi(&g, &(0..60).map(|i| u32::from(i >= 30)).collect::<Vec<_>>()).unwrap();
+/// assert!((apart.per_cell[0] - 1.0).abs() < 1e-9); // cell 0: its 29 neighbours share its label
+/// ```
+pub fn lisi(graph: &KnnGraph, labels: &[u32]) -> Result<PerCell> {
+    check_labels(graph, labels, "labels")?;
+    let perplexity = ((graph.k() + 1) / 3) as f64;
+    if perplexity < 1.0 {
+        return Err(Error::InvalidK {
+            k: graph.k(),
+            n: graph.n(),
+        });
+    }
+    let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
+    let per_cell = (0..graph.n())
+        .into_par_iter()
+        .map_init(
+            || (vec![0.0f64; graph.k()], vec![0.0f64; n_labels]),
+            |(weights, sums), i| {
+                if !calibrate(graph.distances(i), perplexity, weights) {
+                    return -1.0;
+                }
+                sums.iter_mut().for_each(|s| *s = 0.0);
+                for (&j, &p) in graph.neighbors(i).iter().zip(weights.iter()) {
+                    sums[labels[j] as usize] += p;
+                }
+                1.0 / sums.iter().map(|s| s * s).sum::<f64>()
+            },
+        )
+        .collect();
+    Ok(PerCell::new(per_cell))
+}
+
+/// scib-metrics' iLISI: `(median LISI of the batches − 1) / (B − 1)`; 1 = perfectly mixed.
+pub fn ilisi(graph: &KnnGraph, batches: &[u32]) -> Result<f64> {
+    let n_batches = at_least_two(batches, "batches")?;
+    Ok((median(&lisi(graph, batches)?.per_cell) - 1.0) / (n_batches - 1) as f64)
+}
+
+/// scib-metrics' cLISI: `(L − median LISI of the labels) / (L − 1)`; 1 = cell types kept apart.
+pub fn clisi(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
+    let n_labels = at_least_two(labels, "labels")? as f64;
+    Ok((n_labels - median(&lisi(graph, labels)?.per_cell)) / (n_labels - 1.0))
+}
+
+fn at_least_two(labels: &[u32], input: &'static str) -> Result<usize> {
+    match distinct(labels) {
+        found @ 0..=1 => Err(Error::TooFewLabels {
+            input,
+            found,
+            needed: 2,
+        }),
+        found => Ok(found),
+    }
+}
+
+/// Writes the calibrated neighbour weights into `weights`; false when they all vanish.
+fn calibrate(distances: &[f64], perplexity: f64, weights: &mut [f64]) -> bool {
+    let target = perplexity.ln();
+    let (mut beta, mut low, mut high) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
+    let mut h = entropy(distances, beta, weights);
+    for _ in 0..MAX_TRIES {
+        let diff = h - target;
+        if diff.abs() < TOLERANCE {
+            break;
+        }
+        if diff > 0.0 {
+            low = beta;
+            beta = if high == f64::INFINITY {
+                beta * 2.0
+            } else {
+                (beta + high) / 2.0
+            };
+        } else {
+            high = beta;
+            beta = if low == f64::NEG_INFINITY {
+                beta / 2.0
+            } else {
+                (beta + low) / 2.0
+            };
+        }
+        h = entropy(distances, beta, weights);
+    }
+    h != 0.0
+}
+
+/// Entropy of `P ∝ exp(−β d)`, normalising `weights` to P (zero when all weights vanish).
+fn entropy(distances: &[f64], beta: f64, weights: &mut [f64]) -> f64 {
+    for (w, &d) in weights.iter_mut().zip(distances) {
+        *w = (-d * beta).exp();
+    }
+    let total: f64 = weights.iter().sum();
+    if total == 0.0 {
+        return 0.0;
+    }
+    let weighted: f64 = distances
+        .iter()
+        .zip(weights.iter())
+        .map(|(d, w)| d * w)
+        .sum();
+    weights.iter_mut().for_each(|w| *w /= total);
+    total.ln() + beta * weighted / total
+}
+
+/// Median (mean of the two middle values for an even count), ignoring NaN.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let m = sorted.len() / 2;
+    if sorted.is_empty() {
+        f64::NAN
+    } else if sorted.len() % 2 == 1 {
+        sorted[m]
+    } else {
+        (sorted[m - 1] + sorted[m]) / 2.0
+    }
+}
