@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{check_labels, distinct, KnnGraph, PerCell};
+use crate::neighbours::{at_least_two, check_labels, KnnGraph, PerCell};
 
 /// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
 const TOLERANCE: f64 = 1e-5;
@@ -69,17 +69,6 @@ pub fn ilisi(graph: &KnnGraph, batches: &[u32]) -> Result<f64> {
 pub fn clisi(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
     let n_labels = at_least_two(labels, "labels")? as f64;
     Ok((n_labels - median(&lisi(graph, labels)?.per_cell)) / (n_labels - 1.0))
-}
-
-fn at_least_two(labels: &[u32], input: &'static str) -> Result<usize> {
-    match distinct(labels) {
-        found @ 0..=1 => Err(Error::TooFewLabels {
-            input,
-            found,
-            needed: 2,
-        }),
-        found => Ok(found),
-    }
 }
 
 /// Writes the calibrated neighbour weights into `weights`; false when they all vanish.

@@ -145,14 +145,7 @@ pub(crate) fn check_labels(graph: &KnnGraph, labels: &[u32], input: &'static str
 /// ```
 pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
     check_labels(graph, batches, "batches")?;
-    let n_batches = distinct(batches);
-    if n_batches < 2 {
-        return Err(Error::TooFewLabels {
-            input: "batches",
-            found: n_batches,
-            needed: 2,
-        });
-    }
+    let n_batches = at_least_two(batches, "batches")?;
     let norm = (n_batches as f64).ln();
     let k = graph.k() as f64;
     let per_cell = per_cell_label_counts(graph, batches, |_, counts| {
@@ -214,10 +207,27 @@ fn per_cell_label_counts(
 }
 
 pub(crate) fn distinct(labels: &[u32]) -> usize {
+    sorted_distinct(labels).len()
+}
+
+/// The distinct labels, ascending.
+pub(crate) fn sorted_distinct(labels: &[u32]) -> Vec<u32> {
     let mut seen = labels.to_vec();
     seen.sort_unstable();
     seen.dedup();
-    seen.len()
+    seen
+}
+
+/// The number of distinct labels, or an error when there are fewer than two.
+pub(crate) fn at_least_two(labels: &[u32], input: &'static str) -> Result<usize> {
+    match distinct(labels) {
+        found @ 0..=1 => Err(Error::TooFewLabels {
+            input,
+            found,
+            needed: 2,
+        }),
+        found => Ok(found),
+    }
 }
 
 /// The number of rows of a flat `[n × dims]` embedding whose values are all finite.

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{check_finite_matrix, distinct};
+use crate::neighbours::{at_least_two, check_finite_matrix, distinct, sorted_distinct};
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,24 +251,6 @@ pub fn isolated_labels<T: Copy + Into<f64> + Send + Sync>(
         })
         .collect();
     Ok(mean(&scores))
-}
-
-fn at_least_two(labels: &[u32], input: &'static str) -> Result<()> {
-    match distinct(labels) {
-        found @ 0..=1 => Err(Error::TooFewLabels {
-            input,
-            found,
-            needed: 2,
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn sorted_distinct(labels: &[u32]) -> Vec<u32> {
-    let mut seen = labels.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    seen
 }
 
 fn mean(values: &[f64]) -> f64 {
