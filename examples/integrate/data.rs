@@ -21,7 +21,7 @@ impl Dataset {
     }
 
     pub fn n_batches(&self) -> usize {
-        distinct_count(&self.batch)
+        label_count(&self.batch)
     }
 
     /// The embedding centred per dimension and scaled to a mean squared value of 1.
@@ -160,6 +160,7 @@ impl Simulation {
     }
 }
 
-pub fn distinct_count(labels: &[u32]) -> usize {
+/// The number of label codes, `max + 1`: labels are codes `0..count`.
+pub fn label_count(labels: &[u32]) -> usize {
     labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0)
 }

@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dataset.n_cells(),
         dataset.dims,
         n_batches,
-        data::distinct_count(&dataset.celltype),
+        data::label_count(&dataset.celltype),
         args.data
             .as_ref()
             .map_or("simulated".into(), |d| d.display().to_string()),
@@ -81,7 +81,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: args.seed,
         mixing: diffbio::BatchMixingConfig {
             temperature: args.temperature,
-            n_batches,
             ..defaults.mixing
         },
         ..defaults

@@ -205,11 +205,8 @@ impl Trainer {
     /// One AdamW step on a mini-batch; returns the losses before the step.
     pub fn step(&mut self) -> diffbio::Result<Losses> {
         let cells = self.next_batch();
-        let index = Tensor::from_vec(
-            cells,
-            (self.config.batch_size.min(self.order.len()),),
-            self.x.device(),
-        )?;
+        let size = cells.len();
+        let index = Tensor::from_vec(cells, size, self.x.device())?;
         let x = self.x.index_select(&index, 0)?;
         let batch = self.batch.index_select(&index, 0)?;
         let losses = self

@@ -1,9 +1,9 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
 use crate::connectivity::graph_connectivity;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lisi::{clisi, ilisi};
-use crate::neighbours::{batch_entropy, knn, knn_accuracy};
+use crate::neighbours::{batch_entropy, knn, knn_accuracy, one_per_cell};
 use crate::silhouette::{bras, isolated_labels, silhouette_batch, silhouette_label};
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
@@ -103,16 +103,9 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     let widest = config
         .n_neighbors
         .max(config.accuracy_neighbors)
-        .max(lisi_k)
-        .max(CONNECTIVITY_NEIGHBORS.min(lisi_k));
+        .max(lisi_k);
     let graph = knn(embedding, dims, widest)?;
-    if batches.len() != graph.n() {
-        return Err(Error::LengthMismatch {
-            input: "batches",
-            expected: graph.n(),
-            got: batches.len(),
-        });
-    }
+    one_per_cell(batches, graph.n(), "batches")?;
     let lisi_graph = graph.truncate(lisi_k)?;
     let mut scores = Scores {
         batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
@@ -122,13 +115,7 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     let Some(labels) = labels else {
         return Ok(scores);
     };
-    if labels.len() != graph.n() {
-        return Err(Error::LengthMismatch {
-            input: "labels",
-            expected: graph.n(),
-            got: labels.len(),
-        });
-    }
+    one_per_cell(labels, graph.n(), "labels")?;
     let connectivity_graph = graph.truncate(CONNECTIVITY_NEIGHBORS.min(lisi_k))?;
     scores.knn_accuracy =
         Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);

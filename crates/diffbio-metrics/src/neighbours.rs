@@ -121,11 +121,16 @@ impl PerCell {
 }
 
 pub(crate) fn check_labels(graph: &KnnGraph, labels: &[u32], input: &'static str) -> Result<()> {
-    if labels.len() != graph.n() {
+    one_per_cell(labels, graph.n(), input)
+}
+
+/// `values` must hold one entry per cell of an `n`-cell embedding.
+pub(crate) fn one_per_cell(values: &[u32], n: usize, input: &'static str) -> Result<()> {
+    if values.len() != n {
         return Err(Error::LengthMismatch {
             input,
-            expected: graph.n(),
-            got: labels.len(),
+            expected: n,
+            got: values.len(),
         });
     }
     Ok(())

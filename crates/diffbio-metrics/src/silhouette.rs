@@ -4,7 +4,9 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{at_least_two, check_finite_matrix, distinct, sorted_distinct};
+use crate::neighbours::{
+    at_least_two, check_finite_matrix, distinct, one_per_cell, sorted_distinct,
+};
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +45,7 @@ pub fn silhouette_samples<T: Copy + Into<f64> + Send + Sync>(
     between: Between,
 ) -> Result<Vec<f64>> {
     let n = check_finite_matrix(embedding, dims)?;
-    if labels.len() != n {
-        return Err(Error::LengthMismatch {
-            input: "labels",
-            expected: n,
-            got: labels.len(),
-        });
-    }
+    one_per_cell(labels, n, "labels")?;
     let rows: Vec<Vec<f64>> = embedding
         .chunks(dims)
         .map(|r| r.iter().map(|&v| v.into()).collect())
@@ -168,15 +164,8 @@ fn batch_silhouette<T: Copy + Into<f64> + Send + Sync>(
     between: Between,
 ) -> Result<f64> {
     let n = check_finite_matrix(embedding, dims)?;
-    for (input, values) in [("labels", labels), ("batches", batches)] {
-        if values.len() != n {
-            return Err(Error::LengthMismatch {
-                input,
-                expected: n,
-                got: values.len(),
-            });
-        }
-    }
+    one_per_cell(labels, n, "labels")?;
+    one_per_cell(batches, n, "batches")?;
     at_least_two(batches, "batches")?;
     let mut per_label = Vec::new();
     for label in sorted_distinct(labels) {
@@ -213,13 +202,7 @@ pub fn isolated_labels<T: Copy + Into<f64> + Send + Sync>(
     labels: &[u32],
     batches: &[u32],
 ) -> Result<f64> {
-    if batches.len() != labels.len() {
-        return Err(Error::LengthMismatch {
-            input: "batches",
-            expected: labels.len(),
-            got: batches.len(),
-        });
-    }
+    one_per_cell(batches, labels.len(), "batches")?;
     at_least_two(labels, "labels")?;
     let s = silhouette_samples(
         embedding,
