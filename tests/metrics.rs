@@ -124,9 +124,17 @@ use diffbio::metrics::{batch_entropy, knn, knn_accuracy};
 #[test]
 fn knn_is_exact_with_ties_broken_by_index() {
     let mut rng = Rng::new(31);
-    for (n, d, k) in [(2usize, 1usize, 1usize), (40, 3, 5), (200, 2, 199)] {
-        // Integer coordinates: many exactly tied distances.
-        let x: Vec<f32> = (0..n * d).map(|_| rng.below(4) as f32).collect();
+    // Beyond 128 and 1,024 cells the graph is built from several query and reference tiles.
+    for (n, d, k, offset) in [
+        (2usize, 1usize, 1usize, 0.0f32),
+        (40, 3, 5, 0.0),
+        (200, 2, 199, 0.0),
+        (1500, 4, 12, 0.0),
+        (1100, 3, 9, 3.0e4),
+    ] {
+        // Integer coordinates: many exactly tied distances; the offset makes the tiled
+        // products' rounding larger than the gaps, so rows fall back to the direct form.
+        let x: Vec<f32> = (0..n * d).map(|_| rng.below(4) as f32 + offset).collect();
         let g = knn(&x, d, k).unwrap();
         for i in 0..n {
             let mut all: Vec<(f64, usize)> = (0..n)

@@ -11,6 +11,7 @@ mod connectivity;
 mod error;
 mod lisi;
 mod neighbours;
+mod pairwise;
 mod ranking;
 mod roc_auc;
 mod silhouette;

@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::pairwise::Points;
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
 /// distance with ties broken by the smaller index; distances are reported Euclidean.
@@ -53,10 +54,13 @@ impl KnnGraph {
 }
 
 /// Exact kNN graph of a row-major `[n × dims]` embedding (f32 or f64), in parallel over
-/// cells; squared distances accumulate in f64 in the direct form `Σ (x_i − x_j)²`, so
-/// near-ties are ordered exactly. O(n²·d) time, O(n·k) memory (plus one distance row per
-/// thread). Errors: a length that is not a multiple of `dims`, k outside 1..n−1, non-finite
-/// values.
+/// tiles of cells. Squared distances come from matrix products in f64
+/// (`|x|² + |y|² − 2 x·y`, on centred points), which keep each cell's `k + 8` best
+/// candidates; those are re-measured in the direct form `Σ (x_i − x_j)²` and ordered by
+/// (distance, index). When the candidates' margin is smaller than the products' rounding
+/// bound, the cell's row is redone in the direct form, so the result is the exact graph.
+/// O(n²·d) time, O(n·(d + k)) memory. Errors: a length that is not a multiple of `dims`,
+/// k outside 1..n−1, non-finite values.
 ///
 /// ```
 /// use diffbio_metrics::knn;
@@ -75,35 +79,109 @@ pub fn knn<T: Copy + Into<f64> + Send + Sync>(
     if k == 0 || k >= n {
         return Err(Error::InvalidK { k, n });
     }
-    let x: Vec<f64> = embedding.iter().map(|&v| v.into()).collect();
-    let mut indices = vec![0usize; n * k];
-    let mut distances = vec![0.0f64; n * k];
-    indices
-        .par_chunks_mut(k)
-        .zip(distances.par_chunks_mut(k))
-        .enumerate()
-        .for_each_init(Vec::new, |row, (i, (idx_out, dist_out))| {
-            let xi = &x[i * dims..(i + 1) * dims];
-            row.clear();
-            row.extend((0..n).filter(|&j| j != i).map(|j| {
-                let xj = &x[j * dims..(j + 1) * dims];
-                let d2: f64 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
-                (d2, j)
-            }));
-            let by_distance =
-                |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-            row.select_nth_unstable_by(k - 1, by_distance);
-            row[..k].sort_unstable_by(by_distance);
-            for (slot, &(d2, j)) in row[..k].iter().enumerate() {
-                idx_out[slot] = j;
-                dist_out[slot] = d2.sqrt();
+    Ok(knn_of_points(&Points::centred(embedding, dims), k))
+}
+
+/// Extra candidates kept per cell beyond k, re-measured exactly.
+const CANDIDATE_MARGIN: usize = 8;
+
+/// The exact kNN graph of checked points (1 ≤ k < n).
+pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
+    let keep = k + CANDIDATE_MARGIN;
+    let rows = points.map_rows(
+        || Candidates::new(keep),
+        |candidates, i, j0, tile_row| {
+            for (t, &d2) in tile_row.iter().enumerate() {
+                if j0 + t != i {
+                    candidates.offer(d2, j0 + t);
+                }
             }
-        });
-    Ok(KnnGraph {
+        },
+        |i, candidates| exact_row(points, i, k, candidates.finish()),
+    );
+    let mut indices = Vec::with_capacity(points.n() * k);
+    let mut distances = Vec::with_capacity(points.n() * k);
+    for row in rows {
+        for (d2, j) in row {
+            indices.push(j);
+            distances.push(d2.sqrt());
+        }
+    }
+    KnnGraph {
         k,
         indices,
         distances,
-    })
+    }
+}
+
+/// The k best of a row's candidates by exact distance, or the whole row redone exactly
+/// when a non-candidate could still be within rounding of the k-th.
+fn exact_row(points: &Points, i: usize, k: usize, approx: Vec<(f64, usize)>) -> Vec<(f64, usize)> {
+    let cutoff = approx.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+    let complete = approx.len() == points.n() - 1;
+    let mut exact: Vec<(f64, usize)> = approx
+        .iter()
+        .map(|&(_, j)| (points.direct_sq_distance(i, j), j))
+        .collect();
+    exact.sort_unstable_by(by_distance_then_index);
+    exact.truncate(k);
+    let kth = exact[k - 1].0;
+    if complete || kth < cutoff - points.tile_error_bound(i) {
+        return exact;
+    }
+    let mut all: Vec<(f64, usize)> = (0..points.n())
+        .filter(|&j| j != i)
+        .map(|j| (points.direct_sq_distance(i, j), j))
+        .collect();
+    all.select_nth_unstable_by(k - 1, by_distance_then_index);
+    all.truncate(k);
+    all.sort_unstable_by(by_distance_then_index);
+    all
+}
+
+fn by_distance_then_index(a: &(f64, usize), b: &(f64, usize)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// The `keep` smallest (distance, index) pairs offered, in amortised O(1) per offer: a
+/// buffer that is cut back to `keep` whenever it doubles, raising the admission bar.
+struct Candidates {
+    keep: usize,
+    bar: f64,
+    pairs: Vec<(f64, usize)>,
+}
+
+impl Candidates {
+    fn new(keep: usize) -> Self {
+        Self {
+            keep,
+            bar: f64::INFINITY,
+            pairs: Vec::with_capacity(2 * keep),
+        }
+    }
+
+    fn offer(&mut self, d2: f64, j: usize) {
+        if d2 <= self.bar {
+            self.pairs.push((d2, j));
+            if self.pairs.len() == 2 * self.keep {
+                self.cut();
+            }
+        }
+    }
+
+    fn cut(&mut self) {
+        if self.pairs.len() > self.keep {
+            self.pairs
+                .select_nth_unstable_by(self.keep - 1, by_distance_then_index);
+            self.pairs.truncate(self.keep);
+            self.bar = self.pairs[self.keep - 1].0;
+        }
+    }
+
+    fn finish(mut self) -> Vec<(f64, usize)> {
+        self.cut();
+        self.pairs
+    }
 }
 
 /// A per-cell metric and its mean over cells.

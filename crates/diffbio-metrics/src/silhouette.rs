@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::neighbours::{
     at_least_two, check_finite_matrix, distinct, one_per_cell, sorted_distinct,
 };
+use crate::pairwise::Points;
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,10 @@ pub enum Between {
 /// Per-cell silhouette `s_i = (b_i − a_i) / max(a_i, b_i)` of `labels` for a row-major
 /// `[n × dims]` embedding: `a_i` the mean distance to the other cells of i's cluster,
 /// `b_i` per [`Between`]. Cells of singleton clusters get 0 (as scikit-learn).
-/// O(n²·d) time, O(n + clusters) memory per thread.
+///
+/// Euclidean: all pairs, by tiled matrix products in f64 (O(n²·d) time). Cosine: the mean
+/// cosine distance to a cluster is `1 − x̂_i·mean(x̂_j)`, so per-cluster sums of unit
+/// vectors give it in O(n·clusters·d). Memory O(n·d) either way.
 ///
 /// ```
 /// use diffbio_metrics::{silhouette_samples, Between, Distance};
@@ -46,59 +50,101 @@ pub fn silhouette_samples<T: Copy + Into<f64> + Send + Sync>(
 ) -> Result<Vec<f64>> {
     let n = check_finite_matrix(embedding, dims)?;
     one_per_cell(labels, n, "labels")?;
-    let rows: Vec<Vec<f64>> = embedding
-        .chunks(dims)
-        .map(|r| r.iter().map(|&v| v.into()).collect())
-        .collect();
-    let norms: Vec<f64> = rows
-        .iter()
-        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
-        .collect();
-    let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
-    let mut sizes = vec![0usize; n_labels];
-    labels.iter().for_each(|&l| sizes[l as usize] += 1);
-    let dist = |i: usize, j: usize| match distance {
-        Distance::Euclidean => rows[i]
-            .iter()
-            .zip(&rows[j])
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum::<f64>()
-            .sqrt(),
-        Distance::Cosine => {
-            let dot: f64 = rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum();
-            (1.0 - dot / (norms[i] * norms[j])).clamp(0.0, 2.0)
-        }
-    };
-    Ok((0..n)
-        .into_par_iter()
-        .map_init(
-            || vec![0.0f64; n_labels],
-            |sums, i| {
-                sums.iter_mut().for_each(|s| *s = 0.0);
-                (0..n).for_each(|j| sums[labels[j] as usize] += dist(i, j));
-                let own = labels[i] as usize;
-                if sizes[own] < 2 {
-                    return 0.0;
-                }
-                let a = sums[own] / (sizes[own] - 1) as f64;
-                let others = (0..n_labels).filter(|&c| c != own && sizes[c] > 0);
-                let b = match between {
-                    Between::Nearest => others
-                        .map(|c| sums[c] / sizes[c] as f64)
-                        .fold(f64::INFINITY, f64::min),
-                    Between::MeanOther => {
-                        others.map(|c| sums[c]).sum::<f64>() / (n - sizes[own]) as f64
+    let clusters = Clusters::new(labels);
+    let labels = &clusters.labels;
+    Ok(match distance {
+        Distance::Euclidean => Points::centred(embedding, dims).map_rows(
+            || vec![0.0f64; clusters.sizes.len()],
+            |sums, i, j0, tile_row| {
+                for (t, &d2) in tile_row.iter().enumerate() {
+                    if j0 + t != i {
+                        sums[labels[j0 + t]] += d2.sqrt();
                     }
-                };
-                let s = (b - a) / a.max(b);
-                if s.is_finite() {
-                    s
-                } else {
-                    0.0
                 }
             },
-        )
-        .collect())
+            |i, sums| clusters.silhouette(i, &sums, between),
+        ),
+        Distance::Cosine => {
+            let units: Vec<f64> = embedding
+                .chunks(dims)
+                .flat_map(|row| {
+                    let row: Vec<f64> = row.iter().map(|&v| v.into()).collect();
+                    let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    row.into_iter()
+                        .map(move |v| if norm > 0.0 { v / norm } else { 0.0 })
+                })
+                .collect();
+            let mut unit_sums = vec![0.0f64; clusters.sizes.len() * dims];
+            for (row, &c) in units.chunks(dims).zip(labels) {
+                unit_sums[c * dims..(c + 1) * dims]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, v)| *s += v);
+            }
+            units
+                .par_chunks(dims)
+                .enumerate()
+                .map(|(i, u)| {
+                    let self_similarity: f64 = u.iter().map(|v| v * v).sum();
+                    let sums: Vec<f64> = unit_sums
+                        .chunks(dims)
+                        .enumerate()
+                        .map(|(c, total)| {
+                            let similarity: f64 = u.iter().zip(total).map(|(a, b)| a * b).sum();
+                            if c == labels[i] {
+                                (clusters.sizes[c] - 1) as f64 - (similarity - self_similarity)
+                            } else {
+                                clusters.sizes[c] as f64 - similarity
+                            }
+                        })
+                        .collect();
+                    clusters.silhouette(i, &sums, between)
+                })
+                .collect()
+        }
+    })
+}
+
+/// Labels as dense cluster indices with the cluster sizes.
+struct Clusters {
+    labels: Vec<usize>,
+    sizes: Vec<usize>,
+}
+
+impl Clusters {
+    fn new(labels: &[u32]) -> Self {
+        let mut sizes = vec![0usize; *labels.iter().max().expect("non-empty") as usize + 1];
+        labels.iter().for_each(|&l| sizes[l as usize] += 1);
+        Self {
+            labels: labels.iter().map(|&l| l as usize).collect(),
+            sizes,
+        }
+    }
+
+    /// The silhouette of cell i from its summed distances to every cluster.
+    fn silhouette(&self, i: usize, sums: &[f64], between: Between) -> f64 {
+        let own = self.labels[i];
+        if self.sizes[own] < 2 {
+            return 0.0;
+        }
+        let a = sums[own] / (self.sizes[own] - 1) as f64;
+        let others = (0..self.sizes.len()).filter(|&c| c != own && self.sizes[c] > 0);
+        let b = match between {
+            Between::Nearest => others
+                .map(|c| sums[c] / self.sizes[c] as f64)
+                .fold(f64::INFINITY, f64::min),
+            Between::MeanOther => {
+                let n: usize = self.sizes.iter().sum();
+                others.map(|c| sums[c]).sum::<f64>() / (n - self.sizes[own]) as f64
+            }
+        };
+        let s = (b - a) / a.max(b);
+        if s.is_finite() {
+            s
+        } else {
+            0.0
+        }
+    }
 }
 
 /// scib-metrics' `silhouette_label`: `(mean Euclidean silhouette of the labels + 1) / 2`.
