@@ -336,6 +336,40 @@ fn scib_metrics_reference_on_pbmc_when_the_shared_data_is_present() {
                 "{name} {metric}: {value} vs scib {reference}"
             );
         }
+        // kBET: scib's 50 neighbours count the cell itself; its diffusion-space search is
+        // replaced by the exact one in the fixture (scib's own pynndescent value is recorded
+        // beside it and equal on this data).
+        let kbet = metrics::kbet(&g89.truncate(49).unwrap(), b, c).unwrap();
+        let want_kbet = want["kbet_exact_knn"].as_f64().unwrap();
+        eprintln!("{name} kbet: {} vs scib {want_kbet}", kbet.score);
+        for label in &kbet.per_label {
+            let reference = want["kbet_exact_knn_per_label"][label.label.to_string()].as_f64();
+            eprintln!(
+                "  label {} ({} cells): {:?} vs {reference:?}",
+                label.label, label.cells, label.acceptance
+            );
+            match (label.acceptance, reference) {
+                (Some(ours), Some(theirs)) => assert!((ours - theirs).abs() < 1e-12),
+                (ours, theirs) => assert_eq!(ours, theirs, "{name} label {}", label.label),
+            }
+        }
+        assert!((kbet.score - want_kbet).abs() < 1e-12, "{name} kbet");
+        // PCR: scib's float32 SVD against the closed form here.
+        let pcr = metrics::pcr(x, *d, b).unwrap();
+        let want_pcr = want["pcr"].as_f64().unwrap();
+        eprintln!(
+            "{name} pcr: {pcr} vs scib {want_pcr} (|Δ| {:.1e})",
+            (pcr - want_pcr).abs()
+        );
+        assert!((pcr - want_pcr).abs() < 1e-6, "{name} pcr");
+        let (pre, pre_dims) = (&data.embeddings[0].1, data.embeddings[0].2);
+        let comparison = metrics::pcr_comparison(pre, pre_dims, x, *d, b).unwrap();
+        let want_comparison = want["pcr_comparison"].as_f64().unwrap();
+        eprintln!("{name} pcr_comparison: {comparison} vs scib {want_comparison}");
+        assert!(
+            (comparison - want_comparison).abs() < 1e-6,
+            "{name} pcr_comparison"
+        );
         let lisi = metrics::lisi(&g89, b).unwrap();
         for (i, want) in want["lisi_batch_per_cell_head"]
             .as_array()
@@ -417,6 +451,194 @@ fn silhouettes_and_connectivity_on_mixed_and_separated_layouts() {
     let d2: Vec<f64> = separated.iter().flat_map(|&v| [v, 0.5 * v]).collect();
     let bras = metrics::bras(&d2, 2, &one_type, &labels).unwrap();
     assert!((0.0..=1.0).contains(&bras), "{bras}");
+}
+
+/// scikit-learn's NMI and ARI of fixed label pairs (tests/data/scib_pbmc.json).
+#[test]
+fn nmi_and_ari_equal_scikit_learn_on_pbmc_label_pairs_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let fixture: Value = serde_json::from_str(include_str!("data/scib_pbmc.json")).unwrap();
+    let c = &data.celltype;
+    let other: Vec<u32> = (0..c.len())
+        .map(|i| (c[i] * 7 + i as u32 % 3) % 11)
+        .collect();
+    for (key, predicted) in [
+        ("celltype_vs_batch", &data.batch),
+        ("celltype_vs_other", &other),
+    ] {
+        let want = &fixture["nmi_ari"][key];
+        let nmi = metrics::nmi(c, predicted).unwrap();
+        let ari = metrics::ari(c, predicted).unwrap();
+        assert!(
+            (nmi - want[0].as_f64().unwrap()).abs() < 1e-12,
+            "{key} NMI {nmi}"
+        );
+        assert!(
+            (ari - want[1].as_f64().unwrap()).abs() < 1e-12,
+            "{key} ARI {ari}"
+        );
+    }
+}
+
+/// NMI and ARI against their definitions on random labellings: symmetric, invariant to
+/// renaming, 1 for the same partition; ARI ≈ 0 for independent labellings.
+#[test]
+fn nmi_and_ari_properties() {
+    let mut rng = Rng::new(3);
+    for (n, a, b) in [(50usize, 3u32, 4u32), (400, 7, 5), (2000, 2, 9)] {
+        let u: Vec<u32> = (0..n).map(|_| rng.below(a as usize) as u32).collect();
+        let v: Vec<u32> = (0..n).map(|_| rng.below(b as usize) as u32).collect();
+        let renamed: Vec<u32> = u.iter().map(|&l| 100 - l).collect();
+        assert!((metrics::nmi(&u, &renamed).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(metrics::ari(&u, &renamed).unwrap(), 1.0);
+        let (nmi, ari) = (metrics::nmi(&u, &v).unwrap(), metrics::ari(&u, &v).unwrap());
+        assert!((nmi - metrics::nmi(&v, &u).unwrap()).abs() < 1e-12);
+        assert!((ari - metrics::ari(&v, &u).unwrap()).abs() < 1e-12);
+        assert!((0.0..0.2).contains(&nmi), "{nmi}");
+        assert!(ari.abs() < 0.05, "{ari}");
+    }
+}
+
+/// k-means finds well-separated clusters, is deterministic for a seed, and its inertia is
+/// the squared distances to the returned centroids.
+#[test]
+fn kmeans_recovers_separated_clusters() {
+    let mut rng = Rng::new(9);
+    let (k, per, d) = (6usize, 150usize, 5usize);
+    let centres: Vec<f64> = (0..k * d).map(|_| 20.0 * rng.normal()).collect();
+    let mut x = Vec::new();
+    let mut truth = Vec::new();
+    for c in 0..k {
+        for _ in 0..per {
+            x.extend((0..d).map(|j| centres[c * d + j] + 0.5 * rng.normal()));
+            truth.push(c as u32);
+        }
+    }
+    let fit = metrics::kmeans(&x, d, k, 0).unwrap();
+    assert_eq!(fit, metrics::kmeans(&x, d, k, 0).unwrap());
+    assert_eq!(metrics::ari(&truth, &fit.labels).unwrap(), 1.0);
+    let inertia: f64 = x
+        .chunks(d)
+        .zip(&fit.labels)
+        .map(|(row, &c)| {
+            let centre = &fit.centroids[c as usize * d..(c as usize + 1) * d];
+            row.iter()
+                .zip(centre)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    assert!((fit.inertia - inertia).abs() < 1e-9 * inertia);
+    let scores = metrics::nmi_ari_kmeans(&x, d, &truth, 0).unwrap();
+    assert_eq!((scores.nmi, scores.ari), (1.0, 1.0));
+}
+
+/// kBET: mixed batches are accepted, batches in separate halves of each cell type
+/// rejected; a label below 10 cells is skipped and reported as such.
+#[test]
+fn kbet_on_mixed_and_separated_layouts() {
+    // Two cell types far apart on a line, 200 cells each, and a third of 6 cells.
+    let x: Vec<f64> = (0..406)
+        .map(|i| match i {
+            0..200 => i as f64,
+            200..400 => 10_000.0 + i as f64,
+            _ => 50_000.0 + i as f64,
+        })
+        .collect();
+    let types: Vec<u32> = (0..406).map(|i| (i / 200) as u32).collect();
+    let graph = knn(&x, 1, 49).unwrap();
+    let interleaved: Vec<u32> = (0..406).map(|i| i % 2).collect();
+    let halves: Vec<u32> = (0..406).map(|i| u32::from(i % 200 >= 100)).collect();
+    let mixed = metrics::kbet(&graph, &interleaved, &types).unwrap();
+    let apart = metrics::kbet(&graph, &halves, &types).unwrap();
+    assert!(mixed.score > 0.8, "mixed {}", mixed.score);
+    assert!(apart.score < 0.5, "apart {}", apart.score);
+    for result in [&mixed, &apart] {
+        let cells: Vec<usize> = result.per_label.iter().map(|l| l.cells).collect();
+        assert_eq!(cells, [200, 200, 6]);
+        assert!(result.per_label[2].acceptance.is_none());
+        let scored: Vec<f64> = result.per_label[..2]
+            .iter()
+            .map(|l| l.acceptance.unwrap())
+            .collect();
+        assert_eq!(result.score, (scored[0] + scored[1]) / 2.0);
+    }
+}
+
+/// PCR: 0 when every batch has the same mean, 1 when the batches are points.
+#[test]
+fn pcr_limits() {
+    let batches = [0u32, 0, 1, 1];
+    assert_eq!(
+        metrics::pcr(&[0.0f64, 2.0, 0.0, 2.0], 1, &batches).unwrap(),
+        0.0
+    );
+    assert_eq!(
+        metrics::pcr(&[1.0f64, 1.0, 5.0, 5.0], 1, &batches).unwrap(),
+        1.0
+    );
+}
+
+#[test]
+fn clustering_kbet_and_pcr_errors() {
+    let (mixed, _, labels) = mixing_layouts();
+    let g = knn(&mixed, 1, 14).unwrap();
+    let one = vec![0u32; labels.len()];
+    assert!(matches!(
+        metrics::kbet(&g, &one, &labels),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::kbet(&g, &labels[1..], &labels),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    // every label below 10 cells: nothing to score
+    let singletons: Vec<u32> = (0..labels.len() as u32).collect();
+    assert!(matches!(
+        metrics::kbet(&g, &labels, &singletons),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::kmeans(&mixed, 1, 0, 0),
+        Err(metrics::Error::InvalidK { k: 0, .. })
+    ));
+    assert!(matches!(
+        metrics::kmeans(&mixed[..3], 1, 4, 0),
+        Err(metrics::Error::InvalidK { k: 4, n: 3 })
+    ));
+    let mut nan = mixed.clone();
+    nan[5] = f64::INFINITY;
+    assert!(matches!(
+        metrics::kmeans(&nan, 1, 2, 0),
+        Err(metrics::Error::NaN { index: 5, .. })
+    ));
+    assert!(matches!(
+        metrics::nmi(&labels, &labels[1..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::ari(&[], &[]),
+        Err(metrics::Error::Empty { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr(&vec![2.0f64; labels.len()], 1, &labels),
+        Err(metrics::Error::ZeroVariance { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr(&mixed, 1, &labels[2..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    // batch means equal before integration: the comparison is undefined
+    let batches = [0u32, 0, 1, 1];
+    let flat = [0.0f64, 2.0, 0.0, 2.0];
+    assert!(matches!(
+        metrics::pcr_comparison(&flat, 1, &flat, 1, &batches),
+        Err(metrics::Error::ZeroVariance { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr_comparison(&flat, 1, &flat, 1, &[0, 0, 0, 0]),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
 }
 
 #[test]

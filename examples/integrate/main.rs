@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use clap::Parser;
-use diffbio::metrics::{benchmark, BenchmarkConfig};
+use diffbio::metrics::{benchmark, BenchmarkConfig, PreIntegration};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use data::{Dataset, Simulation};
@@ -116,12 +116,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let corrected = trainer.embed_all()?;
     let latent: Vec<f32> = corrected.flatten_all()?.to_vec1()?;
     let config_scores = BenchmarkConfig::default();
+    // pcr_comparison measures both against the input (0 for the input itself, as scib).
+    let input = PreIntegration {
+        values: &dataset.x,
+        dims: dataset.dims,
+    };
     let score = |x: &[f32], dims| {
         benchmark(
             x,
             dims,
             &dataset.batch,
             Some(&dataset.celltype),
+            Some(input),
             config_scores,
         )
     };

@@ -32,6 +32,11 @@ enum Command {
         /// Integer cell-type code per cell (enables the biology-conservation metrics).
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// The embedding before integration (e.g. the PCA the integration started from),
+        /// same cells and order; enables `pcr_comparison` and, with --labels, the
+        /// aggregate scores.
+        #[arg(long)]
+        pre: Option<PathBuf>,
         /// Neighbours per cell for the batch entropy.
         #[arg(long, default_value_t = BenchmarkConfig::default().n_neighbors)]
         k: usize,
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         embedding,
         batch,
         labels,
+        pre,
         k,
         json,
     } = Cli::parse().command;
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         embedding,
         batch,
         labels,
+        pre,
         config: BenchmarkConfig {
             n_neighbors: k,
             ..BenchmarkConfig::default()

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use diffbio_metrics::{benchmark, BenchmarkConfig, Scores};
+use diffbio_metrics::{benchmark, BenchmarkConfig, PreIntegration, Scores};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::input::{read_embedding, read_labels};
 
 /// What to score; the fields mirror the command's options.
@@ -13,6 +13,8 @@ pub struct ScoreRequest {
     pub embedding: PathBuf,
     pub batch: PathBuf,
     pub labels: Option<PathBuf>,
+    /// The embedding before integration, for `pcr_comparison`.
+    pub pre: Option<PathBuf>,
     pub config: BenchmarkConfig,
 }
 
@@ -25,11 +27,30 @@ pub fn score(request: &ScoreRequest) -> Result<Scores> {
         Some(path) => Some(read_labels(path, n, "cell-type labels")?),
         None => None,
     };
+    let pre = match &request.pre {
+        Some(path) => {
+            let pre = read_embedding(path)?;
+            if pre.n_cells() != n {
+                return Err(Error::Shape {
+                    path: path.clone(),
+                    what: "the pre-integration embedding",
+                    expected: format!("[{n}, dims] (one row per cell of the embedding)"),
+                    got: vec![pre.n_cells(), pre.dims],
+                });
+            }
+            Some(pre)
+        }
+        None => None,
+    };
     Ok(benchmark(
         &embedding.values,
         embedding.dims,
         &batch,
         labels.as_deref(),
+        pre.as_ref().map(|p| PreIntegration {
+            values: &p.values,
+            dims: p.dims,
+        }),
         request.config,
     )?)
 }

@@ -51,6 +51,19 @@ impl Files {
         b.write_npy(files.path("batch.npy")).unwrap();
         let c = Tensor::new(as_i32(celltypes()), &dev).unwrap();
         c.write_npy(files.path("celltype.npy")).unwrap();
+        let shifted: Vec<f32> = embedding()
+            .iter()
+            .zip(batches().iter().flat_map(|&b| [b; DIMS]))
+            .map(|(v, b)| v + 3.0 * b as f32)
+            .collect();
+        Tensor::from_vec(shifted, (N, DIMS), &dev)
+            .unwrap()
+            .write_npy(files.path("x_before.npy"))
+            .unwrap();
+        x.narrow(0, 0, N - 1)
+            .unwrap()
+            .write_npy(files.path("x_short.npy"))
+            .unwrap();
         x.save_safetensors("x", files.path("x.safetensors"))
             .unwrap();
         candle_core::safetensors::save(
@@ -148,13 +161,17 @@ fn json_has_exactly_the_computed_metrics_with_the_library_values() {
     assert_eq!(
         keys,
         [
+            "ari_kmeans",
             "batch_entropy",
+            "bio_conservation",
             "bras",
             "clisi",
             "graph_connectivity",
             "ilisi",
             "isolated_labels",
+            "kbet",
             "knn_accuracy",
+            "nmi_kmeans",
             "silhouette_batch",
             "silhouette_label"
         ]
@@ -172,6 +189,76 @@ fn json_has_exactly_the_computed_metrics_with_the_library_values() {
         .unwrap()
         .mean;
     assert_eq!(out["knn_accuracy"].as_f64().unwrap(), accuracy);
+}
+
+/// With the pre-integration embedding: PCR comparison and scib's aggregates.
+#[test]
+fn pre_integration_embedding_gives_pcr_comparison_and_the_aggregates() {
+    let files = Files::new();
+    let labels = files.path("celltype.npy");
+    let before = files.path("x_before.npy");
+    let out = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &[
+            "--labels",
+            labels.to_str().unwrap(),
+            "--pre",
+            before.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(out.len(), 16);
+    let get = |key: &str| out[key].as_f64().unwrap();
+    let pcr_before = diffbio_metrics::pcr(&read_back(&before), DIMS, &batches()).unwrap();
+    let pcr_after = diffbio_metrics::pcr(&embedding(), DIMS, &batches()).unwrap();
+    assert!(pcr_before > pcr_after);
+    assert!((get("pcr_comparison") - (pcr_before - pcr_after) / pcr_before).abs() < 1e-12);
+    let mean = |keys: [&str; 5]| keys.iter().map(|k| get(k)).sum::<f64>() / 5.0;
+    let batch = mean([
+        "bras",
+        "ilisi",
+        "kbet",
+        "graph_connectivity",
+        "pcr_comparison",
+    ]);
+    let bio = mean([
+        "isolated_labels",
+        "nmi_kmeans",
+        "ari_kmeans",
+        "silhouette_label",
+        "clisi",
+    ]);
+    assert!((get("batch_correction") - batch).abs() < 1e-12);
+    assert!((get("bio_conservation") - bio).abs() < 1e-12);
+    assert!((get("total") - (0.4 * batch + 0.6 * bio)).abs() < 1e-12);
+    // Without labels: PCR comparison, but no aggregate (they need the cell-type metrics).
+    let out = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--pre", before.to_str().unwrap(), "--json"],
+    ));
+    let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["batch_entropy", "ilisi", "pcr_comparison"]);
+    let short = files.path("x_short.npy");
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--pre", short.to_str().unwrap()],
+        "the pre-integration embedding must have shape [60, dims] (one row per cell of the embedding), got [59, 4]",
+    );
+}
+
+fn read_back(path: &std::path::Path) -> Vec<f32> {
+    Tensor::read_npy(path)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 #[test]

@@ -1,15 +1,22 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
+use crate::clustering::nmi_ari_kmeans;
 use crate::connectivity::graph_connectivity;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::kbet::kbet;
 use crate::lisi::{clisi, ilisi};
 use crate::neighbours::{batch_entropy, knn, knn_accuracy, one_per_cell};
-use crate::silhouette::{bras, isolated_labels, silhouette_batch, silhouette_label};
+use crate::pcr::pcr_comparison;
+use crate::silhouette::{
+    bras, isolated_labels_of, label_silhouettes, rescaled_mean, silhouette_batch,
+};
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
 const LISI_NEIGHBORS: usize = 89;
 /// Graph-connectivity neighbours: scib-metrics' 15 counting the cell itself.
 const CONNECTIVITY_NEIGHBORS: usize = 14;
+/// kBET neighbours: scib-metrics' 50 counting the cell itself.
+const KBET_NEIGHBORS: usize = 49;
 
 /// Neighbourhood sizes of [`benchmark`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +36,10 @@ impl Default for BenchmarkConfig {
     }
 }
 
-/// The metrics of one embedding; a field is `None` when it was not computed (e.g. the
-/// cell-type metrics without cell-type labels).
+/// The metrics of one embedding; a field is `None` when it was not computed (the
+/// cell-type metrics without cell-type labels, `pcr_comparison` without a pre-integration
+/// embedding, kBET when no label has ≥ 10 cells in ≥ 2 batches, an aggregate without all
+/// its parts).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
     /// Mean normalised batch entropy of each cell's `n_neighbors` neighbours (1 = mixed).
@@ -51,6 +60,22 @@ pub struct Scores {
     pub bras: Option<f64>,
     /// Isolated-label silhouette score.
     pub isolated_labels: Option<f64>,
+    /// kBET acceptance rate per cell type (scib's `kbet_per_label`).
+    pub kbet: Option<f64>,
+    /// NMI of a k-means clustering (k = number of cell types) with the cell types.
+    pub nmi_kmeans: Option<f64>,
+    /// ARI of that clustering with the cell types.
+    pub ari_kmeans: Option<f64>,
+    /// Relative drop of the batch-explained variance from the pre-integration embedding.
+    pub pcr_comparison: Option<f64>,
+    /// scib's batch-correction score: mean of bras, iLISI, kBET, graph connectivity and
+    /// PCR comparison.
+    pub batch_correction: Option<f64>,
+    /// scib's bio-conservation score: mean of isolated labels, NMI, ARI, label silhouette
+    /// and cLISI.
+    pub bio_conservation: Option<f64>,
+    /// `0.4 · batch_correction + 0.6 · bio_conservation`.
+    pub total: Option<f64>,
 }
 
 impl Scores {
@@ -66,36 +91,85 @@ impl Scores {
             ("silhouette_batch", self.silhouette_batch),
             ("bras", self.bras),
             ("isolated_labels", self.isolated_labels),
+            ("kbet", self.kbet),
+            ("nmi_kmeans", self.nmi_kmeans),
+            ("ari_kmeans", self.ari_kmeans),
+            ("pcr_comparison", self.pcr_comparison),
+            ("batch_correction", self.batch_correction),
+            ("bio_conservation", self.bio_conservation),
+            ("total", self.total),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect()
     }
+
+    /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`) of the parts present.
+    fn aggregate(&mut self) {
+        let mean = |parts: &[Option<f64>]| -> Option<f64> {
+            let values: Option<Vec<f64>> = parts.iter().copied().collect();
+            values.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        self.batch_correction = mean(&[
+            self.bras,
+            self.ilisi,
+            self.kbet,
+            self.graph_connectivity,
+            self.pcr_comparison,
+        ]);
+        self.bio_conservation = mean(&[
+            self.isolated_labels,
+            self.nmi_kmeans,
+            self.ari_kmeans,
+            self.silhouette_label,
+            self.clisi,
+        ]);
+        self.total = self
+            .batch_correction
+            .zip(self.bio_conservation)
+            .map(|(batch, bio)| 0.4 * batch + 0.6 * bio);
+    }
+}
+
+/// An embedding before integration (e.g. the PCA an integration started from), for
+/// `pcr_comparison`: row-major `[n × dims]`.
+#[derive(Debug, Clone, Copy)]
+pub struct PreIntegration<'a, T> {
+    pub values: &'a [T],
+    pub dims: usize,
 }
 
 /// Computes every metric for a row-major `[n × dims]` embedding, its batch labels and,
-/// optionally, its cell-type labels, from one exact kNN graph, with scib-metrics'
-/// neighbourhoods (LISI: 90 neighbours counting the cell itself, i.e. 89 here, or n − 1 for
-/// fewer cells; graph connectivity: 15 counting the cell itself). Without cell-type labels
-/// only the batch metrics are computed. The silhouettes cost O(n²·d).
+/// optionally, its cell-type labels and the pre-integration embedding, from one exact kNN
+/// graph, with scib-metrics' Benchmarker neighbourhoods (LISI: 90 neighbours counting the
+/// cell itself, i.e. 89 here, or n − 1 for fewer cells; kBET: 50; graph connectivity: 15)
+/// and its aggregates. Without cell-type labels only the batch metrics are computed; the
+/// k-means of NMI/ARI is seeded with 0. The Euclidean silhouettes cost O(n²·d) (tiled
+/// matrix products), the kNN graph as much; everything else is O(n·k) or O(n·d).
 ///
 /// ```
-/// use diffbio_metrics::{benchmark, BenchmarkConfig};
+/// use diffbio_metrics::{benchmark, BenchmarkConfig, PreIntegration};
 /// // two well-separated cell types, each measured in two interleaved batches; d = 1
 /// let x: Vec<f32> = (0..40).map(|i| if i < 20 { i as f32 } else { 100.0 + i as f32 }).collect();
 /// let batches: Vec<u32> = (0..40).map(|i| i % 2).collect();
 /// let types: Vec<u32> = (0..40).map(|i| u32::from(i >= 20)).collect();
+/// // before integration, batch 1 sat 5 units away
+/// let pre: Vec<f32> = x.iter().zip(&batches).map(|(v, &b)| v + 5.0 * b as f32).collect();
 /// let config = BenchmarkConfig { n_neighbors: 4, accuracy_neighbors: 3 };
-/// let scores = benchmark(&x, 1, &batches, Some(&types), config).unwrap();
+/// let pre = PreIntegration { values: &pre, dims: 1 };
+/// let scores = benchmark(&x, 1, &batches, Some(&types), Some(pre), config).unwrap();
 /// assert_eq!(scores.knn_accuracy, Some(1.0));
 /// assert_eq!(scores.graph_connectivity, Some(1.0));
+/// assert_eq!((scores.nmi_kmeans, scores.ari_kmeans), (Some(1.0), Some(1.0)));
 /// assert!(scores.batch_entropy.unwrap() > 0.9);
+/// assert!(scores.total.is_some());
 /// ```
 pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     embedding: &[T],
     dims: usize,
     batches: &[u32],
     labels: Option<&[u32]>,
+    pre_integration: Option<PreIntegration<'_, T>>,
     config: BenchmarkConfig,
 ) -> Result<Scores> {
     let n = embedding.len() / dims.max(1);
@@ -112,7 +186,13 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
         ilisi: Some(ilisi(&lisi_graph, batches)?),
         ..Scores::default()
     };
+    if let Some(pre) = pre_integration {
+        scores.pcr_comparison = Some(pcr_comparison(
+            pre.values, pre.dims, embedding, dims, batches,
+        )?);
+    }
     let Some(labels) = labels else {
+        scores.aggregate();
         return Ok(scores);
     };
     one_per_cell(labels, graph.n(), "labels")?;
@@ -121,9 +201,23 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
         Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
     scores.clisi = Some(clisi(&lisi_graph, labels)?);
     scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
-    scores.silhouette_label = Some(silhouette_label(embedding, dims, labels)?);
+    let silhouettes = label_silhouettes(embedding, dims, labels)?;
+    scores.silhouette_label = Some(rescaled_mean(&silhouettes));
+    scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
     scores.silhouette_batch = Some(silhouette_batch(embedding, dims, labels, batches)?);
     scores.bras = Some(bras(embedding, dims, labels, batches)?);
-    scores.isolated_labels = Some(isolated_labels(embedding, dims, labels, batches)?);
+    scores.kbet = match kbet(
+        &graph.truncate(KBET_NEIGHBORS.min(lisi_k))?,
+        batches,
+        labels,
+    ) {
+        Ok(result) => Some(result.score),
+        Err(Error::TooFewLabels { .. }) => None,
+        Err(other) => return Err(other),
+    };
+    let clusters = nmi_ari_kmeans(embedding, dims, labels, 0)?;
+    scores.nmi_kmeans = Some(clusters.nmi);
+    scores.ari_kmeans = Some(clusters.ari);
+    scores.aggregate();
     Ok(scores)
 }

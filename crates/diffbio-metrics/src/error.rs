@@ -42,6 +42,14 @@ pub enum Error {
         found: usize,
         needed: usize,
     },
+
+    /// A ratio's denominator is a variance that is zero.
+    #[error("`{input}` has no variance: the metric is undefined")]
+    ZeroVariance { input: &'static str },
+
+    /// An iterative solver (e.g. the eigensolver of kBET's diffusion map) did not converge.
+    #[error("{what} did not converge")]
+    NoConvergence { what: &'static str },
 }
 
 /// `Result` with [`Error`].

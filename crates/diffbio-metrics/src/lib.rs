@@ -2,26 +2,38 @@
 //!
 //! Where `diffbio-core` gives smooth surrogates to train with, this crate gives the exact
 //! numbers to report: the tie-aware [`roc_auc`] (equal to scikit-learn's `roc_auc_score`)
-//! and [`average_precision`] (equal to `average_precision_score`), and, on an exact
-//! [`knn`] graph, the per-cell [`batch_entropy`] and leave-one-out [`knn_accuracy`].
+//! and [`average_precision`] (equal to `average_precision_score`), and scib-metrics'
+//! integration metrics on one exact, tiled [`knn`] graph: per-cell [`batch_entropy`],
+//! [`knn_accuracy`] and [`lisi`] ([`ilisi`], [`clisi`]), [`graph_connectivity`], the
+//! silhouettes ([`silhouette_label`], [`silhouette_batch`], [`bras`], [`isolated_labels`]),
+//! [`kbet`], [`nmi_ari_kmeans`] (deterministic [`kmeans`], [`nmi`], [`ari`]),
+//! [`pcr_comparison`], and [`benchmark`], which computes them all with the Benchmarker's
+//! aggregates. Memory is linear in the number of cells throughout (no n × n buffer).
 
 mod average_precision;
 mod benchmark;
+mod clustering;
 mod connectivity;
+mod diffusion;
 mod error;
+mod kbet;
 mod lisi;
 mod neighbours;
 mod pairwise;
+mod pcr;
 mod ranking;
 mod roc_auc;
 mod silhouette;
 
 pub use average_precision::average_precision;
-pub use benchmark::{benchmark, BenchmarkConfig, Scores};
+pub use benchmark::{benchmark, BenchmarkConfig, PreIntegration, Scores};
+pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri};
 pub use connectivity::graph_connectivity;
 pub use error::{Error, Result};
+pub use kbet::{kbet, Kbet, LabelKbet, KBET_ALPHA};
 pub use lisi::{clisi, ilisi, lisi};
 pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
+pub use pcr::{pcr, pcr_comparison};
 pub use ranking::Score;
 pub use roc_auc::roc_auc;
 pub use silhouette::{

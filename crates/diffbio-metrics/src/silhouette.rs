@@ -153,15 +153,28 @@ pub fn silhouette_label<T: Copy + Into<f64> + Send + Sync>(
     dims: usize,
     labels: &[u32],
 ) -> Result<f64> {
+    Ok(rescaled_mean(&label_silhouettes(embedding, dims, labels)?))
+}
+
+/// The per-cell Euclidean silhouettes of at least two labels.
+pub(crate) fn label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
+    embedding: &[T],
+    dims: usize,
+    labels: &[u32],
+) -> Result<Vec<f64>> {
     at_least_two(labels, "labels")?;
-    let s = silhouette_samples(
+    silhouette_samples(
         embedding,
         dims,
         labels,
         Distance::Euclidean,
         Between::Nearest,
-    )?;
-    Ok((mean(&s) + 1.0) / 2.0)
+    )
+}
+
+/// `(mean + 1) / 2` of silhouettes.
+pub(crate) fn rescaled_mean(silhouettes: &[f64]) -> f64 {
+    (mean(silhouettes) + 1.0) / 2.0
 }
 
 /// scib-metrics' `silhouette_batch`: within each label, `1 − |silhouette of the batches|`
@@ -249,14 +262,12 @@ pub fn isolated_labels<T: Copy + Into<f64> + Send + Sync>(
     batches: &[u32],
 ) -> Result<f64> {
     one_per_cell(batches, labels.len(), "batches")?;
-    at_least_two(labels, "labels")?;
-    let s = silhouette_samples(
-        embedding,
-        dims,
-        labels,
-        Distance::Euclidean,
-        Between::Nearest,
-    )?;
+    let silhouettes = label_silhouettes(embedding, dims, labels)?;
+    Ok(isolated_labels_of(&silhouettes, labels, batches))
+}
+
+/// [`isolated_labels`] from the per-cell label silhouettes.
+pub(crate) fn isolated_labels_of(silhouettes: &[f64], labels: &[u32], batches: &[u32]) -> f64 {
     let all = sorted_distinct(labels);
     let batch_count = |label: u32| {
         let in_label: Vec<u32> = (0..labels.len())
@@ -274,12 +285,12 @@ pub fn isolated_labels<T: Copy + Into<f64> + Send + Sync>(
         .map(|(&label, _)| {
             let cells: Vec<f64> = (0..labels.len())
                 .filter(|&i| labels[i] == label)
-                .map(|i| (s[i] + 1.0) / 2.0)
+                .map(|i| silhouettes[i])
                 .collect();
-            mean(&cells)
+            rescaled_mean(&cells)
         })
         .collect();
-    Ok(mean(&scores))
+    mean(&scores)
 }
 
 fn mean(values: &[f64]) -> f64 {

@@ -1,0 +1,315 @@
+//! Deterministic k-means and the agreement of two labellings (NMI, ARI): scib-metrics'
+//! `nmi_ari_cluster_labels_kmeans`.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::neighbours::{check_finite_matrix, distinct, one_per_cell};
+
+/// Lloyd iterations at most (scib-metrics' `max_iter`).
+const MAX_ITERATIONS: usize = 300;
+
+/// A k-means clustering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeans {
+    /// The cluster of every cell, 0..k.
+    pub labels: Vec<u32>,
+    /// Row-major `[k × dims]` centroids.
+    pub centroids: Vec<f64>,
+    /// Sum of squared distances of the cells to their centroids.
+    pub inertia: f64,
+    /// Lloyd iterations run.
+    pub iterations: usize,
+}
+
+/// k-means of a row-major `[n × dims]` embedding with scib-metrics' algorithm, made
+/// deterministic: k-means++ seeding with `2 + ⌊ln k⌋` local trials per centroid drawn from
+/// a ChaCha8 stream seeded with `seed` (scib draws from JAX's PRNG, which cannot be
+/// reproduced here), then Lloyd iterations on the centred data until the assignment no
+/// longer changes (at most 300; scib always runs 300, which changes nothing after a fixed
+/// point); an empty cluster's centroid is the data mean, as in scib; ties go to the lower
+/// cluster. Errors: shapes, non-finite values, k = 0 or k > n.
+///
+/// ```
+/// use diffbio_metrics::kmeans;
+/// let x = [0.0f32, 0.1, 0.2, 9.0, 9.1, 9.2]; // d = 1: two groups
+/// let fit = kmeans(&x, 1, 2, 0).unwrap();
+/// assert_eq!(fit.labels[0], fit.labels[2]);
+/// assert_ne!(fit.labels[0], fit.labels[3]);
+/// assert!((fit.inertia - 0.04).abs() < 1e-6); // the f32 inputs are not exact tenths
+/// ```
+pub fn kmeans<T: Copy + Into<f64> + Sync>(
+    embedding: &[T],
+    dims: usize,
+    k: usize,
+    seed: u64,
+) -> Result<KMeans> {
+    let n = check_finite_matrix(embedding, dims)?;
+    if k == 0 || k > n {
+        return Err(Error::InvalidK { k, n });
+    }
+    let mut mean = vec![0.0f64; dims];
+    for row in embedding.chunks(dims) {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v.into());
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let x: Vec<f64> = embedding
+        .chunks(dims)
+        .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
+        .collect();
+    let mut centroids = plus_plus(&x, dims, k, seed);
+    let mut labels = vec![u32::MAX; n];
+    let mut iterations = 0;
+    loop {
+        let (new_labels, _) = assign(&x, dims, &centroids);
+        let changed = new_labels != labels;
+        labels = new_labels;
+        if !changed || iterations == MAX_ITERATIONS {
+            break;
+        }
+        centroids = means(&x, dims, &labels, k);
+        iterations += 1;
+    }
+    let (_, inertia) = assign(&x, dims, &centroids);
+    centroids
+        .chunks_mut(dims)
+        .for_each(|c| c.iter_mut().zip(&mean).for_each(|(v, m)| *v += m));
+    Ok(KMeans {
+        labels,
+        centroids,
+        inertia,
+        iterations,
+    })
+}
+
+fn sq_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// k-means++ (Arthur & Vassilvitskii) with greedy local trials, as scikit-learn and
+/// scib-metrics: each new centroid is the best of `2 + ⌊ln k⌋` candidates drawn with
+/// probability ∝ the squared distance to the nearest centroid so far.
+fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
+    let n = x.len() / dims;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let first = rng.random_range(0..n);
+    let mut centroids = x[first * dims..(first + 1) * dims].to_vec();
+    let mut nearest: Vec<f64> = x
+        .par_chunks(dims)
+        .map(|row| sq_distance(row, &centroids))
+        .collect();
+    let trials = 2 + (k as f64).ln().floor() as usize;
+    for _ in 1..k {
+        let total: f64 = nearest.iter().sum();
+        let candidates: Vec<usize> = (0..trials)
+            .map(|_| {
+                let mut target = rng.random::<f64>() * total;
+                nearest
+                    .iter()
+                    .position(|&w| {
+                        target -= w;
+                        target < 0.0
+                    })
+                    .unwrap_or(n - 1)
+            })
+            .collect();
+        let (best, best_nearest) = candidates
+            .iter()
+            .map(|&c| {
+                let centre = &x[c * dims..(c + 1) * dims];
+                let updated: Vec<f64> = x
+                    .par_chunks(dims)
+                    .zip(&nearest)
+                    .map(|(row, &d)| d.min(sq_distance(row, centre)))
+                    .collect();
+                (c, updated)
+            })
+            .min_by(|a, b| {
+                let pot = |v: &[f64]| v.iter().sum::<f64>();
+                pot(&a.1).total_cmp(&pot(&b.1))
+            })
+            .expect("at least two trials");
+        centroids.extend_from_slice(&x[best * dims..(best + 1) * dims]);
+        nearest = best_nearest;
+    }
+    centroids
+}
+
+/// Each row's nearest centroid (the lower index on ties) and the total squared distance.
+fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
+    let nearest: Vec<(u32, f64)> = x
+        .par_chunks(dims)
+        .map(|row| {
+            centroids
+                .chunks(dims)
+                .enumerate()
+                .map(|(c, centre)| (c as u32, sq_distance(row, centre)))
+                .fold((0, f64::INFINITY), |best, next| {
+                    if next.1 < best.1 {
+                        next
+                    } else {
+                        best
+                    }
+                })
+        })
+        .collect();
+    let inertia = nearest.iter().map(|p| p.1).sum();
+    (nearest.into_iter().map(|p| p.0).collect(), inertia)
+}
+
+/// The mean of every cluster's rows; 0 (the data mean) for an empty cluster.
+fn means(x: &[f64], dims: usize, labels: &[u32], k: usize) -> Vec<f64> {
+    let mut sums = vec![0.0f64; k * dims];
+    let mut counts = vec![0usize; k];
+    for (row, &c) in x.chunks(dims).zip(labels) {
+        counts[c as usize] += 1;
+        sums[c as usize * dims..(c as usize + 1) * dims]
+            .iter_mut()
+            .zip(row)
+            .for_each(|(s, v)| *s += v);
+    }
+    for (c, sum) in sums.chunks_mut(dims).enumerate() {
+        let count = counts[c].max(1) as f64;
+        sum.iter_mut().for_each(|s| *s /= count);
+    }
+    sums
+}
+
+/// The contingency table of two labellings: row totals, column totals and the non-zero
+/// cells `(row, column, count)`.
+struct Contingency {
+    rows: Vec<u64>,
+    cols: Vec<u64>,
+    cells: Vec<(u32, u32, u64)>,
+}
+
+impl Contingency {
+    fn new(a: &[u32], b: &[u32]) -> Self {
+        let mut rows = vec![0u64; *a.iter().max().expect("non-empty") as usize + 1];
+        let mut cols = vec![0u64; *b.iter().max().expect("non-empty") as usize + 1];
+        let mut pairs: Vec<(u32, u32)> = a.iter().copied().zip(b.iter().copied()).collect();
+        pairs.par_sort_unstable();
+        let mut cells: Vec<(u32, u32, u64)> = Vec::new();
+        for (i, j) in pairs {
+            rows[i as usize] += 1;
+            cols[j as usize] += 1;
+            match cells.last_mut() {
+                Some(last) if (last.0, last.1) == (i, j) => last.2 += 1,
+                _ => cells.push((i, j, 1)),
+            }
+        }
+        Self { rows, cols, cells }
+    }
+}
+
+fn check_pair(truth: &[u32], predicted: &[u32]) -> Result<()> {
+    if truth.is_empty() {
+        return Err(Error::Empty { input: "labels" });
+    }
+    one_per_cell(predicted, truth.len(), "predicted")
+}
+
+fn entropy(totals: &[u64], n: f64) -> f64 {
+    0.0 - totals
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| c as f64 / n * (c as f64 / n).ln())
+        .sum::<f64>()
+}
+
+/// Normalised mutual information with the arithmetic mean of the entropies,
+/// `NMI = I(U; V) / ((H(U) + H(V)) / 2)`, equal to scikit-learn's
+/// `normalized_mutual_info_score(average_method="arithmetic")`, including its cases: 1 when
+/// both labellings have a single class, 0 when the information is 0.
+///
+/// ```
+/// use diffbio_metrics::nmi;
+/// assert_eq!(nmi(&[0, 0, 1, 1], &[5, 5, 2, 2]).unwrap(), 1.0); // same partition
+/// assert_eq!(nmi(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap(), 0.0); // independent
+/// ```
+pub fn nmi(truth: &[u32], predicted: &[u32]) -> Result<f64> {
+    check_pair(truth, predicted)?;
+    let (a, b) = (distinct(truth), distinct(predicted));
+    if a == 1 && b == 1 {
+        return Ok(1.0);
+    }
+    let n = truth.len() as f64;
+    let table = Contingency::new(truth, predicted);
+    let information: f64 = table
+        .cells
+        .iter()
+        .map(|&(i, j, c)| {
+            let c = c as f64;
+            let expected = table.rows[i as usize] as f64 * table.cols[j as usize] as f64;
+            c / n * (c * n / expected).ln()
+        })
+        .sum::<f64>()
+        .max(0.0);
+    if information < f64::EPSILON {
+        return Ok(0.0);
+    }
+    let mean_entropy = (entropy(&table.rows, n) + entropy(&table.cols, n)) / 2.0;
+    Ok(information / mean_entropy)
+}
+
+/// Adjusted Rand index (Hubert & Arabie), equal to scikit-learn's `adjusted_rand_score`:
+/// from the pair-confusion counts, exact in 128-bit integers;
+/// `ARI = 2 (tp·tn − fn·fp) / ((tp + fn)(fn + tn) + (tp + fp)(fp + tn))`, 1 for identical
+/// partitions.
+///
+/// ```
+/// use diffbio_metrics::ari;
+/// assert_eq!(ari(&[0, 0, 1, 1], &[1, 1, 0, 0]).unwrap(), 1.0);
+/// assert!((ari(&[0, 0, 1, 1], &[0, 1, 0, 1]).unwrap() + 0.5).abs() < 1e-12);
+/// ```
+pub fn ari(truth: &[u32], predicted: &[u32]) -> Result<f64> {
+    check_pair(truth, predicted)?;
+    let n = truth.len() as i128;
+    let table = Contingency::new(truth, predicted);
+    let squares =
+        |v: &mut dyn Iterator<Item = u64>| v.map(|c| (c as i128) * (c as i128)).sum::<i128>();
+    let sum_squares = squares(&mut table.cells.iter().map(|c| c.2));
+    let tp = sum_squares - n;
+    let fp = squares(&mut table.cols.iter().copied()) - sum_squares;
+    let fn_ = squares(&mut table.rows.iter().copied()) - sum_squares;
+    let tn = n * n - fp - fn_ - sum_squares;
+    if fn_ == 0 && fp == 0 {
+        return Ok(1.0);
+    }
+    let numerator = 2 * (tp * tn - fn_ * fp);
+    let denominator = (tp + fn_) * (fn_ + tn) + (tp + fp) * (fp + tn);
+    Ok(numerator as f64 / denominator as f64)
+}
+
+/// NMI and ARI of a k-means clustering (k = the number of labels, [`kmeans`] with `seed`)
+/// against the labels: scib-metrics' `nmi_ari_cluster_labels_kmeans`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NmiAri {
+    pub nmi: f64,
+    pub ari: f64,
+}
+
+/// See [`NmiAri`]. Errors: shapes, non-finite values, fewer cells than labels.
+///
+/// ```
+/// use diffbio_metrics::nmi_ari_kmeans;
+/// let x = [0.0f32, 0.1, 0.2, 9.0, 9.1, 9.2]; // d = 1
+/// let scores = nmi_ari_kmeans(&x, 1, &[3, 3, 3, 7, 7, 7], 0).unwrap();
+/// assert_eq!((scores.nmi, scores.ari), (1.0, 1.0));
+/// ```
+pub fn nmi_ari_kmeans<T: Copy + Into<f64> + Sync>(
+    embedding: &[T],
+    dims: usize,
+    labels: &[u32],
+    seed: u64,
+) -> Result<NmiAri> {
+    let n = check_finite_matrix(embedding, dims)?;
+    one_per_cell(labels, n, "labels")?;
+    let clusters = kmeans(embedding, dims, distinct(labels), seed)?;
+    Ok(NmiAri {
+        nmi: nmi(labels, &clusters.labels)?,
+        ari: ari(labels, &clusters.labels)?,
+    })
+}
