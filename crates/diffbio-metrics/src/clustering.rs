@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::{check_finite_matrix, distinct, one_per_cell};
+use crate::pairwise::centred;
 
 /// Lloyd iterations at most (scib-metrics' `max_iter`).
 const MAX_ITERATIONS: usize = 300;
@@ -50,15 +51,7 @@ pub fn kmeans<T: Copy + Into<f64> + Sync>(
     if k == 0 || k > n {
         return Err(Error::InvalidK { k, n });
     }
-    let mut mean = vec![0.0f64; dims];
-    for row in embedding.chunks(dims) {
-        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v.into());
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let x: Vec<f64> = embedding
-        .chunks(dims)
-        .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
-        .collect();
+    let (x, mean) = centred(embedding, dims);
     let mut centroids = plus_plus(&x, dims, k, seed);
     let mut labels = vec![u32::MAX; n];
     let mut iterations = 0;

@@ -3,6 +3,7 @@
 //! constructions).
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::SelfAdjointEigen;
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Col, ColMut, ColRef, Mat, MatRef, Par, Side};
 use rand::{Rng, SeedableRng};
@@ -321,14 +322,9 @@ fn dense_eigen(
             dense[(i, j)] = t;
         }
     }
-    let eigen = dense
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|_| Error::NoConvergence {
-            what: "dense eigendecomposition of the diffusion operator",
-        })?;
+    let (eigen, mut order) =
+        eigen_by_magnitude(&dense, "dense eigendecomposition of the diffusion operator")?;
     let values = eigen.S().column_vector();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| values[b].abs().total_cmp(&values[a].abs()));
     order.truncate(n_comps);
     Ok((
         order.iter().map(|&c| values[c]).collect(),
@@ -389,15 +385,9 @@ fn lanczos_eigen(
         }
         // The projection H = Vᵀ T V is symmetric: its upper triangle was computed.
         let projected = Mat::<f64>::from_fn(basis, basis, |i, j| h[(i.min(j), i.max(j))]);
-        let eigen =
-            projected
-                .self_adjoint_eigen(Side::Upper)
-                .map_err(|_| Error::NoConvergence {
-                    what: "eigendecomposition of the Lanczos projection",
-                })?;
+        let (eigen, order) =
+            eigen_by_magnitude(&projected, "eigendecomposition of the Lanczos projection")?;
         let values = eigen.S().column_vector();
-        let mut order: Vec<usize> = (0..basis).collect();
-        order.sort_by(|&a, &b| values[b].abs().total_cmp(&values[a].abs()));
         let residual = |c: usize| (beta * eigen.U()[(basis - 1, c)]).abs();
         let done = order[..n_comps]
             .iter()
@@ -424,6 +414,21 @@ fn lanczos_eigen(
     Err(Error::NoConvergence {
         what: "Lanczos eigensolver of the diffusion operator",
     })
+}
+
+/// The eigendecomposition of a symmetric matrix and its eigenvalues' indices by
+/// decreasing magnitude.
+fn eigen_by_magnitude(
+    matrix: &Mat<f64>,
+    what: &'static str,
+) -> Result<(SelfAdjointEigen<f64>, Vec<usize>)> {
+    let eigen = matrix
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| Error::NoConvergence { what })?;
+    let values = eigen.S().column_vector();
+    let mut order: Vec<usize> = (0..matrix.nrows()).collect();
+    order.sort_by(|&a, &b| values[b].abs().total_cmp(&values[a].abs()));
+    Ok((eigen, order))
 }
 
 fn normalise(x: ColMut<'_, f64>) {

@@ -18,20 +18,25 @@ pub(crate) struct Points {
     sq_norms: Vec<f64>,
 }
 
+/// A row-major `[n × dims]` embedding (n ≥ 1) minus its column means, in f64, and the means.
+pub(crate) fn centred<T: Copy + Into<f64>>(embedding: &[T], dims: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = embedding.len() / dims;
+    let mut mean = vec![0.0f64; dims];
+    for row in embedding.chunks(dims) {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v.into());
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let values = embedding
+        .chunks(dims)
+        .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
+        .collect();
+    (values, mean)
+}
+
 impl Points {
     /// The rows of a row-major `[n × dims]` embedding (already checked finite, n ≥ 1).
     pub(crate) fn centred<T: Copy + Into<f64>>(embedding: &[T], dims: usize) -> Self {
-        let n = embedding.len() / dims;
-        let mut mean = vec![0.0f64; dims];
-        for row in embedding.chunks(dims) {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v.into());
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let values: Vec<f64> = embedding
-            .chunks(dims)
-            .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
-            .collect();
-        Self::from_values(values, dims)
+        Self::from_values(centred(embedding, dims).0, dims)
     }
 
     /// Rows given as they are (no centring).
