@@ -4,11 +4,11 @@ use crate::clustering::nmi_ari_kmeans;
 use crate::connectivity::graph_connectivity;
 use crate::error::{Error, Result};
 use crate::kbet::kbet;
-use crate::lisi::{clisi, ilisi};
+use crate::lisi::LisiWeights;
 use crate::neighbours::{batch_entropy, knn, knn_accuracy, one_per_cell};
 use crate::pcr::pcr_comparison;
 use crate::silhouette::{
-    bras, isolated_labels_of, label_silhouettes, rescaled_mean, silhouette_batch,
+    bras, isolated_labels_of, knn_and_label_silhouettes, rescaled_mean, silhouette_batch,
 };
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
@@ -178,12 +178,20 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
         .n_neighbors
         .max(config.accuracy_neighbors)
         .max(lisi_k);
-    let graph = knn(embedding, dims, widest)?;
+    // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
+    let (graph, silhouettes) = match labels {
+        Some(labels) => {
+            let (graph, silhouettes) = knn_and_label_silhouettes(embedding, dims, widest, labels)?;
+            (graph, Some(silhouettes))
+        }
+        None => (knn(embedding, dims, widest)?, None),
+    };
     one_per_cell(batches, graph.n(), "batches")?;
     let lisi_graph = graph.truncate(lisi_k)?;
+    let lisi_weights = LisiWeights::new(&lisi_graph)?;
     let mut scores = Scores {
         batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
-        ilisi: Some(ilisi(&lisi_graph, batches)?),
+        ilisi: Some(lisi_weights.ilisi(batches)?),
         ..Scores::default()
     };
     if let Some(pre) = pre_integration {
@@ -191,17 +199,15 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
             pre.values, pre.dims, embedding, dims, batches,
         )?);
     }
-    let Some(labels) = labels else {
+    let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
         scores.aggregate();
         return Ok(scores);
     };
-    one_per_cell(labels, graph.n(), "labels")?;
     let connectivity_graph = graph.truncate(CONNECTIVITY_NEIGHBORS.min(lisi_k))?;
     scores.knn_accuracy =
         Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
-    scores.clisi = Some(clisi(&lisi_graph, labels)?);
+    scores.clisi = Some(lisi_weights.clisi(labels)?);
     scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
-    let silhouettes = label_silhouettes(embedding, dims, labels)?;
     scores.silhouette_label = Some(rescaled_mean(&silhouettes));
     scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
     scores.silhouette_batch = Some(silhouette_batch(embedding, dims, labels, batches)?);

@@ -31,7 +31,7 @@ pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri};
 pub use connectivity::graph_connectivity;
 pub use error::{Error, Result};
 pub use kbet::{kbet, Kbet, LabelKbet, KBET_ALPHA};
-pub use lisi::{clisi, ilisi, lisi};
+pub use lisi::{clisi, ilisi, lisi, LisiWeights};
 pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
 pub use pcr::{pcr, pcr_comparison};
 pub use ranking::Score;

@@ -31,44 +31,88 @@ const MAX_TRIES: usize = 50;
 /// assert!((apart.per_cell[0] - 1.0).abs() < 1e-9); // cell 0: its 29 neighbours share its label
 /// ```
 pub fn lisi(graph: &KnnGraph, labels: &[u32]) -> Result<PerCell> {
-    check_labels(graph, labels, "labels")?;
-    let perplexity = ((graph.k() + 1) / 3) as f64;
-    if perplexity < 1.0 {
-        return Err(Error::InvalidK {
-            k: graph.k(),
-            n: graph.n(),
-        });
-    }
-    let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
-    let per_cell = (0..graph.n())
-        .into_par_iter()
-        .map_init(
-            || (vec![0.0f64; graph.k()], vec![0.0f64; n_labels]),
-            |(weights, sums), i| {
-                if !calibrate(graph.distances(i), perplexity, weights) {
-                    return -1.0;
-                }
-                sums.iter_mut().for_each(|s| *s = 0.0);
-                for (&j, &p) in graph.neighbors(i).iter().zip(weights.iter()) {
-                    sums[labels[j] as usize] += p;
-                }
-                1.0 / sums.iter().map(|s| s * s).sum::<f64>()
-            },
-        )
-        .collect();
-    Ok(PerCell::new(per_cell))
+    LisiWeights::new(graph)?.lisi(labels)
 }
 
 /// scib-metrics' iLISI: `(median LISI of the batches − 1) / (B − 1)`; 1 = perfectly mixed.
 pub fn ilisi(graph: &KnnGraph, batches: &[u32]) -> Result<f64> {
-    let n_batches = at_least_two(batches, "batches")?;
-    Ok((median(&lisi(graph, batches)?.per_cell) - 1.0) / (n_batches - 1) as f64)
+    LisiWeights::new(graph)?.ilisi(batches)
 }
 
 /// scib-metrics' cLISI: `(L − median LISI of the labels) / (L − 1)`; 1 = cell types kept apart.
 pub fn clisi(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
-    let n_labels = at_least_two(labels, "labels")? as f64;
-    Ok((n_labels - median(&lisi(graph, labels)?.per_cell)) / (n_labels - 1.0))
+    LisiWeights::new(graph)?.clisi(labels)
+}
+
+/// The calibrated neighbour weights `P_ij` of every cell of a kNN graph: they depend on
+/// the distances only, so one calibration serves the LISI of any labelling (iLISI and
+/// cLISI share it). O(n·k) memory.
+#[derive(Debug, Clone)]
+pub struct LisiWeights<'g> {
+    graph: &'g KnnGraph,
+    /// Row-major `[n × k]`; a row of NaN where every weight vanished.
+    weights: Vec<f64>,
+}
+
+impl<'g> LisiWeights<'g> {
+    /// Calibrates every cell (perplexity `⌊(k + 1)/3⌋`); errors when that is below 1.
+    pub fn new(graph: &'g KnnGraph) -> Result<Self> {
+        let perplexity = ((graph.k() + 1) / 3) as f64;
+        if perplexity < 1.0 {
+            return Err(Error::InvalidK {
+                k: graph.k(),
+                n: graph.n(),
+            });
+        }
+        let mut weights = vec![0.0f64; graph.n() * graph.k()];
+        weights
+            .par_chunks_mut(graph.k())
+            .enumerate()
+            .for_each(|(i, row)| {
+                if !calibrate(graph.distances(i), perplexity, row) {
+                    row.fill(f64::NAN);
+                }
+            });
+        Ok(Self { graph, weights })
+    }
+
+    /// Per-cell LISI of `labels` (see [`lisi`]).
+    pub fn lisi(&self, labels: &[u32]) -> Result<PerCell> {
+        check_labels(self.graph, labels, "labels")?;
+        let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
+        let k = self.graph.k();
+        let per_cell = self
+            .weights
+            .par_chunks(k)
+            .enumerate()
+            .map_init(
+                || vec![0.0f64; n_labels],
+                |sums, (i, row)| {
+                    if row[0].is_nan() {
+                        return -1.0; // every weight vanished, as scib-metrics reports
+                    }
+                    sums.iter_mut().for_each(|s| *s = 0.0);
+                    for (&j, &p) in self.graph.neighbors(i).iter().zip(row) {
+                        sums[labels[j] as usize] += p;
+                    }
+                    1.0 / sums.iter().map(|s| s * s).sum::<f64>()
+                },
+            )
+            .collect();
+        Ok(PerCell::new(per_cell))
+    }
+
+    /// See [`ilisi`].
+    pub fn ilisi(&self, batches: &[u32]) -> Result<f64> {
+        let n_batches = at_least_two(batches, "batches")?;
+        Ok((median(&self.lisi(batches)?.per_cell) - 1.0) / (n_batches - 1) as f64)
+    }
+
+    /// See [`clisi`].
+    pub fn clisi(&self, labels: &[u32]) -> Result<f64> {
+        let n_labels = at_least_two(labels, "labels")? as f64;
+        Ok((n_labels - median(&self.lisi(labels)?.per_cell)) / (n_labels - 1.0))
+    }
 }
 
 /// Writes the calibrated neighbour weights into `weights`; false when they all vanish.

@@ -87,31 +87,53 @@ const CANDIDATE_MARGIN: usize = 8;
 
 /// The exact kNN graph of checked points (1 ≤ k < n).
 pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
+    knn_of_points_with(points, k, || (), |_, _, _| {}, |_, _| ()).0
+}
+
+/// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
+/// pairs, one result per cell: `visit(state, j, d2)` for every other cell j with the tiled
+/// squared distance, then `finish(i, state)`.
+pub(crate) fn knn_of_points_with<S, R: Send>(
+    points: &Points,
+    k: usize,
+    init: impl Fn() -> S + Sync,
+    visit: impl Fn(&mut S, usize, f64) + Sync,
+    finish: impl Fn(usize, S) -> R + Sync,
+) -> (KnnGraph, Vec<R>) {
     let keep = k + CANDIDATE_MARGIN;
     let rows = points.map_rows(
-        || Candidates::new(keep),
-        |candidates, i, j0, tile_row| {
+        || (Candidates::new(keep), init()),
+        |(candidates, state), i, j0, tile_row| {
             for (t, &d2) in tile_row.iter().enumerate() {
                 if j0 + t != i {
                     candidates.offer(d2, j0 + t);
+                    visit(state, j0 + t, d2);
                 }
             }
         },
-        |i, candidates| exact_row(points, i, k, candidates.finish()),
+        |i, (candidates, state)| {
+            (
+                exact_row(points, i, k, candidates.finish()),
+                finish(i, state),
+            )
+        },
     );
     let mut indices = Vec::with_capacity(points.n() * k);
     let mut distances = Vec::with_capacity(points.n() * k);
-    for row in rows {
+    let mut results = Vec::with_capacity(points.n());
+    for (row, result) in rows {
         for (d2, j) in row {
             indices.push(j);
             distances.push(d2.sqrt());
         }
+        results.push(result);
     }
-    KnnGraph {
+    let graph = KnnGraph {
         k,
         indices,
         distances,
-    }
+    };
+    (graph, results)
 }
 
 /// The k best of a row's candidates by exact distance, or the whole row redone exactly

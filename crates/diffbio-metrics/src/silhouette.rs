@@ -5,7 +5,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::{
-    at_least_two, check_finite_matrix, distinct, one_per_cell, sorted_distinct,
+    at_least_two, check_finite_matrix, distinct, knn_of_points_with, one_per_cell, sorted_distinct,
+    KnnGraph,
 };
 use crate::pairwise::Points;
 
@@ -170,6 +171,30 @@ pub(crate) fn label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
         Distance::Euclidean,
         Between::Nearest,
     )
+}
+
+/// The exact kNN graph (k neighbours) and the per-cell Euclidean label silhouettes from one
+/// pass over all pairs of cells (each pair's distance serves both).
+pub(crate) fn knn_and_label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
+    embedding: &[T],
+    dims: usize,
+    k: usize,
+    labels: &[u32],
+) -> Result<(KnnGraph, Vec<f64>)> {
+    let n = check_finite_matrix(embedding, dims)?;
+    if k == 0 || k >= n {
+        return Err(Error::InvalidK { k, n });
+    }
+    one_per_cell(labels, n, "labels")?;
+    at_least_two(labels, "labels")?;
+    let clusters = Clusters::new(labels);
+    Ok(knn_of_points_with(
+        &Points::centred(embedding, dims),
+        k,
+        || vec![0.0f64; clusters.sizes.len()],
+        |sums, j, d2| sums[clusters.labels[j]] += d2.sqrt(),
+        |i, sums| clusters.silhouette(i, &sums, Between::Nearest),
+    ))
 }
 
 /// `(mean + 1) / 2` of silhouettes.
