@@ -16,6 +16,7 @@ pub(crate) struct Points {
     values: Vec<f64>,
     dims: usize,
     sq_norms: Vec<f64>,
+    largest_sq_norm: f64,
 }
 
 /// A row-major `[n × dims]` embedding (n ≥ 1) minus its column means, in f64, and the means.
@@ -41,14 +42,16 @@ impl Points {
 
     /// Rows given as they are (no centring).
     pub(crate) fn from_values(values: Vec<f64>, dims: usize) -> Self {
-        let sq_norms = values
+        let sq_norms: Vec<f64> = values
             .chunks(dims)
             .map(|r| r.iter().map(|v| v * v).sum())
             .collect();
+        let largest_sq_norm = sq_norms.iter().copied().fold(0.0, f64::max);
         Self {
             values,
             dims,
             sq_norms,
+            largest_sq_norm,
         }
     }
 
@@ -71,8 +74,7 @@ impl Points {
 
     /// A bound on the rounding error of a tiled squared distance from row i (to any row).
     pub(crate) fn tile_error_bound(&self, i: usize) -> f64 {
-        let largest = self.sq_norms.iter().copied().fold(0.0, f64::max);
-        4.0 * (self.dims + 4) as f64 * f64::EPSILON * (self.sq_norms[i] + largest)
+        4.0 * (self.dims + 4) as f64 * f64::EPSILON * (self.sq_norms[i] + self.largest_sq_norm)
     }
 
     /// For every row i, in parallel: `state = init()`, then `visit(&mut state, i, j0,
