@@ -264,28 +264,7 @@ fn smooth_knn_sigma(d: &[f64], rho: f64, target: f64, mean_distance: f64, k: usi
 /// `[n × n_comps]`.
 pub(crate) fn diffusion_map(graph: &SparseGraph, n_comps: usize) -> Result<Vec<f64>> {
     let n = graph.n();
-    let degree: Vec<f64> = (0..n).map(|i| graph.row(i).1.iter().sum()).collect();
-    let kernel_sums: Vec<f64> = (0..n)
-        .map(|i| {
-            let (cols, w) = graph.row(i);
-            cols.iter()
-                .zip(w)
-                .map(|(&j, &wij)| wij / (degree[i] * degree[j]))
-                .sum::<f64>()
-        })
-        .collect();
-    let scale: Vec<f64> = (0..n)
-        .map(|i| 1.0 / (degree[i] * kernel_sums[i].sqrt()))
-        .collect();
-    let transition: Vec<f64> = (0..n)
-        .flat_map(|i| {
-            let (cols, w) = graph.row(i);
-            let scale = &scale;
-            cols.iter()
-                .zip(w)
-                .map(move |(&j, &wij)| wij * scale[i] * scale[j])
-        })
-        .collect();
+    let transition = transition_matrix(graph);
     let (values, vectors) = if n <= DENSE_EIGEN_LIMIT {
         dense_eigen(graph, &transition, n_comps)?
     } else {
@@ -306,6 +285,34 @@ pub(crate) fn diffusion_map(graph: &SparseGraph, n_comps: usize) -> Result<Vec<f
         .flat_map(|i| (0..values.len()).map(move |c| (i, c)))
         .map(|(i, c)| vectors[(i, c)] * scales[c])
         .collect())
+}
+
+/// The symmetric transition matrix `T = Z⁻¹ Q⁻¹ W Q⁻¹ Z⁻¹` of [`diffusion_map`], its values
+/// in the graph's compressed-row order.
+fn transition_matrix(graph: &SparseGraph) -> Vec<f64> {
+    let n = graph.n();
+    let degree: Vec<f64> = (0..n).map(|i| graph.row(i).1.iter().sum()).collect();
+    let kernel_sums: Vec<f64> = (0..n)
+        .map(|i| {
+            let (cols, w) = graph.row(i);
+            cols.iter()
+                .zip(w)
+                .map(|(&j, &wij)| wij / (degree[i] * degree[j]))
+                .sum::<f64>()
+        })
+        .collect();
+    let scale: Vec<f64> = (0..n)
+        .map(|i| 1.0 / (degree[i] * kernel_sums[i].sqrt()))
+        .collect();
+    (0..n)
+        .flat_map(|i| {
+            let (cols, w) = graph.row(i);
+            let scale = &scale;
+            cols.iter()
+                .zip(w)
+                .map(move |(&j, &wij)| wij * scale[i] * scale[j])
+        })
+        .collect()
 }
 
 /// Every eigenpair of the (small) matrix, the `n_comps` largest in magnitude kept.
@@ -494,31 +501,9 @@ mod tests {
     #[test]
     fn lanczos_and_dense_eigenpairs_agree() {
         let graph = cloud(DENSE_EIGEN_LIMIT + 400);
-        let transition: Vec<f64> = {
-            let map = diffusion_map(&graph, 1).unwrap(); // the top component: λ = 1
-            assert_eq!(map.len(), graph.n());
-            let degree: Vec<f64> = (0..graph.n())
-                .map(|i| graph.row(i).1.iter().sum())
-                .collect();
-            let kernel: Vec<f64> = (0..graph.n())
-                .map(|i| {
-                    let (c, w) = graph.row(i);
-                    c.iter()
-                        .zip(w)
-                        .map(|(&j, &v)| v / (degree[i] * degree[j]))
-                        .sum()
-                })
-                .collect();
-            (0..graph.n())
-                .flat_map(|i| {
-                    let (c, w) = graph.row(i);
-                    let (degree, kernel) = (&degree, &kernel);
-                    c.iter().zip(w).map(move |(&j, &v)| {
-                        v / (degree[i] * degree[j]) / (kernel[i] * kernel[j]).sqrt()
-                    })
-                })
-                .collect()
-        };
+        let map = diffusion_map(&graph, 1).unwrap(); // the top component: λ = 1
+        assert_eq!(map.len(), graph.n());
+        let transition = transition_matrix(&graph);
         let (dense_values, dense_vectors) = dense_eigen(&graph, &transition, 40).unwrap();
         let (values, vectors) = lanczos_eigen(&graph, &transition, 40).unwrap();
         assert!((dense_values[0] - 1.0).abs() < 1e-12);
