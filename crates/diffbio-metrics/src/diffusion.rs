@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::KnnGraph;
+use crate::vector_math::{dispatch, lane_sum, FastExp};
 
 /// UMAP's tolerance on the smooth-kNN bisection and its minimum bandwidth scale.
 const SMOOTH_K_TOLERANCE: f64 = 1e-5;
@@ -219,18 +220,15 @@ fn symmetric_union(graph: &KnnGraph, memberships: &[Vec<f64>]) -> SparseGraph {
 /// UMAP's `smooth_knn_dist` bandwidth for one cell's neighbour distances (self excluded).
 fn smooth_knn_sigma(d: &[f64], rho: f64, target: f64, mean_distance: f64, k: usize) -> f64 {
     let (mut lo, mut hi, mut mid) = (0.0f64, f64::from(f32::MAX), 1.0f64);
+    let mut memberships = vec![0.0f64; d.len()];
     for _ in 0..SMOOTH_K_STEPS {
-        let psum: f64 = d
-            .iter()
-            .map(|&dij| {
-                let over = dij - rho;
-                if over > 0.0 {
-                    (-(over / mid)).exp()
-                } else {
-                    1.0
-                }
-            })
-            .sum();
+        // exp(−max(0, d − ρ)/σ): exactly 1 where d ≤ ρ.
+        let psum = dispatch(|| {
+            for (m, &dij) in memberships.iter_mut().zip(d) {
+                *m = (-((dij - rho).max(0.0) / mid)).fast_exp();
+            }
+            lane_sum(&memberships)
+        });
         if (psum - target).abs() < SMOOTH_K_TOLERANCE {
             break;
         }
@@ -377,7 +375,14 @@ fn lanczos_eigen(
         let mut beta = 0.0;
         for j in kept..basis {
             apply(v.col(j), w.as_mut());
-            let (coefficients, norm) = orthogonalise(v.as_ref().subcols(0, j + 1), w.as_mut());
+            // The three-term recurrence first (the last two vectors, O(n)), so that the full
+            // pass over the basis only removes rounding and usually needs no repeat.
+            let recent = j.saturating_sub(1).max(kept);
+            let local = project_out(v.as_ref().subcols(recent, j + 1 - recent), w.as_mut());
+            let (mut coefficients, norm) = orthogonalise(v.as_ref().subcols(0, j + 1), w.as_mut());
+            for (t, c) in local.iter().enumerate() {
+                coefficients[recent + t] += c;
+            }
             h.col_mut(j).subrows_mut(0, j + 1).copy_from(&coefficients);
             beta = norm;
             if beta < BREAKDOWN {
@@ -443,32 +448,37 @@ fn normalise(x: ColMut<'_, f64>) {
     x.iter_mut().for_each(|v| *v /= norm);
 }
 
-/// Classical Gram–Schmidt of `w` against the orthonormal columns of `v`, twice ("twice is
-/// enough"): the coefficients and the norm left.
+/// Classical Gram–Schmidt of `w` against the orthonormal columns of `v`, repeated once
+/// when a pass removed more than 1 − 0.717 of w's norm (the DGKS criterion as ARPACK
+/// applies it; "twice is enough"): the coefficients and the norm left.
 fn orthogonalise(v: MatRef<'_, f64>, mut w: ColMut<'_, f64>) -> (Col<f64>, f64) {
+    const DGKS: f64 = 0.717;
+    let mut norm = w.norm_l2();
     let mut coefficients = Col::<f64>::zeros(v.ncols());
-    let mut pass = Col::<f64>::zeros(v.ncols());
     for _ in 0..2 {
-        matmul(
-            pass.as_mut(),
-            Accum::Replace,
-            v.transpose(),
-            w.rb(),
-            1.0,
-            Par::rayon(0),
-        );
-        matmul(
-            w.rb_mut(),
-            Accum::Add,
-            v,
-            pass.as_ref(),
-            -1.0,
-            Par::rayon(0),
-        );
-        coefficients += &pass;
+        coefficients += project_out(v, w.rb_mut());
+        let before = norm;
+        norm = w.norm_l2();
+        if norm >= DGKS * before {
+            break;
+        }
     }
-    let norm = w.norm_l2();
     (coefficients, norm)
+}
+
+/// One classical Gram–Schmidt pass: `c = vᵀw`, `w −= v c`; returns c.
+fn project_out(v: MatRef<'_, f64>, mut w: ColMut<'_, f64>) -> Col<f64> {
+    let mut c = Col::<f64>::zeros(v.ncols());
+    matmul(
+        c.as_mut(),
+        Accum::Replace,
+        v.transpose(),
+        w.rb(),
+        1.0,
+        Par::rayon(0),
+    );
+    matmul(w.rb_mut(), Accum::Add, v, c.as_ref(), -1.0, Par::rayon(0));
+    c
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod pcr;
 mod ranking;
 mod roc_auc;
 mod silhouette;
+mod vector_math;
 
 pub use average_precision::average_precision;
 pub use benchmark::{benchmark, BenchmarkConfig, PreIntegration, Scores};
@@ -40,3 +41,4 @@ pub use silhouette::{
     bras, isolated_labels, silhouette_batch, silhouette_label, silhouette_samples, Between,
     Distance,
 };
+pub use vector_math::FastExp;

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::{at_least_two, check_labels, KnnGraph, PerCell};
+use crate::vector_math::{dispatch, lane_dot, lane_sum, FastExp};
 
 /// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
 const TOLERANCE: f64 = 1e-5;
@@ -69,7 +70,7 @@ impl<'g> LisiWeights<'g> {
             .par_chunks_mut(graph.k())
             .enumerate()
             .for_each(|(i, row)| {
-                if !calibrate(graph.distances(i), perplexity, row) {
+                if !dispatch(|| calibrate(graph.distances(i), perplexity, row)) {
                     row.fill(f64::NAN);
                 }
             });
@@ -116,6 +117,7 @@ impl<'g> LisiWeights<'g> {
 }
 
 /// Writes the calibrated neighbour weights into `weights`; false when they all vanish.
+#[inline(always)]
 fn calibrate(distances: &[f64], perplexity: f64, weights: &mut [f64]) -> bool {
     let target = perplexity.ln();
     let (mut beta, mut low, mut high) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
@@ -146,19 +148,16 @@ fn calibrate(distances: &[f64], perplexity: f64, weights: &mut [f64]) -> bool {
 }
 
 /// Entropy of `P ∝ exp(−β d)`, normalising `weights` to P (zero when all weights vanish).
+#[inline(always)]
 fn entropy(distances: &[f64], beta: f64, weights: &mut [f64]) -> f64 {
     for (w, &d) in weights.iter_mut().zip(distances) {
-        *w = (-d * beta).exp();
+        *w = (-d * beta).fast_exp();
     }
-    let total: f64 = weights.iter().sum();
+    let total = lane_sum(weights);
     if total == 0.0 {
         return 0.0;
     }
-    let weighted: f64 = distances
-        .iter()
-        .zip(weights.iter())
-        .map(|(d, w)| d * w)
-        .sum();
+    let weighted = lane_dot(distances, weights);
     weights.iter_mut().for_each(|w| *w /= total);
     total.ln() + beta * weighted / total
 }

@@ -87,29 +87,25 @@ const CANDIDATE_MARGIN: usize = 8;
 
 /// The exact kNN graph of checked points (1 ≤ k < n).
 pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
-    knn_of_points_with(points, k, || (), |_, _, _| {}, |_, _| ()).0
+    knn_of_points_with(points, k, || (), |_, _, _, _| {}, |_, _| ()).0
 }
 
 /// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
-/// pairs, one result per cell: `visit(state, j, d2)` for every other cell j with the tiled
-/// squared distance, then `finish(i, state)`.
+/// pairs, one result per cell: `visit(state, i, j0, tile_row)` for every tile row as in
+/// [`Points::map_rows`] (the cell itself included), then `finish(i, state)`.
 pub(crate) fn knn_of_points_with<S, R: Send>(
     points: &Points,
     k: usize,
     init: impl Fn() -> S + Sync,
-    visit: impl Fn(&mut S, usize, f64) + Sync,
+    visit: impl Fn(&mut S, usize, usize, &[f64]) + Sync,
     finish: impl Fn(usize, S) -> R + Sync,
 ) -> (KnnGraph, Vec<R>) {
     let keep = k + CANDIDATE_MARGIN;
     let rows = points.map_rows(
         || (Candidates::new(keep), init()),
         |(candidates, state), i, j0, tile_row| {
-            for (t, &d2) in tile_row.iter().enumerate() {
-                if j0 + t != i {
-                    candidates.offer(d2, j0 + t);
-                    visit(state, j0 + t, d2);
-                }
-            }
+            candidates.offer_row(j0, tile_row, i);
+            visit(state, i, j0, tile_row);
         },
         |i, (candidates, state)| {
             (
@@ -182,15 +178,21 @@ impl Candidates {
         }
     }
 
-    fn offer(&mut self, d2: f64, j: usize) {
-        if d2 <= self.bar {
-            self.pairs.push((d2, j));
-            if self.pairs.len() == 2 * self.keep {
-                self.cut();
+    /// Offers `j0 + t` at `row[t]` for every t but `skip` (the cell itself).
+    #[inline(always)]
+    fn offer_row(&mut self, j0: usize, row: &[f64], skip: usize) {
+        for (t, &d2) in row.iter().enumerate() {
+            // Most pairs fail the bar: one well-predicted comparison each.
+            if d2 <= self.bar && j0 + t != skip {
+                self.pairs.push((d2, j0 + t));
+                if self.pairs.len() == 2 * self.keep {
+                    self.cut();
+                }
             }
         }
     }
 
+    #[cold]
     fn cut(&mut self) {
         if self.pairs.len() > self.keep {
             self.pairs

@@ -9,6 +9,7 @@ use crate::neighbours::{
     KnnGraph,
 };
 use crate::pairwise::Points;
+use crate::vector_math::dispatch;
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +56,9 @@ pub fn silhouette_samples<T: Copy + Into<f64> + Send + Sync>(
     let labels = &clusters.labels;
     Ok(match distance {
         Distance::Euclidean => Points::centred(embedding, dims).map_rows(
-            || vec![0.0f64; clusters.sizes.len()],
-            |sums, i, j0, tile_row| {
-                for (t, &d2) in tile_row.iter().enumerate() {
-                    if j0 + t != i {
-                        sums[labels[j0 + t]] += d2.sqrt();
-                    }
-                }
-            },
-            |i, sums| clusters.silhouette(i, &sums, between),
+            || clusters.distance_sums(),
+            |sums, i, j0, tile_row| sums.add(labels, i, j0, tile_row),
+            |i, sums| clusters.silhouette(i, &sums.sums, between),
         ),
         Distance::Cosine => {
             let units: Vec<f64> = embedding
@@ -122,6 +117,14 @@ impl Clusters {
         }
     }
 
+    /// Zeroed per-cluster distance sums for one cell.
+    fn distance_sums(&self) -> DistanceSums {
+        DistanceSums {
+            sums: vec![0.0; self.sizes.len()],
+            roots: Vec::new(),
+        }
+    }
+
     /// The silhouette of cell i from its summed distances to every cluster.
     fn silhouette(&self, i: usize, sums: &[f64], between: Between) -> f64 {
         let own = self.labels[i];
@@ -144,6 +147,32 @@ impl Clusters {
             s
         } else {
             0.0
+        }
+    }
+}
+
+/// One cell's Euclidean distances summed per cluster, from tile rows of squared distances.
+struct DistanceSums {
+    sums: Vec<f64>,
+    /// Scratch: the square roots of a tile row.
+    roots: Vec<f64>,
+}
+
+impl DistanceSums {
+    /// Adds cell i's distances to cells `j0..` (squared in `tile_row`), itself left out; the
+    /// square roots are taken in one vectorised pass before they are added per cluster.
+    fn add(&mut self, labels: &[usize], i: usize, j0: usize, tile_row: &[f64]) {
+        self.roots.resize(tile_row.len(), 0.0);
+        dispatch(|| {
+            for (root, &d2) in self.roots.iter_mut().zip(tile_row) {
+                *root = d2.sqrt();
+            }
+        });
+        if let Some(own) = i.checked_sub(j0).and_then(|t| self.roots.get_mut(t)) {
+            *own = 0.0;
+        }
+        for (&root, &c) in self.roots.iter().zip(&labels[j0..]) {
+            self.sums[c] += root;
         }
     }
 }
@@ -191,9 +220,9 @@ pub(crate) fn knn_and_label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
     Ok(knn_of_points_with(
         &Points::centred(embedding, dims),
         k,
-        || vec![0.0f64; clusters.sizes.len()],
-        |sums, j, d2| sums[clusters.labels[j]] += d2.sqrt(),
-        |i, sums| clusters.silhouette(i, &sums, Between::Nearest),
+        || clusters.distance_sums(),
+        |sums, i, j0, tile_row| sums.add(&clusters.labels, i, j0, tile_row),
+        |i, sums| clusters.silhouette(i, &sums.sums, Between::Nearest),
     ))
 }
 

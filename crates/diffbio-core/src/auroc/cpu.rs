@@ -33,7 +33,7 @@ fn window_sums<T: Real>(centre: T, others: &[T], scale: T) -> [f64; 3] {
     let mut add = |l: usize, other: T| {
         let z = (centre - other) * scale;
         let negative = z < zero;
-        let e = (if negative { z } else { zero - z }).exp(); // e^{−|z|}
+        let e = (if negative { z } else { zero - z }).fast_exp(); // e^{−|z|}
         let inv = one / (one + e);
         let d = e * inv * inv;
         sig[l] += if negative { e * inv } else { inv };

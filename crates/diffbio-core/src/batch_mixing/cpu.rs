@@ -262,7 +262,7 @@ fn gate_offset(dmin: f64, kappa: f64, temperature: f64) -> f64 {
 /// `q > 0` (see [`gate_offset`]); where e underflows to 0, m is 0 too.
 #[inline(always)]
 fn weight_and_gate<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T) {
-    let e = ((dmin - dist) * inv_t).exp();
+    let e = ((dmin - dist) * inv_t).fast_exp();
     (e, e / (e + q))
 }
 
