@@ -682,3 +682,24 @@ fn integration_metric_errors() {
         Err(metrics::Error::InvalidK { .. })
     ));
 }
+
+/// A chain of cells (each one's nearest neighbour is the one after it) is as deep as it
+/// is long: its strong components must be found without recursing once per cell. Run on a
+/// thread with a 256 KiB stack, where a recursive search over 10,000 cells overflows.
+#[test]
+fn graph_connectivity_of_a_long_chain_does_not_recurse_per_cell() {
+    let n = 20_000;
+    // d = 1, the gap from cell i to i + 1 is 2(n − i) − 1: shrinking, so i's nearest is i + 1.
+    let x: Vec<f64> = (0..n).map(|i| ((n - i) * (n - i)) as f64).collect();
+    let labels: Vec<u32> = (0..n).map(|i| u32::from(i >= n / 2)).collect();
+    let graph = knn(&x, 1, 1).unwrap();
+    let score = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || metrics::graph_connectivity(&graph, &labels).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    // Label 0: a path, no cycle (largest component 1); label 1: n − 2 ↔ n − 1 (size 2).
+    let half = (n / 2) as f64;
+    assert_eq!(score, (1.0 / half + 2.0 / half) / 2.0);
+}

@@ -1,6 +1,6 @@
 //! Graph connectivity (Luecken et al. 2022, scib-metrics' definition).
 
-use petgraph::{algo::tarjan_scc, graph::DiGraph};
+use petgraph::{algo::kosaraju_scc, graph::DiGraph};
 
 use crate::error::Result;
 use crate::neighbours::{check_labels, KnnGraph};
@@ -49,7 +49,9 @@ pub fn graph_connectivity(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
             while subgraph.node_count() < cells.len() {
                 subgraph.add_node(());
             }
-            let largest = tarjan_scc(&subgraph)
+            // Kosaraju (iterative depth-first searches): Tarjan in petgraph recurses once per
+            // cell of a chain, which overflowed the stack at 10⁶ cells.
+            let largest = kosaraju_scc(&subgraph)
                 .iter()
                 .map(Vec::len)
                 .max()
