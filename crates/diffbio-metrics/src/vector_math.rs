@@ -1,9 +1,10 @@
 //! Branch-free math that LLVM vectorises inside a loop compiled for the CPU's SIMD width
 //! (see [`dispatch`]): an exponential and lane-wise sums.
 
-/// Runs `f` compiled for the widest SIMD instruction set of this CPU (pulp's runtime
-/// dispatch: AVX-512, AVX2 or the x86-64 baseline); the loops it inlines (mark their
-/// functions `#[inline(always)]`) are vectorised for that width.
+/// Runs `f` compiled for the widest SIMD instruction set pulp dispatches to on this CPU
+/// (AVX2 + FMA, or the x86-64 baseline: pulp's AVX-512 level is a feature left off, as it
+/// measured slower here); the loops it inlines (mark their functions `#[inline(always)]`)
+/// are vectorised for that width.
 #[inline(always)]
 pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
