@@ -3,7 +3,7 @@
 mod common;
 
 use common::Rng;
-use diffbio::metrics::{self, average_precision, roc_auc};
+use diffbio::metrics::{self, average_precision, roc_auc, silhouette_samples, Between, Distance};
 use serde_json::Value;
 
 #[test]
@@ -124,7 +124,8 @@ use diffbio::metrics::{batch_entropy, knn, knn_accuracy};
 #[test]
 fn knn_is_exact_with_ties_broken_by_index() {
     let mut rng = Rng::new(31);
-    // Beyond 128 and 1,024 cells the graph is built from several query and reference tiles.
+    // Past 256 cells the pairs are visited by tiles of two blocks; 1,100 cells make an odd
+    // number of blocks (5), 1,500 an even one (6).
     for (n, d, k, offset) in [
         (2usize, 1usize, 1usize, 0.0f32),
         (40, 3, 5, 0.0),
@@ -451,6 +452,55 @@ fn silhouettes_and_connectivity_on_mixed_and_separated_layouts() {
     let d2: Vec<f64> = separated.iter().flat_map(|&v| [v, 0.5 * v]).collect();
     let bras = metrics::bras(&d2, 2, &one_type, &labels).unwrap();
     assert!((0.0..=1.0).contains(&bras), "{bras}");
+}
+
+/// The silhouette's definition, pair by pair in f64.
+fn brute_force_silhouettes(x: &[f64], d: usize, labels: &[u32], between: Between) -> Vec<f64> {
+    let n = labels.len();
+    let clusters = *labels.iter().max().unwrap() as usize + 1;
+    let size = |c: usize| labels.iter().filter(|&&l| l as usize == c).count();
+    (0..n)
+        .map(|i| {
+            let mut sums = vec![0.0f64; clusters];
+            for j in (0..n).filter(|&j| j != i) {
+                let d2: f64 = (0..d).map(|c| (x[i * d + c] - x[j * d + c]).powi(2)).sum();
+                sums[labels[j] as usize] += d2.sqrt();
+            }
+            let own = labels[i] as usize;
+            if size(own) < 2 {
+                return 0.0;
+            }
+            let a = sums[own] / (size(own) - 1) as f64;
+            let others = (0..clusters).filter(|&c| c != own && size(c) > 0);
+            let b = match between {
+                Between::Nearest => others
+                    .map(|c| sums[c] / size(c) as f64)
+                    .fold(f64::INFINITY, f64::min),
+                Between::MeanOther => others.map(|c| sums[c]).sum::<f64>() / (n - size(own)) as f64,
+            };
+            (b - a) / a.max(b)
+        })
+        .collect()
+}
+
+#[test]
+fn euclidean_silhouettes_match_their_definition_across_tiles() {
+    let mut rng = Rng::new(47);
+    // Past 256 cells the pairs are visited by tiles of two blocks (5 blocks: an odd count);
+    // label 3 is a single cell, which scores 0.
+    for (n, d) in [(7usize, 2usize), (300, 3), (1100, 5)] {
+        let x: Vec<f64> = rng.normals(n * d);
+        let mut labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+        labels[n / 2] = 3;
+        for between in [Between::Nearest, Between::MeanOther] {
+            let got = silhouette_samples(&x, d, &labels, Distance::Euclidean, between).unwrap();
+            let want = brute_force_silhouettes(&x, d, &labels, between);
+            assert_eq!(got[n / 2], 0.0);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-12, "n {n} cell {i}: {g} vs {w}");
+            }
+        }
+    }
 }
 
 /// scikit-learn's NMI and ARI of fixed label pairs (tests/data/scib_pbmc.json).

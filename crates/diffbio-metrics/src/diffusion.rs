@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::KnnGraph;
-use crate::vector_math::{dispatch, lane_sum, FastExp};
+use crate::vector_math::{dispatch, lane_sum, FastExp, Vectorised};
 
 /// UMAP's tolerance on the smooth-kNN bisection and its minimum bandwidth scale.
 const SMOOTH_K_TOLERANCE: f64 = 1e-5;
@@ -217,17 +217,37 @@ fn symmetric_union(graph: &KnnGraph, memberships: &[Vec<f64>]) -> SparseGraph {
     }
 }
 
+/// One cell's fuzzy memberships `exp(−max(0, d − ρ)/σ)` (exactly 1 where d ≤ ρ).
+struct Memberships<'a> {
+    distances: &'a [f64],
+    rho: f64,
+    sigma: f64,
+    memberships: &'a mut [f64],
+}
+
+impl Vectorised for Memberships<'_> {
+    /// The memberships' sum.
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        for (m, &d) in self.memberships.iter_mut().zip(self.distances) {
+            *m = (-((d - self.rho).max(0.0) / self.sigma)).fast_exp();
+        }
+        lane_sum(self.memberships)
+    }
+}
+
 /// UMAP's `smooth_knn_dist` bandwidth for one cell's neighbour distances (self excluded).
 fn smooth_knn_sigma(d: &[f64], rho: f64, target: f64, mean_distance: f64, k: usize) -> f64 {
     let (mut lo, mut hi, mut mid) = (0.0f64, f64::from(f32::MAX), 1.0f64);
     let mut memberships = vec![0.0f64; d.len()];
     for _ in 0..SMOOTH_K_STEPS {
-        // exp(−max(0, d − ρ)/σ): exactly 1 where d ≤ ρ.
-        let psum = dispatch(|| {
-            for (m, &dij) in memberships.iter_mut().zip(d) {
-                *m = (-((dij - rho).max(0.0) / mid)).fast_exp();
-            }
-            lane_sum(&memberships)
+        let psum = dispatch(Memberships {
+            distances: d,
+            rho,
+            sigma: mid,
+            memberships: &mut memberships,
         });
         if (psum - target).abs() < SMOOTH_K_TOLERANCE {
             break;
@@ -352,15 +372,19 @@ fn lanczos_eigen(
     let basis = (2 * n_comps + 20).min(n - 1);
     let restart = (n_comps + basis) / 2;
     let apply = |x: ColRef<'_, f64>, y: ColMut<'_, f64>| {
+        let x = x.try_as_col_major().expect("contiguous").as_slice();
         let y = y.try_as_col_major_mut().expect("contiguous").as_slice_mut();
-        y.par_iter_mut().enumerate().for_each(|(i, yi)| {
-            let span = graph.row_ptr[i]..graph.row_ptr[i + 1];
-            *yi = graph.cols[span.clone()]
-                .iter()
-                .zip(&transition[span])
-                .map(|(&j, &t)| t * x[j])
-                .sum();
-        });
+        y.par_iter_mut()
+            .enumerate()
+            .with_min_len(256)
+            .for_each(|(i, yi)| {
+                let span = graph.row_ptr[i]..graph.row_ptr[i + 1];
+                *yi = graph.cols[span.clone()]
+                    .iter()
+                    .zip(&transition[span])
+                    .map(|(&j, &t)| t * x[j])
+                    .sum();
+            });
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut v = Mat::<f64>::zeros(n, basis + 1);

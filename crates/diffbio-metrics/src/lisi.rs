@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbours::{at_least_two, check_labels, KnnGraph, PerCell};
-use crate::vector_math::{dispatch, lane_dot, lane_sum, FastExp};
+use crate::vector_math::{dispatch, lane_dot, lane_sum, FastExp, Vectorised};
 
 /// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
 const TOLERANCE: f64 = 1e-5;
@@ -70,7 +70,12 @@ impl<'g> LisiWeights<'g> {
             .par_chunks_mut(graph.k())
             .enumerate()
             .for_each(|(i, row)| {
-                if !dispatch(|| calibrate(graph.distances(i), perplexity, row)) {
+                let calibration = Calibration {
+                    distances: graph.distances(i),
+                    perplexity,
+                    weights: row,
+                };
+                if !dispatch(calibration) {
                     row.fill(f64::NAN);
                 }
             });
@@ -116,7 +121,29 @@ impl<'g> LisiWeights<'g> {
     }
 }
 
-/// Writes the calibrated neighbour weights into `weights`; false when they all vanish.
+/// One cell's neighbour weights, calibrated to the perplexity by bisection on β.
+struct Calibration<'a> {
+    distances: &'a [f64],
+    perplexity: f64,
+    weights: &'a mut [f64],
+}
+
+impl Vectorised for Calibration<'_> {
+    /// Whether any weight is left (false when they all vanish).
+    type Output = bool;
+
+    /// Writes the calibrated weights.
+    #[inline(always)]
+    fn run(self) -> bool {
+        let Self {
+            distances,
+            perplexity,
+            weights,
+        } = self;
+        calibrate(distances, perplexity, weights)
+    }
+}
+
 #[inline(always)]
 fn calibrate(distances: &[f64], perplexity: f64, weights: &mut [f64]) -> bool {
     let target = perplexity.ln();

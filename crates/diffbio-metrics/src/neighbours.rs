@@ -1,9 +1,12 @@
 //! Exact k-nearest-neighbour graphs and the neighbourhood metrics computed from them.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::pairwise::Points;
+use crate::pairwise::{PairVisitor, Points, Tile};
+use crate::vector_math::{dispatch, Vectorised};
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
 /// distance with ties broken by the smaller index; distances are reported Euclidean.
@@ -87,42 +90,44 @@ const CANDIDATE_MARGIN: usize = 8;
 
 /// The exact kNN graph of checked points (1 ≤ k < n).
 pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
-    knn_of_points_with(points, k, || (), |_, _, _, _| {}, |_, _| ()).0
+    knn_of_points_with(points, k, &NoVisitor).0
 }
 
 /// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
-/// pairs, one result per cell: `visit(state, i, j0, tile_row)` for every tile row as in
-/// [`Points::map_rows`] (the cell itself included), then `finish(i, state)`.
-pub(crate) fn knn_of_points_with<S, R: Send>(
+/// pairs, `also`'s state of every block of cells.
+pub(crate) fn knn_of_points_with<V: PairVisitor>(
     points: &Points,
     k: usize,
-    init: impl Fn() -> S + Sync,
-    visit: impl Fn(&mut S, usize, usize, &[f64]) + Sync,
-    finish: impl Fn(usize, S) -> R + Sync,
-) -> (KnnGraph, Vec<R>) {
+    also: &V,
+) -> (KnnGraph, Vec<V::Block>) {
     let keep = k + CANDIDATE_MARGIN;
-    let rows = points.map_rows(
-        || (Candidates::new(keep), init()),
-        |(candidates, state), i, j0, tile_row| {
-            candidates.offer_row(j0, tile_row, i);
-            visit(state, i, j0, tile_row);
-        },
-        |i, (candidates, state)| {
-            (
-                exact_row(points, i, k, candidates.finish()),
-                finish(i, state),
-            )
-        },
-    );
+    let (candidates, results): (Vec<BlockCandidates>, Vec<V::Block>) = points
+        .visit_pairs(&(NearestCandidates { keep }, also))
+        .into_iter()
+        .unzip();
+    let blocks: Vec<(usize, Vec<Candidates>)> = candidates
+        .into_iter()
+        .scan(0, |start, block| {
+            let first = *start;
+            *start += block.cells.len();
+            Some((first, block.cells))
+        })
+        .collect();
+    // Block by block, so each block's candidates are freed once its rows are exact.
+    let rows: Vec<Vec<(f64, usize)>> = blocks
+        .into_par_iter()
+        .flat_map_iter(|(start, block)| {
+            block
+                .into_iter()
+                .enumerate()
+                .map(move |(t, candidates)| exact_row(points, start + t, k, candidates.finish()))
+        })
+        .collect();
     let mut indices = Vec::with_capacity(points.n() * k);
     let mut distances = Vec::with_capacity(points.n() * k);
-    let mut results = Vec::with_capacity(points.n());
-    for (row, result) in rows {
-        for (d2, j) in row {
-            indices.push(j);
-            distances.push(d2.sqrt());
-        }
-        results.push(result);
+    for (d2, j) in rows.into_iter().flatten() {
+        indices.push(j);
+        distances.push(d2.sqrt());
     }
     let graph = KnnGraph {
         k,
@@ -130,6 +135,110 @@ pub(crate) fn knn_of_points_with<S, R: Send>(
         distances,
     };
     (graph, results)
+}
+
+/// Every cell's `keep` nearest candidates by tiled distance.
+struct NearestCandidates {
+    keep: usize,
+}
+
+impl PairVisitor for NearestCandidates {
+    type Block = BlockCandidates;
+
+    fn block(&self, cells: Range<usize>) -> BlockCandidates {
+        BlockCandidates {
+            bars: vec![f64::INFINITY; cells.len()],
+            cells: cells.map(|_| Candidates::new(self.keep)).collect(),
+        }
+    }
+
+    fn visit(
+        &self,
+        rows: &mut BlockCandidates,
+        columns: Option<&mut BlockCandidates>,
+        tile: &Tile,
+    ) {
+        dispatch(OfferTile {
+            rows,
+            columns,
+            tile,
+        });
+    }
+}
+
+/// Offers a tile's pairs to the candidates of its row cells and (off the diagonal) of its
+/// column cells.
+struct OfferTile<'a> {
+    rows: &'a mut BlockCandidates,
+    columns: Option<&'a mut BlockCandidates>,
+    tile: &'a Tile<'a>,
+}
+
+impl Vectorised for OfferTile<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            rows,
+            mut columns,
+            tile,
+        } = self;
+        for ((i, distances), candidates) in tile.rows().zip(&mut rows.cells) {
+            candidates.offer_row(tile.columns.start, distances, i);
+            if let Some(columns) = columns.as_deref_mut() {
+                columns.offer_column(i, distances);
+            }
+        }
+    }
+}
+
+/// The candidates of a block's cells, with their admission bars side by side so that a
+/// tile row is compared with them in vector registers.
+struct BlockCandidates {
+    bars: Vec<f64>,
+    cells: Vec<Candidates>,
+}
+
+impl BlockCandidates {
+    /// Offers cell j to every cell t of the block at squared distance `distances[t]`.
+    #[inline(always)]
+    fn offer_column(&mut self, j: usize, distances: &[f64]) {
+        for (t0, chunk) in (0..).step_by(LANES).zip(distances.chunks(LANES)) {
+            let bars = &self.bars[t0..t0 + chunk.len()];
+            if any_at_most(chunk, bars) {
+                for (t, &d2) in (t0..).zip(chunk) {
+                    if d2 <= self.bars[t] {
+                        self.cells[t].admit(d2, j);
+                        self.bars[t] = self.cells[t].bar;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Distances checked at once against their bars: one vector comparison on AVX2.
+const LANES: usize = 8;
+
+/// Whether any `values[l] <= bars[l]`, branch-free.
+#[inline(always)]
+fn any_at_most(values: &[f64], bars: &[f64]) -> bool {
+    values
+        .iter()
+        .zip(bars)
+        .fold(false, |any, (v, bar)| any | (v <= bar))
+}
+
+/// A pass that computes nothing besides the graph.
+struct NoVisitor;
+
+impl PairVisitor for NoVisitor {
+    type Block = ();
+
+    fn block(&self, _: Range<usize>) {}
+
+    fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &Tile) {}
 }
 
 /// The k best of a row's candidates by exact distance, or the whole row redone exactly
@@ -162,7 +271,7 @@ fn by_distance_then_index(a: &(f64, usize), b: &(f64, usize)) -> std::cmp::Order
 }
 
 /// The `keep` smallest (distance, index) pairs offered, in amortised O(1) per offer: a
-/// buffer that is cut back to `keep` whenever it doubles, raising the admission bar.
+/// buffer that is cut back to `keep` whenever it grows by half, raising the admission bar.
 struct Candidates {
     keep: usize,
     bar: f64,
@@ -174,22 +283,35 @@ impl Candidates {
         Self {
             keep,
             bar: f64::INFINITY,
-            pairs: Vec::with_capacity(2 * keep),
+            pairs: Vec::with_capacity(Self::capacity(keep)),
         }
     }
 
     /// Offers `j0 + t` at `row[t]` for every t but `skip` (the cell itself).
     #[inline(always)]
     fn offer_row(&mut self, j0: usize, row: &[f64], skip: usize) {
-        for (t, &d2) in row.iter().enumerate() {
-            // Most pairs fail the bar: one well-predicted comparison each.
-            if d2 <= self.bar && j0 + t != skip {
-                self.pairs.push((d2, j0 + t));
-                if self.pairs.len() == 2 * self.keep {
-                    self.cut();
+        for (t0, chunk) in (0..).step_by(LANES).zip(row.chunks(LANES)) {
+            // Most chunks have no pair under the bar: one vector comparison each.
+            if any_at_most(chunk, &[self.bar; LANES][..chunk.len()]) {
+                for (t, &d2) in (j0 + t0..).zip(chunk) {
+                    if d2 <= self.bar && t != skip {
+                        self.admit(d2, t);
+                    }
                 }
             }
         }
+    }
+
+    #[inline(always)]
+    fn admit(&mut self, d2: f64, j: usize) {
+        self.pairs.push((d2, j));
+        if self.pairs.len() == Self::capacity(self.keep) {
+            self.cut();
+        }
+    }
+
+    fn capacity(keep: usize) -> usize {
+        keep + keep.div_ceil(2)
     }
 
     #[cold]

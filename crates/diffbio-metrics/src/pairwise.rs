@@ -2,13 +2,14 @@
 //! (`|x|² + |y|² − 2 x·y`): the shared O(n²·d) kernel of the kNN graph and the silhouettes.
 //! Memory is O(n·d) for the points plus one tile per thread, never n × n.
 
+use std::ops::Range;
+use std::sync::Mutex;
+
 use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-/// Query rows per tile (one parallel task).
-const QUERY_TILE: usize = 128;
-/// Reference rows per tile: a `QUERY_TILE × REFERENCE_TILE` f64 tile is 1 MiB.
-const REFERENCE_TILE: usize = 1024;
+/// Cells per block: a tile of two blocks' distances is 512 KiB of f64.
+const BLOCK: usize = 256;
 
 /// Points in f64, centred on their mean (distances are unchanged; the products that
 /// form them are smaller, so rounding is smaller), with their squared norms.
@@ -77,56 +78,185 @@ impl Points {
         4.0 * (self.dims + 4) as f64 * f64::EPSILON * (self.sq_norms[i] + self.largest_sq_norm)
     }
 
-    /// For every row i, in parallel: `state = init()`, then `visit(&mut state, i, j0,
-    /// tile_row)` for successive reference tiles, `tile_row[t]` the squared distance (tiled
-    /// form, clamped at 0) from row i to row `j0 + t`, covering every row j (self included);
-    /// finally `finish(i, state)`. Results in row order.
-    pub(crate) fn map_rows<S, R: Send>(
-        &self,
-        init: impl Fn() -> S + Sync,
-        visit: impl Fn(&mut S, usize, usize, &[f64]) + Sync,
-        finish: impl Fn(usize, S) -> R + Sync,
-    ) -> Vec<R> {
+    /// Every pair of rows once, by tiles of two blocks of cells, for a [`PairVisitor`]; returns
+    /// its state of every block, in row order. The blocks are paired by a round-robin
+    /// schedule: the tiles of one round touch disjoint blocks and run in parallel, and every
+    /// block sees its tiles in the same order on every run (results do not depend on the
+    /// thread count or timing).
+    pub(crate) fn visit_pairs<V: PairVisitor>(&self, visitor: &V) -> Vec<V::Block> {
         let n = self.n();
+        let blocks = n.div_ceil(BLOCK);
+        let cells = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
+        let states: Vec<Mutex<V::Block>> = (0..blocks)
+            .map(|b| Mutex::new(visitor.block(cells(b))))
+            .collect();
+        let rounds = round_robin(blocks);
+        for round in rounds {
+            round.par_iter().for_each_init(
+                || vec![0.0f64; BLOCK * BLOCK],
+                |scratch, &(a, b)| {
+                    let tile = self.tile(cells(a), cells(b), scratch);
+                    let mut rows = states[a].lock().expect("no visitor panicked");
+                    if a == b {
+                        visitor.visit(&mut rows, None, &tile);
+                    } else {
+                        let mut columns = states[b].lock().expect("no visitor panicked");
+                        visitor.visit(&mut rows, Some(&mut columns), &tile);
+                    }
+                },
+            );
+        }
+        states
+            .into_iter()
+            .map(|s| s.into_inner().expect("no visitor panicked"))
+            .collect()
+    }
+
+    /// Squared distances (tiled form, clamped at 0) between the cells `rows` and `columns`.
+    fn tile<'a>(
+        &self,
+        rows: Range<usize>,
+        columns: Range<usize>,
+        scratch: &'a mut [f64],
+    ) -> Tile<'a> {
         let d = self.dims;
-        (0..n.div_ceil(QUERY_TILE))
-            .into_par_iter()
-            .flat_map_iter(|tile| {
-                let q0 = tile * QUERY_TILE;
-                let q1 = (q0 + QUERY_TILE).min(n);
-                let mut states: Vec<S> = (q0..q1).map(|_| init()).collect();
-                let mut products = vec![0.0f64; (q1 - q0) * REFERENCE_TILE];
-                let queries =
-                    MatRef::from_row_major_slice(&self.values[q0 * d..q1 * d], q1 - q0, d);
-                for r0 in (0..n).step_by(REFERENCE_TILE) {
-                    let r1 = (r0 + REFERENCE_TILE).min(n);
-                    let width = r1 - r0;
-                    let tile = &mut products[..(q1 - q0) * width];
-                    let references =
-                        MatRef::from_row_major_slice(&self.values[r0 * d..r1 * d], width, d);
-                    matmul(
-                        MatMut::from_row_major_slice_mut(tile, q1 - q0, width),
-                        Accum::Replace,
-                        queries,
-                        references.transpose(),
-                        -2.0,
-                        Par::Seq,
-                    );
-                    for (t, (row, state)) in tile.chunks_mut(width).zip(&mut states).enumerate() {
-                        let i = q0 + t;
-                        let ni = self.sq_norms[i];
-                        row.iter_mut()
-                            .zip(&self.sq_norms[r0..r1])
-                            .for_each(|(p, nj)| *p = (*p + ni + nj).max(0.0));
-                        visit(state, i, r0, row);
+        let width = columns.len();
+        let distances = &mut scratch[..rows.len() * width];
+        matmul(
+            MatMut::from_row_major_slice_mut(distances, rows.len(), width),
+            Accum::Replace,
+            MatRef::from_row_major_slice(&self.values[rows.start * d..rows.end * d], rows.len(), d),
+            MatRef::from_row_major_slice(
+                &self.values[columns.start * d..columns.end * d],
+                width,
+                d,
+            )
+            .transpose(),
+            -2.0,
+            Par::Seq,
+        );
+        let column_norms = &self.sq_norms[columns.clone()];
+        for (row, ni) in distances
+            .chunks_mut(width)
+            .zip(&self.sq_norms[rows.clone()])
+        {
+            row.iter_mut()
+                .zip(column_norms)
+                .for_each(|(p, nj)| *p = (*p + ni + nj).max(0.0));
+        }
+        Tile {
+            distances,
+            rows,
+            columns,
+        }
+    }
+}
+
+/// What a pass over all pairs of cells computes ([`Points::visit_pairs`]), kept per block
+/// of cells.
+pub(crate) trait PairVisitor: Sync {
+    /// The state of one block of cells.
+    type Block: Send;
+
+    /// The initial state of the block of `cells`.
+    fn block(&self, cells: Range<usize>) -> Self::Block;
+
+    /// One tile: `rows` is the state of `tile.rows`' block; `columns` that of
+    /// `tile.columns`' block, which then differs and gets the same distances transposed.
+    /// `None` on the diagonal: the tile then holds every pair of the block both ways, each
+    /// cell to itself included, and only `rows` is updated.
+    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile);
+}
+
+impl<V: PairVisitor> PairVisitor for &V {
+    type Block = V::Block;
+
+    fn block(&self, cells: Range<usize>) -> Self::Block {
+        (*self).block(cells)
+    }
+
+    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile) {
+        (*self).visit(rows, columns, tile)
+    }
+}
+
+/// Two visitors in one pass.
+impl<A: PairVisitor, B: PairVisitor> PairVisitor for (A, B) {
+    type Block = (A::Block, B::Block);
+
+    fn block(&self, cells: Range<usize>) -> Self::Block {
+        (self.0.block(cells.clone()), self.1.block(cells))
+    }
+
+    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile) {
+        let (first, second) = match columns {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        };
+        self.0.visit(&mut rows.0, first, tile);
+        self.1.visit(&mut rows.1, second, tile);
+    }
+}
+
+/// Squared distances between two blocks of cells, row by row.
+pub(crate) struct Tile<'a> {
+    distances: &'a [f64],
+    pub(crate) rows: Range<usize>,
+    pub(crate) columns: Range<usize>,
+}
+
+impl Tile<'_> {
+    /// `(i, distances from cell i to the column cells)` for every row cell i.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (usize, &[f64])> {
+        self.rows
+            .clone()
+            .zip(self.distances.chunks(self.columns.len()))
+    }
+}
+
+/// The circle method: rounds of disjoint pairs of blocks (a, b), a < b, covering every
+/// pair once, then one round of the diagonal tiles (a, a).
+fn round_robin(blocks: usize) -> Vec<Vec<(usize, usize)>> {
+    let players = blocks + blocks % 2; // an odd count gets a bye
+    let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+    let mut rounds: Vec<Vec<(usize, usize)>> = (0..players - 1)
+        .map(|r| {
+            let fixed = std::iter::once(pair(players - 1, r));
+            let circle = (1..players / 2).map(|s| {
+                pair(
+                    (r + s) % (players - 1),
+                    (r + players - 1 - s) % (players - 1),
+                )
+            });
+            fixed.chain(circle).filter(|&(_, b)| b < blocks).collect()
+        })
+        .collect();
+    rounds.push((0..blocks).map(|b| (b, b)).collect());
+    rounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_robin;
+
+    #[test]
+    fn round_robin_visits_every_pair_of_blocks_once_in_disjoint_rounds() {
+        for blocks in 1..=12 {
+            let mut seen = vec![vec![0; blocks]; blocks];
+            for round in round_robin(blocks) {
+                let mut busy = vec![false; blocks];
+                for (a, b) in round {
+                    assert!(a <= b && b < blocks);
+                    seen[a][b] += 1;
+                    for block in [a, b] {
+                        assert!(a == b || !busy[block], "{blocks} blocks: {block} twice");
+                        busy[block] = true;
                     }
                 }
-                states
-                    .into_iter()
-                    .enumerate()
-                    .map(|(t, state)| finish(q0 + t, state))
-                    .collect::<Vec<R>>()
-            })
-            .collect()
+            }
+            for (a, row) in seen.iter().enumerate() {
+                assert!(row[a..].iter().all(|&c| c == 1), "{blocks} blocks: {row:?}");
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Silhouette widths (ASW) by label and by batch, BRAS and the isolated-label score, with
 //! scib-metrics' definitions and rescalings.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -8,8 +10,8 @@ use crate::neighbours::{
     at_least_two, check_finite_matrix, distinct, knn_of_points_with, one_per_cell, sorted_distinct,
     KnnGraph,
 };
-use crate::pairwise::Points;
-use crate::vector_math::dispatch;
+use crate::pairwise::{PairVisitor, Points, Tile};
+use crate::vector_math::{dispatch, Vectorised};
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +57,10 @@ pub fn silhouette_samples<T: Copy + Into<f64> + Send + Sync>(
     let clusters = Clusters::new(labels);
     let labels = &clusters.labels;
     Ok(match distance {
-        Distance::Euclidean => Points::centred(embedding, dims).map_rows(
-            || clusters.distance_sums(),
-            |sums, i, j0, tile_row| sums.add(labels, i, j0, tile_row),
-            |i, sums| clusters.silhouette(i, &sums.sums, between),
-        ),
+        Distance::Euclidean => {
+            let blocks = Points::centred(embedding, dims).visit_pairs(&clusters);
+            clusters.silhouettes(blocks, between)
+        }
         Distance::Cosine => {
             let units: Vec<f64> = embedding
                 .chunks(dims)
@@ -117,12 +118,21 @@ impl Clusters {
         }
     }
 
-    /// Zeroed per-cluster distance sums for one cell.
-    fn distance_sums(&self) -> DistanceSums {
-        DistanceSums {
-            sums: vec![0.0; self.sizes.len()],
-            roots: Vec::new(),
+    /// The silhouettes of every cell from the blocks of a [`PairVisitor`] pass.
+    fn silhouettes(&self, blocks: Vec<Vec<f64>>, between: Between) -> Vec<f64> {
+        let clusters = self.sizes.len();
+        let mut silhouettes = Vec::with_capacity(self.labels.len());
+        let mut sums = vec![0.0; clusters];
+        for block in blocks {
+            let len = block.len() / clusters;
+            for t in 0..len {
+                sums.iter_mut()
+                    .zip(block.iter().skip(t).step_by(len))
+                    .for_each(|(s, &b)| *s = b);
+                silhouettes.push(self.silhouette(silhouettes.len(), &sums, between));
+            }
         }
+        silhouettes
     }
 
     /// The silhouette of cell i from its summed distances to every cluster.
@@ -151,28 +161,63 @@ impl Clusters {
     }
 }
 
-/// One cell's Euclidean distances summed per cluster, from tile rows of squared distances.
-struct DistanceSums {
-    sums: Vec<f64>,
-    /// Scratch: the square roots of a tile row.
-    roots: Vec<f64>,
+/// Every cell's Euclidean distances to the cells of each cluster, summed: per block,
+/// `sums[c · len + t]` for cluster c and the block's cell t.
+impl PairVisitor for Clusters {
+    type Block = Vec<f64>;
+
+    fn block(&self, cells: Range<usize>) -> Vec<f64> {
+        vec![0.0; cells.len() * self.sizes.len()]
+    }
+
+    fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &Tile) {
+        dispatch(TileDistanceSums {
+            labels: &self.labels,
+            rows,
+            columns,
+            tile,
+        });
+    }
 }
 
-impl DistanceSums {
-    /// Adds cell i's distances to cells `j0..` (squared in `tile_row`), itself left out; the
-    /// square roots are taken in one vectorised pass before they are added per cluster.
-    fn add(&mut self, labels: &[usize], i: usize, j0: usize, tile_row: &[f64]) {
-        self.roots.resize(tile_row.len(), 0.0);
-        dispatch(|| {
-            for (root, &d2) in self.roots.iter_mut().zip(tile_row) {
+/// Adds a tile's distances to the per-cluster sums of its row cells and (off the diagonal)
+/// of its column cells.
+struct TileDistanceSums<'a> {
+    labels: &'a [usize],
+    rows: &'a mut [f64],
+    columns: Option<&'a mut Vec<f64>>,
+    tile: &'a Tile<'a>,
+}
+
+impl Vectorised for TileDistanceSums<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            labels,
+            rows,
+            mut columns,
+            tile,
+        } = self;
+        let (height, width) = (tile.rows.len(), tile.columns.len());
+        let column_labels = &labels[tile.columns.clone()];
+        let mut roots = vec![0.0f64; width];
+        for (a, (i, distances)) in tile.rows().enumerate() {
+            // Square roots in one vectorised pass, then summed per cluster.
+            for (root, &d2) in roots.iter_mut().zip(distances) {
                 *root = d2.sqrt();
             }
-        });
-        if let Some(own) = i.checked_sub(j0).and_then(|t| self.roots.get_mut(t)) {
-            *own = 0.0;
-        }
-        for (&root, &c) in self.roots.iter().zip(&labels[j0..]) {
-            self.sums[c] += root;
+            match columns.as_deref_mut() {
+                None => roots[a] = 0.0, // the diagonal tile: cell i itself
+                Some(columns) => columns[labels[i] * width..][..width]
+                    .iter_mut()
+                    .zip(&roots)
+                    .for_each(|(sum, root)| *sum += root),
+            }
+            for (&root, &c) in roots.iter().zip(column_labels) {
+                rows[c * height + a] += root;
+            }
         }
     }
 }
@@ -217,13 +262,8 @@ pub(crate) fn knn_and_label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
     one_per_cell(labels, n, "labels")?;
     at_least_two(labels, "labels")?;
     let clusters = Clusters::new(labels);
-    Ok(knn_of_points_with(
-        &Points::centred(embedding, dims),
-        k,
-        || clusters.distance_sums(),
-        |sums, i, j0, tile_row| sums.add(&clusters.labels, i, j0, tile_row),
-        |i, sums| clusters.silhouette(i, &sums.sums, Between::Nearest),
-    ))
+    let (graph, blocks) = knn_of_points_with(&Points::centred(embedding, dims), k, &clusters);
+    Ok((graph, clusters.silhouettes(blocks, Between::Nearest)))
 }
 
 /// `(mean + 1) / 2` of silhouettes.

@@ -1,13 +1,30 @@
 //! Branch-free math that LLVM vectorises inside a loop compiled for the CPU's SIMD width
 //! (see [`dispatch`]): an exponential and lane-wise sums.
 
-/// Runs `f` compiled for the widest SIMD instruction set pulp dispatches to on this CPU
+/// Work that [`dispatch`] compiles for the CPU's SIMD width. Its `run` must be
+/// `#[inline(always)]`, and so must the functions its loops call: only code inlined into
+/// the dispatched function is compiled for that width. (A closure would be compiled on its
+/// own, for the x86-64 baseline, once its body is too large to inline; closures cannot be
+/// marked always-inline.)
+pub(crate) trait Vectorised {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `work` compiled for the widest SIMD instruction set pulp dispatches to on this CPU
 /// (AVX2 + FMA, or the x86-64 baseline: pulp's AVX-512 level is a feature left off, as it
-/// measured slower here); the loops it inlines (mark their functions `#[inline(always)]`)
-/// are vectorised for that width.
+/// measured slower here).
 #[inline(always)]
-pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+pub(crate) fn dispatch<W: Vectorised>(work: W) -> W::Output {
+    struct Dispatched<W>(W);
+    impl<W: Vectorised> pulp::WithSimd for Dispatched<W> {
+        type Output = W::Output;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> W::Output {
+            self.0.run()
+        }
+    }
+    pulp::Arch::new().dispatch(Dispatched(work))
 }
 
 /// `Σ values` in eight interleaved partial sums, which LLVM keeps in one vector register
@@ -131,7 +148,17 @@ impl_fast_exp!(
 
 #[cfg(test)]
 mod tests {
-    use super::{dispatch, lane_dot, lane_sum, FastExp};
+    use super::{dispatch, lane_dot, lane_sum, FastExp, Vectorised};
+
+    struct LaneSum<'a>(&'a [f64]);
+
+    impl Vectorised for LaneSum<'_> {
+        type Output = f64;
+        #[inline(always)]
+        fn run(self) -> f64 {
+            lane_sum(self.0)
+        }
+    }
 
     #[test]
     fn lane_sums_match_sequential_sums() {
@@ -142,7 +169,7 @@ mod tests {
             let b: Vec<f64> = (0..len).map(|i| 1.0 + (i % 5) as f64 * 0.25).collect();
             let sum: f64 = a.iter().sum();
             let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dispatch(|| lane_sum(&a)) - sum).abs() <= 1e-12 * (1.0 + sum.abs()));
+            assert!((dispatch(LaneSum(&a)) - sum).abs() <= 1e-12 * (1.0 + sum.abs()));
             assert!((lane_dot(&a, &b) - dot).abs() <= 1e-12 * (1.0 + dot.abs()));
         }
     }
