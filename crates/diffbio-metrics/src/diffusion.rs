@@ -28,11 +28,12 @@ const MAX_RESTARTS: usize = 2000;
 /// A Lanczos residual norm below this is a breakdown (an invariant subspace).
 const BREAKDOWN: f64 = 1e-12;
 
-/// A symmetric sparse graph in compressed rows, without self-loops.
+/// A symmetric sparse graph in compressed rows, without self-loops; 32-bit column indices
+/// (a quarter less to stream per product with the diffusion operator).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SparseGraph {
     row_ptr: Vec<usize>,
-    cols: Vec<usize>,
+    cols: Vec<u32>,
     weights: Vec<f64>,
 }
 
@@ -41,7 +42,7 @@ impl SparseGraph {
         self.row_ptr.len() - 1
     }
 
-    fn row(&self, i: usize) -> (&[usize], &[f64]) {
+    fn row(&self, i: usize) -> (&[u32], &[f64]) {
         let span = self.row_ptr[i]..self.row_ptr[i + 1];
         (&self.cols[span.clone()], &self.weights[span])
     }
@@ -58,8 +59,9 @@ impl SparseGraph {
         for &c in cells {
             let (cols, weights) = self.row(c);
             for (&j, &w) in cols.iter().zip(weights) {
-                if position[j] != usize::MAX {
-                    graph.cols.push(position[j]);
+                let p = position[j as usize];
+                if p != usize::MAX {
+                    graph.cols.push(p as u32);
                     graph.weights.push(w);
                 }
             }
@@ -81,6 +83,7 @@ impl SparseGraph {
             stack.push(start);
             while let Some(i) = stack.pop() {
                 for &j in self.row(i).0 {
+                    let j = j as usize;
                     if component[j] == usize::MAX {
                         component[j] = count;
                         stack.push(j);
@@ -205,7 +208,7 @@ fn symmetric_union(graph: &KnnGraph, memberships: &[Vec<f64>]) -> SparseGraph {
     let mut weights = Vec::new();
     for row in rows {
         for (j, w) in row {
-            cols.push(j);
+            cols.push(u32::try_from(j).expect("fewer than 2^32 cells"));
             weights.push(w);
         }
         row_ptr.push(cols.len());
@@ -315,7 +318,7 @@ fn transition_matrix(graph: &SparseGraph) -> Vec<f64> {
             let (cols, w) = graph.row(i);
             cols.iter()
                 .zip(w)
-                .map(|(&j, &wij)| wij / (degree[i] * degree[j]))
+                .map(|(&j, &wij)| wij / (degree[i] * degree[j as usize]))
                 .sum::<f64>()
         })
         .collect();
@@ -328,7 +331,7 @@ fn transition_matrix(graph: &SparseGraph) -> Vec<f64> {
             let scale = &scale;
             cols.iter()
                 .zip(w)
-                .map(move |(&j, &wij)| wij * scale[i] * scale[j])
+                .map(move |(&j, &wij)| wij * scale[i] * scale[j as usize])
         })
         .collect()
 }
@@ -344,7 +347,7 @@ fn dense_eigen(
     for i in 0..n {
         let span = graph.row_ptr[i]..graph.row_ptr[i + 1];
         for (&j, &t) in graph.cols[span.clone()].iter().zip(&transition[span]) {
-            dense[(i, j)] = t;
+            dense[(i, j as usize)] = t;
         }
     }
     let (eigen, mut order) =
@@ -382,7 +385,7 @@ fn lanczos_eigen(
                 *yi = graph.cols[span.clone()]
                     .iter()
                     .zip(&transition[span])
-                    .map(|(&j, &t)| t * x[j])
+                    .map(|(&j, &t)| t * x[j as usize])
                     .sum();
             });
     };
@@ -522,10 +525,13 @@ mod tests {
         let graph = cloud(300);
         for i in 0..graph.n() {
             let (cols, weights) = graph.row(i);
-            for (&j, &w) in cols.iter().zip(weights) {
+            for (j, &w) in cols.iter().map(|&j| j as usize).zip(weights) {
                 assert!(j != i && w > 0.0 && w <= 1.0);
                 let (back, back_w) = graph.row(j);
-                let p = back.iter().position(|&c| c == i).expect("symmetric");
+                let p = back
+                    .iter()
+                    .position(|&c| c as usize == i)
+                    .expect("symmetric");
                 assert_eq!(back_w[p], w);
             }
         }
