@@ -503,6 +503,29 @@ fn euclidean_silhouettes_match_their_definition_across_tiles() {
     }
 }
 
+#[test]
+fn all_pairs_results_do_not_depend_on_the_thread_count() {
+    // Each block of cells sees its tiles in a fixed order, so sums are bitwise reproducible.
+    let mut rng = Rng::new(53);
+    let (n, d) = (900, 4);
+    let x = rng.normals(n * d);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(5) as u32).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let s = silhouette_samples(&x, d, &labels, Distance::Euclidean, Between::Nearest);
+                (s.unwrap(), knn(&x, d, 7).unwrap())
+            })
+    };
+    let one_thread = run(1);
+    for threads in [2, 3] {
+        assert!(run(threads) == one_thread, "{threads} threads");
+    }
+}
+
 /// scikit-learn's NMI and ARI of fixed label pairs (tests/data/scib_pbmc.json).
 #[test]
 fn nmi_and_ari_equal_scikit_learn_on_pbmc_label_pairs_when_the_shared_data_is_present() {
