@@ -135,12 +135,7 @@ impl Vectorised for Calibration<'_> {
     /// Writes the calibrated weights.
     #[inline(always)]
     fn run(self) -> bool {
-        let Self {
-            distances,
-            perplexity,
-            weights,
-        } = self;
-        calibrate(distances, perplexity, weights)
+        calibrate(self.distances, self.perplexity, self.weights)
     }
 }
 
