@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles every kernels/*.cu to PTX exactly as the build script does (nvcc -O3 -std=c++17,
+# Compiles every crates/diffbio-core/kernels/*.cu to PTX exactly as the build script does (nvcc -O3 -std=c++17,
 # sm_$CUDA_COMPUTE_CAP), assembles each PTX with `ptxas -arch=sm_90 -v`, and
 #   - fails if any kernel spills registers or uses a local-memory stack frame;
 #   - regenerates docs/kernels.md (registers, shared memory, spills, stack, and the
@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 
 report="$work/report.tsv"
 : > "$report"
-for cu in kernels/*.cu; do
+for cu in crates/diffbio-core/kernels/*.cu; do
   name=$(basename "$cu" .cu)
   nvcc --gpu-architecture="$arch" --ptx -O3 -std=c++17 -o "$work/$name.ptx" "$cu"
   ptxas -arch=sm_90 -v -o /dev/null "$work/$name.ptx" 2> "$work/$name.log"

@@ -17,7 +17,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable"): print(m["executable"])' | tail -1
 }
 cargo build --release --features cuda --tests --benches
-cp "$(bin_of test --release --features cuda --test cuda_parity --no-run)" gpu-bundle/cuda_parity
+cp "$(bin_of test --release --features cuda -p diffbio-core --test cuda_parity --no-run)" gpu-bundle/cuda_parity
 cp "$(bin_of bench --features cuda --bench kernels --no-run)" gpu-bundle/kernels_bench
 strip gpu-bundle/cuda_parity gpu-bundle/kernels_bench
 # ~50 MB each stripped, ~6 MB each compressed: under the device tool's 64 MiB carry limit.

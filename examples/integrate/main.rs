@@ -6,10 +6,6 @@
 //! cargo run --release --example integrate -- --data ../shared/data/pbmc-3chem --out z.npy
 //! ```
 
-mod data;
-mod model;
-mod plot;
-
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
@@ -17,8 +13,9 @@ use clap::Parser;
 use diffbio::metrics::{benchmark, BenchmarkConfig, PreIntegration};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use data::{Dataset, Simulation};
-use model::{TrainConfig, Trainer};
+use diffbio_integrate::data::{self, Dataset, Simulation};
+use diffbio_integrate::model::{TrainConfig, Trainer};
+use diffbio_integrate::plot;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train an encoder that removes batch effects with diffbio's BatchMixingLoss")]

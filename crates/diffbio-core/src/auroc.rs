@@ -1,14 +1,16 @@
 //! `DifferentiableAuroc`: mean sigmoid over positive/negative pairs with a fixed or
 //! learnable temperature (SPEC.md §6), as one fused Candle op with an analytic backward.
 
+mod contract;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use diffbio_pairwise::Real;
 
 use crate::error::{Error, Result};
-use crate::storage::{contiguous_slice, Real};
+use crate::storage::{contiguous_slice, on_real, RealKernel};
 use crate::validate;
 
 /// Default temperature of SPEC.md §6.
@@ -135,7 +137,10 @@ impl DifferentiableAuroc {
             &temperature,
             PairwiseSigmoid { temperature: value },
         )?;
-        Ok(out.narrow(0, cpu::VALUE, 1)?.reshape(())?.to_dtype(dtype)?)
+        Ok(out
+            .narrow(0, contract::VALUE, 1)?
+            .reshape(())?
+            .to_dtype(dtype)?)
     }
 }
 
@@ -165,19 +170,23 @@ struct PairwiseSigmoid {
     temperature: f64,
 }
 
-impl PairwiseSigmoid {
-    fn cpu_typed<T: Real>(
-        &self,
-        scores: &[T],
-        l1: &Layout,
-        labels: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let scores = contiguous_slice(scores, l1)?;
-        let labels = contiguous_slice(labels.as_slice::<T>()?, l2)?;
-        let out = cpu::forward(scores, labels, self.temperature);
-        let len = out.len();
-        Ok((T::to_cpu_storage_owned(out), Shape::from(len)))
+/// The CPU kernel on the scores, with their labels as 0/1 in the same dtype.
+struct CpuForward<'a> {
+    temperature: f64,
+    labels: (&'a CpuStorage, &'a Layout),
+}
+
+impl RealKernel for CpuForward<'_> {
+    const OP: &'static str = "pairwise-sigmoid-auroc";
+    type Output = CpuStorage;
+
+    fn run<T: Real + WithDType>(self, scores: &[T]) -> candle_core::Result<CpuStorage> {
+        let labels = contiguous_slice(self.labels.0.as_slice::<T>()?, self.labels.1)?;
+        Ok(T::to_cpu_storage_owned(cpu::forward(
+            scores,
+            labels,
+            self.temperature,
+        )))
     }
 }
 
@@ -195,11 +204,15 @@ impl CustomOp3 for PairwiseSigmoid {
         _temperature: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        match s1 {
-            CpuStorage::F32(s) => self.cpu_typed(s, l1, s2, l2),
-            CpuStorage::F64(s) => self.cpu_typed(s, l1, s2, l2),
-            _ => candle_core::bail!("pairwise-sigmoid-auroc: scores must be f32 or f64"),
-        }
+        let forward = CpuForward {
+            temperature: self.temperature,
+            labels: (s2, l2),
+        };
+        let out = on_real(forward, s1, l1)?;
+        Ok((
+            out,
+            Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
+        ))
     }
 
     #[cfg(feature = "cuda")]
@@ -212,22 +225,18 @@ impl CustomOp3 for PairwiseSigmoid {
         _temperature: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::storage;
+        use crate::cuda_kernels::on_real_cuda;
         use candle_core::backend::BackendStorage;
-        let dev = s1.device();
-        let n = l1.shape().dims1()?;
-        let out = match s1.dtype() {
-            DType::F32 => storage(
-                cuda::forward::<f32>(dev, (s1, l1), (s2, l2), self.temperature, n)?,
-                dev,
-            ),
-            DType::F64 => storage(
-                cuda::forward::<f64>(dev, (s1, l1), (s2, l2), self.temperature, n)?,
-                dev,
-            ),
-            other => candle_core::bail!("pairwise-sigmoid-auroc: unsupported dtype {other:?}"),
+        let forward = cuda::Forward {
+            dev: s1.device(),
+            labels: (s2, l2),
+            temperature: self.temperature,
         };
-        Ok((out, Shape::from(cpu::GRAD_SCORES + n)))
+        let out = on_real_cuda(forward, s1, l1)?;
+        Ok((
+            out,
+            Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
+        ))
     }
 
     fn bwd(
@@ -239,12 +248,12 @@ impl CustomOp3 for PairwiseSigmoid {
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let n = scores.dim(0)?;
-        let upstream = grad_res.narrow(0, cpu::VALUE, 1)?;
+        let upstream = grad_res.narrow(0, contract::VALUE, 1)?;
         let grad_scores = res
-            .narrow(0, cpu::GRAD_SCORES, n)?
+            .narrow(0, contract::GRAD_SCORES, n)?
             .broadcast_mul(&upstream)?;
         let grad_t = res
-            .narrow(0, cpu::GRAD_TEMPERATURE, 1)?
+            .narrow(0, contract::GRAD_TEMPERATURE, 1)?
             .mul(&upstream)?
             .reshape(temperature.shape())?;
         Ok((Some(grad_scores), None, Some(grad_t)))

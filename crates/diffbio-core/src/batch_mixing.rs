@@ -1,17 +1,18 @@
 //! `BatchMixingLoss`: entropy of batch labels among soft k-nearest neighbours (SPEC.md §1),
 //! as one fused Candle op with an analytic backward.
 
+mod contract;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 
-use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor,
-};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use diffbio_pairwise::Real;
 
 use crate::error::{Error, Result};
-use crate::storage::{contiguous_slice, Real};
+use crate::storage::{contiguous_slice, on_real, RealKernel};
 use crate::validate;
+use contract::Params;
 
 /// Parameters of [`BatchMixingLoss`]; `Default` gives SPEC.md's defaults (15, 3, 1.0).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,6 +93,7 @@ impl BatchMixingLoss {
         Ok(Self { config })
     }
 
+    /// The validated configuration.
     pub fn config(&self) -> &BatchMixingConfig {
         &self.config
     }
@@ -139,17 +141,17 @@ fn shape_error(got: usize, n: usize) -> Error {
 }
 
 /// The fused forward op. Output (f64 whatever the input dtype): `[loss, per-row
-/// statistics...]` (see `cpu::RowStats`), so that `bwd` finds what it needs without an n×n
+/// statistics...]` (see `contract`), so that `bwd` finds what it needs without an n×n
 /// buffer; `forward` narrows the scalar out.
 #[derive(Debug, Clone, Copy)]
 struct KnnEntropy {
-    params: cpu::Params,
+    params: Params,
 }
 
 impl From<&BatchMixingConfig> for KnnEntropy {
     fn from(c: &BatchMixingConfig) -> Self {
         Self {
-            params: cpu::Params {
+            params: Params {
                 k: c.n_neighbors,
                 n_batches: c.n_batches,
                 temperature: c.temperature,
@@ -158,19 +160,20 @@ impl From<&BatchMixingConfig> for KnnEntropy {
     }
 }
 
-impl KnnEntropy {
-    fn cpu_typed<T: Real>(
-        &self,
-        x: &[T],
-        l1: &Layout,
-        labels: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (n, d) = l1.shape().dims2()?;
-        let labels = contiguous_slice(labels.as_slice::<u32>()?, l2)?;
-        let out = cpu::forward(contiguous_slice(x, l1)?, n, d, labels, &self.params);
-        let len = out.len();
-        Ok((CpuStorage::F64(out), Shape::from(len)))
+/// The forward CPU kernel on `x` (`[n, d]`) and its labels.
+struct CpuForward<'a> {
+    params: &'a Params,
+    dims: (usize, usize),
+    labels: &'a [u32],
+}
+
+impl RealKernel for CpuForward<'_> {
+    const OP: &'static str = "knn-entropy";
+    type Output = Vec<f64>;
+
+    fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<Vec<f64>> {
+        let (n, d) = self.dims;
+        Ok(cpu::forward(x, n, d, self.labels, self.params))
     }
 }
 
@@ -186,11 +189,14 @@ impl CustomOp2 for KnnEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        match s1 {
-            CpuStorage::F32(x) => self.cpu_typed(x, l1, s2, l2),
-            CpuStorage::F64(x) => self.cpu_typed(x, l1, s2, l2),
-            other => candle_core::bail!("knn-entropy: unsupported dtype {:?}", other.dtype()),
-        }
+        let forward = CpuForward {
+            params: &self.params,
+            dims: l1.shape().dims2()?,
+            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
+        };
+        let out = on_real(forward, s1, l1)?;
+        let len = out.len();
+        Ok((CpuStorage::F64(out), Shape::from(len)))
     }
 
     #[cfg(feature = "cuda")]
@@ -201,31 +207,17 @@ impl CustomOp2 for KnnEntropy {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::{contiguous_view, storage};
-        let dev = s1.device();
-        let (n, d) = l1.shape().dims2()?;
-        let labels = contiguous_view::<u32>(s2, l2)?;
-        let out = match s1.dtype() {
-            DType::F32 => cuda::forward(
-                dev,
-                &contiguous_view::<f32>(s1, l1)?,
-                &labels,
-                n,
-                d,
-                &self.params,
-            )?,
-            DType::F64 => cuda::forward(
-                dev,
-                &contiguous_view::<f64>(s1, l1)?,
-                &labels,
-                n,
-                d,
-                &self.params,
-            )?,
-            other => candle_core::bail!("knn-entropy: unsupported dtype {other:?}"),
+        use crate::cuda_kernels::{contiguous_view, on_real_cuda, storage};
+        use candle_core::backend::BackendStorage;
+        let forward = cuda::Forward {
+            dev: s1.device(),
+            labels: contiguous_view::<u32>(s2, l2)?,
+            dims: l1.shape().dims2()?,
+            params: &self.params,
         };
+        let out = on_real_cuda(forward, s1, l1)?;
         let len = out.len();
-        Ok((storage(out, dev), Shape::from(len)))
+        Ok((storage(out, s1.device()), Shape::from(len)))
     }
 
     fn bwd(
@@ -250,24 +242,25 @@ impl CustomOp2 for KnnEntropy {
 /// The backward op: `∂loss/∂x` from `(x, labels, forward output)`, row-owned, no atomics.
 #[derive(Debug, Clone, Copy)]
 struct KnnEntropyGrad {
-    params: cpu::Params,
+    params: Params,
 }
 
-impl KnnEntropyGrad {
-    fn cpu_typed<T: Real>(
-        &self,
-        x: &[T],
-        l1: &Layout,
-        labels: &CpuStorage,
-        l2: &Layout,
-        stats: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (n, d) = l1.shape().dims2()?;
-        let labels = contiguous_slice(labels.as_slice::<u32>()?, l2)?;
-        let stats = contiguous_slice(stats.as_slice::<f64>()?, l3)?;
-        let grad = cpu::backward(contiguous_slice(x, l1)?, n, d, labels, stats, &self.params);
-        Ok((T::to_cpu_storage_owned(grad), Shape::from((n, d))))
+/// The backward CPU kernel on `x` (`[n, d]`), its labels and the forward output.
+struct CpuBackward<'a> {
+    params: &'a Params,
+    dims: (usize, usize),
+    labels: &'a [u32],
+    forward_out: &'a [f64],
+}
+
+impl RealKernel for CpuBackward<'_> {
+    const OP: &'static str = "knn-entropy-grad";
+    type Output = CpuStorage;
+
+    fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<CpuStorage> {
+        let (n, d) = self.dims;
+        let grad = cpu::backward(x, n, d, self.labels, self.forward_out, self.params);
+        Ok(T::to_cpu_storage_owned(grad))
     }
 }
 
@@ -285,11 +278,13 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        match s1 {
-            CpuStorage::F32(x) => self.cpu_typed(x, l1, s2, l2, s3, l3),
-            CpuStorage::F64(x) => self.cpu_typed(x, l1, s2, l2, s3, l3),
-            other => candle_core::bail!("knn-entropy-grad: unsupported dtype {:?}", other.dtype()),
-        }
+        let backward = CpuBackward {
+            params: &self.params,
+            dims: l1.shape().dims2()?,
+            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
+            forward_out: contiguous_slice(s3.as_slice::<f64>()?, l3)?,
+        };
+        Ok((on_real(backward, s1, l1)?, l1.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
@@ -302,39 +297,15 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::{contiguous_view, storage};
-        let dev = s1.device();
-        let (n, d) = l1.shape().dims2()?;
-        let labels = contiguous_view::<u32>(s2, l2)?;
-        let stats = contiguous_view::<f64>(s3, l3)?;
-        let p = &self.params;
-        let grad = match s1.dtype() {
-            DType::F32 => storage(
-                cuda::backward(
-                    dev,
-                    &contiguous_view::<f32>(s1, l1)?,
-                    &labels,
-                    &stats,
-                    n,
-                    d,
-                    p,
-                )?,
-                dev,
-            ),
-            DType::F64 => storage(
-                cuda::backward(
-                    dev,
-                    &contiguous_view::<f64>(s1, l1)?,
-                    &labels,
-                    &stats,
-                    n,
-                    d,
-                    p,
-                )?,
-                dev,
-            ),
-            other => candle_core::bail!("knn-entropy-grad: unsupported dtype {other:?}"),
+        use crate::cuda_kernels::{contiguous_view, on_real_cuda};
+        use candle_core::backend::BackendStorage;
+        let backward = cuda::Backward {
+            dev: s1.device(),
+            labels: contiguous_view::<u32>(s2, l2)?,
+            forward_out: contiguous_view::<f64>(s3, l3)?,
+            dims: l1.shape().dims2()?,
+            params: &self.params,
         };
-        Ok((grad, Shape::from((n, d))))
+        Ok((on_real_cuda(backward, s1, l1)?, l1.shape().clone()))
     }
 }

@@ -68,6 +68,7 @@ impl ClusteringCompactnessLoss {
         Ok(Self { config })
     }
 
+    /// The validated configuration.
     pub fn config(&self) -> &ClusteringCompactnessConfig {
         &self.config
     }

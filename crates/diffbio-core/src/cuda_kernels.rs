@@ -1,8 +1,11 @@
 //! The project's CUDA kernels (`kernels/*.cu`, compiled to PTX by the build script) and
 //! helpers shared by the ops' `cuda_fwd`.
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig};
-use candle_core::{CudaDevice, CudaStorage, Layout};
+use candle_core::cuda_backend::cudarc::driver::{
+    CudaSlice, CudaView, DeviceRepr, LaunchConfig, ValidAsZeroBits,
+};
+use candle_core::cuda_backend::CudaDType;
+use candle_core::{CudaDevice, CudaStorage, DType, Layout, WithDType};
 
 /// `KNN_ENTROPY` and `PAIRWISE_SIGMOID_AUROC`: the PTX of each kernel file.
 pub(crate) mod ptx {
@@ -13,7 +16,7 @@ pub(crate) mod ptx {
 pub(crate) const SHARED_MEMORY_LIMIT: usize = 48 * 1024;
 
 /// The elements of a contiguous CUDA storage as a view, or an error.
-pub(crate) fn contiguous_view<'a, T: candle_core::cuda_backend::CudaDType + DeviceRepr>(
+pub(crate) fn contiguous_view<'a, T: CudaDType + DeviceRepr>(
     storage: &'a CudaStorage,
     layout: &Layout,
 ) -> candle_core::Result<CudaView<'a, T>> {
@@ -52,13 +55,38 @@ pub(crate) fn single_block() -> LaunchConfig {
     }
 }
 
-/// Kernel names carry the dtype: `name_f32` / `name_f64`.
-pub(crate) fn kernel_name<T: candle_core::WithDType>(name: &str) -> String {
-    format!("{name}_{}", T::DTYPE.as_str())
+/// The floats the kernels are instantiated for (f32, f64).
+pub(crate) trait CudaReal: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits {}
+
+impl CudaReal for f32 {}
+impl CudaReal for f64 {}
+
+/// A CUDA launcher generic over the float type of its main input (the CUDA twin of
+/// [`crate::storage::RealKernel`]).
+pub(crate) trait RealCudaKernel {
+    /// The op's name, for the error on an unsupported dtype.
+    const OP: &'static str;
+    /// What the launcher returns.
+    type Output;
+    /// Runs on the contiguous elements of the main input.
+    fn run<T: CudaReal>(self, x: CudaView<'_, T>) -> candle_core::Result<Self::Output>;
+}
+
+/// Runs `kernel` on an f32 or f64 CUDA storage.
+pub(crate) fn on_real_cuda<K: RealCudaKernel>(
+    kernel: K,
+    storage: &CudaStorage,
+    layout: &Layout,
+) -> candle_core::Result<K::Output> {
+    match storage.dtype() {
+        DType::F32 => kernel.run(contiguous_view::<f32>(storage, layout)?),
+        DType::F64 => kernel.run(contiguous_view::<f64>(storage, layout)?),
+        other => candle_core::bail!("{}: unsupported dtype {other:?}", K::OP),
+    }
 }
 
 /// Wraps a result slice into a storage on `dev`.
-pub(crate) fn storage<T: candle_core::cuda_backend::CudaDType + DeviceRepr>(
+pub(crate) fn storage<T: CudaDType + DeviceRepr>(
     slice: CudaSlice<T>,
     dev: &CudaDevice,
 ) -> CudaStorage {
@@ -70,9 +98,7 @@ pub(crate) fn storage<T: candle_core::cuda_backend::CudaDType + DeviceRepr>(
 /// kernel forgets to write is caught; otherwise it starts zeroed.
 pub(crate) fn alloc_output<T>(dev: &CudaDevice, len: usize) -> candle_core::Result<CudaSlice<T>>
 where
-    T: DeviceRepr
-        + candle_core::cuda_backend::cudarc::driver::ValidAsZeroBits
-        + candle_core::WithDType,
+    T: DeviceRepr + ValidAsZeroBits + WithDType,
 {
     let mut out = dev.alloc_zeros::<T>(len)?;
     if std::env::var_os("DIFFBIO_POISON_OUTPUTS").is_some() && len > 0 {

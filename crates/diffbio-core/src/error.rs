@@ -19,55 +19,75 @@ pub enum Error {
     /// A tensor has the wrong rank or a dimension that does not match another input.
     #[error("`{input}` has shape {got:?}, expected {expected}")]
     Shape {
+        /// The argument's name.
         input: &'static str,
+        /// The shape it must have.
         expected: String,
+        /// The shape it has.
         got: Vec<usize>,
     },
 
     /// A tensor has an element type the loss cannot take.
     #[error("`{input}` has dtype {got:?}, expected {expected}")]
     DType {
+        /// The argument's name.
         input: &'static str,
+        /// The dtypes it may have.
         expected: &'static str,
+        /// The dtype it has.
         got: DType,
     },
 
     /// A tensor has no elements (or too few to define the loss).
     #[error("`{input}` is empty or too small: {reason}")]
-    Empty { input: &'static str, reason: String },
+    Empty {
+        /// The argument's name.
+        input: &'static str,
+        /// What is missing.
+        reason: String,
+    },
 
     /// A label lies outside its allowed set.
     #[error("`{input}` holds the label {value}, allowed: {allowed}")]
     LabelOutOfRange {
+        /// The argument's name.
         input: &'static str,
+        /// The offending label.
         value: f64,
+        /// The labels allowed.
         allowed: String,
     },
 
     /// A configuration parameter is outside its valid range.
     #[error("parameter `{name}` = {value} is invalid: {reason}")]
     InvalidParameter {
+        /// The parameter's name.
         name: &'static str,
+        /// Its value.
         value: f64,
+        /// The condition it breaks.
         reason: &'static str,
     },
 
     /// A float input holds NaN or ±inf.
     #[error("`{input}` holds NaN or infinite values")]
-    NonFinite { input: &'static str },
+    NonFinite {
+        /// The argument's name.
+        input: &'static str,
+    },
 
     /// Two inputs live on different devices.
     #[error("`{input}` is on {got}, but `{reference}` is on {expected}")]
     DeviceMismatch {
+        /// The argument's name.
         input: &'static str,
+        /// The argument whose device it must share.
         reference: &'static str,
+        /// Its device.
         got: String,
+        /// The reference's device.
         expected: String,
     },
-
-    /// An error of an exact metric (`diffbio::metrics`), so `?` works on both in one function.
-    #[error(transparent)]
-    Metric(#[from] diffbio_metrics::Error),
 
     /// An error raised by Candle itself (allocation, kernel launch, ...).
     #[error(transparent)]

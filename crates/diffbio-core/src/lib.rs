@@ -6,6 +6,7 @@
 //! n×n (or n_pos×n_neg) buffer; the others are compositions of Candle ops. Bad input is a
 //! typed [`Error`], never a panic or a NaN. The formulas are those of the project's SPEC.md,
 //! repeated on each type.
+#![warn(missing_docs)]
 
 mod auroc;
 mod batch_mixing;
@@ -14,6 +15,8 @@ mod clustering;
 mod cuda_kernels;
 mod diversity;
 mod error;
+#[cfg(test)]
+mod kernel_header;
 mod storage;
 mod validate;
 mod velocity;

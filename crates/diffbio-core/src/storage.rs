@@ -1,8 +1,9 @@
-//! Helpers for reading Candle CPU storages inside custom ops, and the float trait the CPU
-//! kernels are generic over.
+//! Reading Candle CPU storages inside the fused ops, and the one f32/f64 dispatch of
+//! their CPU kernels.
 
-use candle_core::{Layout, WithDType};
-pub(crate) use diffbio_metrics::FastExp;
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, WithDType};
+use diffbio_pairwise::Real;
 
 /// The elements of a contiguous layout, or an error: the public entry points make their
 /// inputs contiguous before applying an op, so anything else is a bug worth reporting.
@@ -16,76 +17,25 @@ pub(crate) fn contiguous_slice<'a, T: WithDType>(
     }
 }
 
-/// Floats that the CPU kernels compute with natively (f32 and f64), with the branch-free
-/// [`FastExp`] that LLVM vectorises inside the kernels' loops.
-pub(crate) trait Real:
-    WithDType + FastExp + Send + Sync + Default + PartialOrd + 'static
-{
+/// A CPU kernel generic over the float type of its main input (Candle's `Map1` pattern).
+pub(crate) trait RealKernel {
+    /// The op's name, for the error on an unsupported dtype.
+    const OP: &'static str;
+    /// What the kernel returns.
+    type Output;
+    /// Runs on the contiguous elements of the main input.
+    fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<Self::Output>;
 }
 
-impl Real for f32 {}
-impl Real for f64 {}
-
-#[cfg(test)]
-mod tests {
-
-    #[test]
-    fn flush_denormals_is_scoped() {
-        let tiny = std::hint::black_box(1e-30f32);
-        assert!(tiny * 1e-10 > 0.0, "denormal results exist by default");
-        {
-            let _flush = super::FlushDenormals::new();
-            assert_eq!(
-                std::hint::black_box(tiny) * 1e-10,
-                0.0,
-                "flushed inside the guard"
-            );
-        }
-        assert!(
-            std::hint::black_box(tiny) * 1e-10 > 0.0,
-            "restored after the guard"
-        );
-    }
-}
-
-/// Flushes denormal results and inputs to zero on this thread while it lives, restoring
-/// the previous floating-point mode on drop.
-///
-/// Far-apart pairs produce products below the normal range (e.g. `e_ij · γ_i` with
-/// `e_ij ≈ 1e-30`); each denormal result costs the CPU a ~100-cycle microcode assist,
-/// which made the kernels several times slower. Such terms are more than 30 orders of
-/// magnitude below the sums they join, so flushing them changes no result.
-pub(crate) struct FlushDenormals {
-    #[cfg(target_arch = "x86_64")]
-    saved: u32,
-}
-
-impl FlushDenormals {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(deprecated)] // _mm_getcsr/_mm_setcsr: the only stable way to set FTZ/DAZ
-    pub(crate) fn new() -> Self {
-        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-        const FLUSH_TO_ZERO: u32 = 0x8000;
-        const DENORMALS_ARE_ZERO: u32 = 0x0040;
-        // SAFETY: SSE is part of the x86_64 baseline; only the rounding-mode register changes.
-        let saved = unsafe { _mm_getcsr() };
-        unsafe { _mm_setcsr(saved | FLUSH_TO_ZERO | DENORMALS_ARE_ZERO) };
-        Self { saved }
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    pub(crate) fn new() -> Self {
-        Self {}
-    }
-}
-
-impl Drop for FlushDenormals {
-    #[allow(deprecated)]
-    fn drop(&mut self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: restores the value read in `new` on the same thread.
-        unsafe {
-            std::arch::x86_64::_mm_setcsr(self.saved)
-        };
+/// Runs `kernel` on an f32 or f64 storage (the fused ops' inputs are one or the other).
+pub(crate) fn on_real<K: RealKernel>(
+    kernel: K,
+    storage: &CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<K::Output> {
+    match storage {
+        CpuStorage::F32(x) => kernel.run(contiguous_slice(x, layout)?),
+        CpuStorage::F64(x) => kernel.run(contiguous_slice(x, layout)?),
+        other => candle_core::bail!("{}: unsupported dtype {:?}", K::OP, other.dtype()),
     }
 }

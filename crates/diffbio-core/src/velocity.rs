@@ -64,6 +64,7 @@ impl VelocityConsistencyLoss {
         Ok(Self { config })
     }
 
+    /// The validated configuration.
     pub fn config(&self) -> &VelocityConsistencyConfig {
         &self.config
     }

@@ -1,14 +1,17 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
-use crate::clustering::nmi_ari_kmeans;
+use crate::clustering::nmi_ari_kmeans_of;
 use crate::connectivity::graph_connectivity;
+use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
 use crate::kbet::kbet;
+use crate::knn::knn_of;
+use crate::labels::one_per_cell;
 use crate::lisi::LisiWeights;
-use crate::neighbours::{batch_entropy, knn, knn_accuracy, one_per_cell};
-use crate::pcr::pcr_comparison;
+use crate::neighbourhood::{batch_entropy, knn_accuracy};
+use crate::pcr::pcr_comparison_of;
 use crate::silhouette::{
-    bras, isolated_labels_of, knn_and_label_silhouettes, rescaled_mean, silhouette_batch,
+    bras_of, isolated_labels_of, knn_and_label_silhouettes, rescaled_mean, silhouette_batch_of,
 };
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
@@ -135,7 +138,9 @@ impl Scores {
 /// `pcr_comparison`: row-major `[n × dims]`.
 #[derive(Debug, Clone, Copy)]
 pub struct PreIntegration<'a, T> {
+    /// The values, row-major.
     pub values: &'a [T],
+    /// Dimensions per cell.
     pub dims: usize,
 }
 
@@ -164,7 +169,7 @@ pub struct PreIntegration<'a, T> {
 /// assert!(scores.batch_entropy.unwrap() > 0.9);
 /// assert!(scores.total.is_some());
 /// ```
-pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
+pub fn benchmark<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     batches: &[u32],
@@ -172,7 +177,12 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     pre_integration: Option<PreIntegration<'_, T>>,
     config: BenchmarkConfig,
 ) -> Result<Scores> {
-    let n = embedding.len() / dims.max(1);
+    // Validated once here; every metric below reads the checked view.
+    let embedding = Embedding::new(embedding, dims)?;
+    let pre_integration = pre_integration
+        .map(|pre| Embedding::new(pre.values, pre.dims))
+        .transpose()?;
+    let n = embedding.n();
     let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
     let widest = config
         .n_neighbors
@@ -181,10 +191,10 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
     let (graph, silhouettes) = match labels {
         Some(labels) => {
-            let (graph, silhouettes) = knn_and_label_silhouettes(embedding, dims, widest, labels)?;
+            let (graph, silhouettes) = knn_and_label_silhouettes(embedding, widest, labels)?;
             (graph, Some(silhouettes))
         }
-        None => (knn(embedding, dims, widest)?, None),
+        None => (knn_of(embedding, widest)?, None),
     };
     one_per_cell(batches, graph.n(), "batches")?;
     let lisi_graph = graph.truncate(lisi_k)?;
@@ -195,9 +205,7 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
         ..Scores::default()
     };
     if let Some(pre) = pre_integration {
-        scores.pcr_comparison = Some(pcr_comparison(
-            pre.values, pre.dims, embedding, dims, batches,
-        )?);
+        scores.pcr_comparison = Some(pcr_comparison_of(pre, embedding, batches)?);
     }
     let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
         scores.aggregate();
@@ -210,8 +218,8 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
     scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
     scores.silhouette_label = Some(rescaled_mean(&silhouettes));
     scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
-    scores.silhouette_batch = Some(silhouette_batch(embedding, dims, labels, batches)?);
-    scores.bras = Some(bras(embedding, dims, labels, batches)?);
+    scores.silhouette_batch = Some(silhouette_batch_of(embedding, labels, batches)?);
+    scores.bras = Some(bras_of(embedding, labels, batches)?);
     scores.kbet = match kbet(
         &graph.truncate(KBET_NEIGHBORS.min(lisi_k))?,
         batches,
@@ -221,7 +229,7 @@ pub fn benchmark<T: Copy + Into<f64> + Send + Sync>(
         Err(Error::TooFewLabels { .. }) => None,
         Err(other) => return Err(other),
     };
-    let clusters = nmi_ari_kmeans(embedding, dims, labels, 0)?;
+    let clusters = nmi_ari_kmeans_of(embedding, labels, 0)?;
     scores.nmi_kmeans = Some(clusters.nmi);
     scores.ari_kmeans = Some(clusters.ari);
     scores.aggregate();

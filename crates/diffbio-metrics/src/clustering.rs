@@ -5,9 +5,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::neighbours::{check_finite_matrix, distinct, one_per_cell};
-use crate::pairwise::centred;
+use crate::labels::{distinct, one_per_cell};
 
 /// Lloyd iterations at most (scib-metrics' `max_iter`).
 const MAX_ITERATIONS: usize = 300;
@@ -41,17 +41,26 @@ pub struct KMeans {
 /// assert_ne!(fit.labels[0], fit.labels[3]);
 /// assert!((fit.inertia - 0.04).abs() < 1e-6); // the f32 inputs are not exact tenths
 /// ```
-pub fn kmeans<T: Copy + Into<f64> + Sync>(
+pub fn kmeans<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     k: usize,
     seed: u64,
 ) -> Result<KMeans> {
-    let n = check_finite_matrix(embedding, dims)?;
+    kmeans_of(Embedding::new(embedding, dims)?, k, seed)
+}
+
+/// [`kmeans`] of a checked embedding.
+fn kmeans_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    k: usize,
+    seed: u64,
+) -> Result<KMeans> {
+    let (n, dims) = (embedding.n(), embedding.dims());
     if k == 0 || k > n {
         return Err(Error::InvalidK { k, n });
     }
-    let (x, mean) = centred(embedding, dims);
+    let (x, mean) = embedding.centred();
     let mut centroids = plus_plus(&x, dims, k, seed);
     let mut labels = vec![u32::MAX; n];
     let mut iterations = 0;
@@ -280,7 +289,9 @@ pub fn ari(truth: &[u32], predicted: &[u32]) -> Result<f64> {
 /// against the labels: scib-metrics' `nmi_ari_cluster_labels_kmeans`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NmiAri {
+    /// Normalised mutual information ([`nmi`]).
     pub nmi: f64,
+    /// Adjusted Rand index ([`ari`]).
     pub ari: f64,
 }
 
@@ -292,15 +303,23 @@ pub struct NmiAri {
 /// let scores = nmi_ari_kmeans(&x, 1, &[3, 3, 3, 7, 7, 7], 0).unwrap();
 /// assert_eq!((scores.nmi, scores.ari), (1.0, 1.0));
 /// ```
-pub fn nmi_ari_kmeans<T: Copy + Into<f64> + Sync>(
+pub fn nmi_ari_kmeans<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
     seed: u64,
 ) -> Result<NmiAri> {
-    let n = check_finite_matrix(embedding, dims)?;
-    one_per_cell(labels, n, "labels")?;
-    let clusters = kmeans(embedding, dims, distinct(labels), seed)?;
+    nmi_ari_kmeans_of(Embedding::new(embedding, dims)?, labels, seed)
+}
+
+/// [`nmi_ari_kmeans`] of a checked embedding.
+pub(crate) fn nmi_ari_kmeans_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    labels: &[u32],
+    seed: u64,
+) -> Result<NmiAri> {
+    one_per_cell(labels, embedding.n(), "labels")?;
+    let clusters = kmeans_of(embedding, distinct(labels), seed)?;
     Ok(NmiAri {
         nmi: nmi(labels, &clusters.labels)?,
         ari: ari(labels, &clusters.labels)?,

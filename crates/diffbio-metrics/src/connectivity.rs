@@ -3,7 +3,8 @@
 use petgraph::{algo::kosaraju_scc, graph::DiGraph};
 
 use crate::error::Result;
-use crate::neighbours::{check_labels, KnnGraph};
+use crate::knn::KnnGraph;
+use crate::labels::check_labels;
 
 /// For each label, the fraction of its cells in the largest strongly connected component
 /// of the *directed* kNN graph restricted to that label's cells; the mean over labels.

@@ -6,50 +6,83 @@ pub enum Error {
     /// Two inputs that must have one entry per sample differ in length.
     #[error("`{input}` has {got} entries, expected {expected} (one per sample)")]
     LengthMismatch {
+        /// The argument's name.
         input: &'static str,
+        /// The number of samples.
         expected: usize,
+        /// Its number of entries.
         got: usize,
     },
 
     /// No samples at all.
     #[error("`{input}` is empty")]
-    Empty { input: &'static str },
+    Empty {
+        /// The argument's name.
+        input: &'static str,
+    },
 
     /// The metric needs both classes, but only one is present.
     #[error("only one class is present ({positives} positives, {negatives} negatives): the metric is undefined")]
-    SingleClass { positives: usize, negatives: usize },
+    SingleClass {
+        /// Positive samples.
+        positives: usize,
+        /// Negative samples.
+        negatives: usize,
+    },
 
     /// A value is NaN (or, in an embedding, not finite).
     #[error("`{input}` holds a NaN or non-finite value at index {index}")]
-    NaN { input: &'static str, index: usize },
+    NaN {
+        /// The argument's name.
+        input: &'static str,
+        /// The first offending value's index (in the flat buffer).
+        index: usize,
+    },
 
     /// A flat `[n × d]` buffer whose length is not a multiple of `d`, or `d = 0`.
     #[error("`{input}` has {len} values, not a positive multiple of {dims} dimensions")]
     Shape {
+        /// The argument's name.
         input: &'static str,
+        /// Its number of values.
         len: usize,
+        /// The dimensions given.
         dims: usize,
     },
 
     /// The neighbourhood size must satisfy 1 ≤ k ≤ n − 1.
     #[error("k = {k} is invalid for {n} cells: need 1 <= k <= n - 1")]
-    InvalidK { k: usize, n: usize },
+    InvalidK {
+        /// The neighbourhood size asked for.
+        k: usize,
+        /// The number of cells.
+        n: usize,
+    },
 
     /// A metric needs more distinct labels (e.g. batches) than the input has.
     #[error("`{input}` has {found} distinct labels; this metric needs at least {needed}")]
     TooFewLabels {
+        /// The argument's name.
         input: &'static str,
+        /// Distinct labels present.
         found: usize,
+        /// Distinct labels needed.
         needed: usize,
     },
 
     /// A ratio's denominator is a variance that is zero.
     #[error("`{input}` has no variance: the metric is undefined")]
-    ZeroVariance { input: &'static str },
+    ZeroVariance {
+        /// What has no variance.
+        input: &'static str,
+    },
 
     /// An iterative solver (e.g. the eigensolver of kBET's diffusion map) did not converge.
     #[error("{what} did not converge")]
-    NoConvergence { what: &'static str },
+    NoConvergence {
+        /// The solver.
+        what: &'static str,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -2,10 +2,13 @@
 
 use statrs::function::gamma::gamma_ur;
 
-use crate::diffusion::{diffusion_map, umap_connectivities, SparseGraph};
+use crate::diffusion::diffusion_map;
 use crate::error::{Error, Result};
-use crate::neighbours::{at_least_two, check_labels, knn_of_points, sorted_distinct, KnnGraph};
+use crate::knn::{knn_of_points, KnnGraph};
+use crate::labels::{at_least_two, check_labels, sorted_distinct};
 use crate::pairwise::Points;
+use crate::sparse_graph::SparseGraph;
+use crate::umap::umap_connectivities;
 
 /// Significance level of scib-metrics' kBET test.
 pub const KBET_ALPHA: f64 = 0.05;
@@ -28,7 +31,9 @@ pub struct LabelKbet {
 /// kBET acceptance rates per label and their mean over the labels not skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kbet {
+    /// Every label's result, skipped ones included.
     pub per_label: Vec<LabelKbet>,
+    /// The mean acceptance rate over the labels not skipped.
     pub score: f64,
 }
 
@@ -137,7 +142,7 @@ fn diffusion_acceptance(
         return Ok(0.0); // scib: the neighbour search fails and the label scores 0
     }
     let embedding = diffusion_map(graph, *n_comps)?;
-    let neighbours = knn_of_points(&Points::from_values(embedding, *n_comps), k0);
+    let neighbours = knn_of_points(&Points::new(embedding, *n_comps), k0);
     let accepted = neighbourhood_p_values(&neighbours, batches)
         .into_iter()
         .filter(|&p| p >= KBET_ALPHA)

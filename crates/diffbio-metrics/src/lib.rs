@@ -10,30 +10,43 @@
 //! [`pcr_comparison`], and [`benchmark`], which computes them all with the Benchmarker's
 //! aggregates. Memory is linear in the number of cells throughout (no n × n buffer).
 
+#![warn(missing_docs)]
+
 mod average_precision;
 mod benchmark;
 mod clustering;
 mod connectivity;
 mod diffusion;
+mod eigen;
+mod embedding;
 mod error;
 mod kbet;
+mod knn;
+mod labels;
 mod lisi;
-mod neighbours;
+mod neighbourhood;
 mod pairwise;
 mod pcr;
 mod ranking;
 mod roc_auc;
 mod silhouette;
-mod vector_math;
+mod sparse_graph;
+mod umap;
 
 pub use average_precision::average_precision;
 pub use benchmark::{benchmark, BenchmarkConfig, PreIntegration, Scores};
 pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri};
 pub use connectivity::graph_connectivity;
+/// The vectorisable exponential, which now lives in `diffbio-pairwise` (diffbio's shared
+/// low-level crate); re-exported here for code that named it through this crate.
+#[doc(hidden)]
+pub use diffbio_pairwise::FastExp;
+pub use embedding::EmbeddingValue;
 pub use error::{Error, Result};
 pub use kbet::{kbet, Kbet, LabelKbet, KBET_ALPHA};
+pub use knn::{knn, KnnGraph};
 pub use lisi::{clisi, ilisi, lisi, LisiWeights};
-pub use neighbours::{batch_entropy, knn, knn_accuracy, KnnGraph, PerCell};
+pub use neighbourhood::{batch_entropy, knn_accuracy, PerCell};
 pub use pcr::{pcr, pcr_comparison};
 pub use ranking::Score;
 pub use roc_auc::roc_auc;
@@ -41,4 +54,3 @@ pub use silhouette::{
     bras, isolated_labels, silhouette_batch, silhouette_label, silhouette_samples, Between,
     Distance,
 };
-pub use vector_math::FastExp;

@@ -1,11 +1,13 @@
 //! Local inverse Simpson index (LISI; Korsunsky et al. 2019) with scib-metrics' calibration
 //! and its scaled iLISI / cLISI summaries.
 
+use diffbio_pairwise::{dispatch, lane_dot, lane_sum, FastExp, Vectorised};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{at_least_two, check_labels, KnnGraph, PerCell};
-use crate::vector_math::{dispatch, lane_dot, lane_sum, FastExp, Vectorised};
+use crate::knn::KnnGraph;
+use crate::labels::{at_least_two, check_labels};
+use crate::neighbourhood::PerCell;
 
 /// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
 const TOLERANCE: f64 = 1e-5;

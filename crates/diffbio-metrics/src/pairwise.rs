@@ -5,151 +5,59 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
-use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
+
+use crate::embedding::{Embedding, EmbeddingValue};
+
+/// Points in f64 with their squared norms: the shared engine's distance tiles.
+pub(crate) type Points = diffbio_pairwise::Points<f64>;
 
 /// Cells per block: a tile of two blocks' distances is 512 KiB of f64.
 const BLOCK: usize = 256;
 
-/// Points in f64, centred on their mean (distances are unchanged; the products that
-/// form them are smaller, so rounding is smaller), with their squared norms.
-pub(crate) struct Points {
-    values: Vec<f64>,
-    dims: usize,
-    sq_norms: Vec<f64>,
-    largest_sq_norm: f64,
+/// The embedding minus its column means, in f64 (distances are unchanged; the products
+/// that form them are smaller, so rounding is smaller).
+pub(crate) fn centred_points<T: EmbeddingValue>(embedding: Embedding<'_, T>) -> Points {
+    Points::new(embedding.centred().0, embedding.dims())
 }
 
-/// A row-major `[n × dims]` embedding (n ≥ 1) minus its column means, in f64, and the means.
-pub(crate) fn centred<T: Copy + Into<f64>>(embedding: &[T], dims: usize) -> (Vec<f64>, Vec<f64>) {
-    let n = embedding.len() / dims;
-    let mut mean = vec![0.0f64; dims];
-    for row in embedding.chunks(dims) {
-        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v.into());
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let values = embedding
-        .chunks(dims)
-        .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
+/// Every pair of rows once, by tiles of two blocks of cells, for a [`PairVisitor`]; returns
+/// its state of every block, in row order. The blocks are paired by a round-robin
+/// schedule: the tiles of one round touch disjoint blocks and run in parallel, and every
+/// block sees its tiles in the same order on every run (results do not depend on the
+/// thread count or timing).
+pub(crate) fn visit_pairs<V: PairVisitor>(points: &Points, visitor: &V) -> Vec<V::Block> {
+    let n = points.n();
+    let blocks = n.div_ceil(BLOCK);
+    let cells = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
+    let states: Vec<Mutex<V::Block>> = (0..blocks)
+        .map(|b| Mutex::new(visitor.block(cells(b))))
         .collect();
-    (values, mean)
-}
-
-impl Points {
-    /// The rows of a row-major `[n × dims]` embedding (already checked finite, n ≥ 1).
-    pub(crate) fn centred<T: Copy + Into<f64>>(embedding: &[T], dims: usize) -> Self {
-        Self::from_values(centred(embedding, dims).0, dims)
-    }
-
-    /// Rows given as they are (no centring).
-    pub(crate) fn from_values(values: Vec<f64>, dims: usize) -> Self {
-        let sq_norms: Vec<f64> = values
-            .chunks(dims)
-            .map(|r| r.iter().map(|v| v * v).sum())
-            .collect();
-        let largest_sq_norm = sq_norms.iter().copied().fold(0.0, f64::max);
-        Self {
-            values,
-            dims,
-            sq_norms,
-            largest_sq_norm,
-        }
-    }
-
-    pub(crate) fn n(&self) -> usize {
-        self.sq_norms.len()
-    }
-
-    pub(crate) fn row(&self, i: usize) -> &[f64] {
-        &self.values[i * self.dims..(i + 1) * self.dims]
-    }
-
-    /// `Σ (x_i − x_j)²` in the direct form: exact to rounding, whatever the norms.
-    pub(crate) fn direct_sq_distance(&self, i: usize, j: usize) -> f64 {
-        self.row(i)
-            .iter()
-            .zip(self.row(j))
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum()
-    }
-
-    /// A bound on the rounding error of a tiled squared distance from row i (to any row).
-    pub(crate) fn tile_error_bound(&self, i: usize) -> f64 {
-        4.0 * (self.dims + 4) as f64 * f64::EPSILON * (self.sq_norms[i] + self.largest_sq_norm)
-    }
-
-    /// Every pair of rows once, by tiles of two blocks of cells, for a [`PairVisitor`]; returns
-    /// its state of every block, in row order. The blocks are paired by a round-robin
-    /// schedule: the tiles of one round touch disjoint blocks and run in parallel, and every
-    /// block sees its tiles in the same order on every run (results do not depend on the
-    /// thread count or timing).
-    pub(crate) fn visit_pairs<V: PairVisitor>(&self, visitor: &V) -> Vec<V::Block> {
-        let n = self.n();
-        let blocks = n.div_ceil(BLOCK);
-        let cells = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
-        let states: Vec<Mutex<V::Block>> = (0..blocks)
-            .map(|b| Mutex::new(visitor.block(cells(b))))
-            .collect();
-        let rounds = round_robin(blocks);
-        for round in rounds {
-            round.par_iter().for_each_init(
-                || vec![0.0f64; BLOCK * BLOCK],
-                |scratch, &(a, b)| {
-                    let tile = self.tile(cells(a), cells(b), scratch);
-                    let mut rows = states[a].lock().expect("no visitor panicked");
-                    if a == b {
-                        visitor.visit(&mut rows, None, &tile);
-                    } else {
-                        let mut columns = states[b].lock().expect("no visitor panicked");
-                        visitor.visit(&mut rows, Some(&mut columns), &tile);
-                    }
-                },
-            );
-        }
-        states
-            .into_iter()
-            .map(|s| s.into_inner().expect("no visitor panicked"))
-            .collect()
-    }
-
-    /// Squared distances (tiled form, clamped at 0) between the cells `rows` and `columns`.
-    fn tile<'a>(
-        &self,
-        rows: Range<usize>,
-        columns: Range<usize>,
-        scratch: &'a mut [f64],
-    ) -> Tile<'a> {
-        let d = self.dims;
-        let width = columns.len();
-        let distances = &mut scratch[..rows.len() * width];
-        matmul(
-            MatMut::from_row_major_slice_mut(distances, rows.len(), width),
-            Accum::Replace,
-            MatRef::from_row_major_slice(&self.values[rows.start * d..rows.end * d], rows.len(), d),
-            MatRef::from_row_major_slice(
-                &self.values[columns.start * d..columns.end * d],
-                width,
-                d,
-            )
-            .transpose(),
-            -2.0,
-            Par::Seq,
+    for round in round_robin(blocks) {
+        round.par_iter().for_each_init(
+            || vec![0.0f64; BLOCK * BLOCK],
+            |scratch, &(a, b)| {
+                let (rows, columns) = (cells(a), cells(b));
+                points.tile(rows.clone(), columns.clone(), scratch);
+                let tile = Tile {
+                    distances: &scratch[..rows.len() * columns.len()],
+                    rows,
+                    columns,
+                };
+                let mut rows = states[a].lock().expect("no visitor panicked");
+                if a == b {
+                    visitor.visit(&mut rows, None, &tile);
+                } else {
+                    let mut columns = states[b].lock().expect("no visitor panicked");
+                    visitor.visit(&mut rows, Some(&mut columns), &tile);
+                }
+            },
         );
-        let column_norms = &self.sq_norms[columns.clone()];
-        for (row, ni) in distances
-            .chunks_mut(width)
-            .zip(&self.sq_norms[rows.clone()])
-        {
-            row.iter_mut()
-                .zip(column_norms)
-                .for_each(|(p, nj)| *p = (*p + ni + nj).max(0.0));
-        }
-        Tile {
-            distances,
-            rows,
-            columns,
-        }
     }
+    states
+        .into_iter()
+        .map(|s| s.into_inner().expect("no visitor panicked"))
+        .collect()
 }
 
 /// What a pass over all pairs of cells computes ([`Points::visit_pairs`]), kept per block

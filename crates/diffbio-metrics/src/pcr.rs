@@ -1,8 +1,9 @@
 //! Principal component regression on the batch (Büttner et al. 2019), scib-metrics'
 //! `principal_component_regression(categorical=True)` and `pcr_comparison`.
 
+use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::neighbours::{at_least_two, check_finite_matrix, one_per_cell};
+use crate::labels::{at_least_two, one_per_cell};
 
 /// Variance of a row-major `[n × dims]` embedding explained by its batch: scib-metrics
 /// regresses every principal component on the one-hot batch and sums the `R²`, each
@@ -21,14 +22,19 @@ use crate::neighbours::{at_least_two, check_finite_matrix, one_per_cell};
 /// let r = pcr(&[0.0f32, 2.0, 10.0, 12.0], 1, &[0, 0, 1, 1]).unwrap();
 /// assert!((r - 100.0 / 104.0).abs() < 1e-12);
 /// ```
-pub fn pcr<T: Copy + Into<f64>>(embedding: &[T], dims: usize, batches: &[u32]) -> Result<f64> {
-    let n = check_finite_matrix(embedding, dims)?;
+pub fn pcr<T: EmbeddingValue>(embedding: &[T], dims: usize, batches: &[u32]) -> Result<f64> {
+    pcr_of(Embedding::new(embedding, dims)?, batches)
+}
+
+/// [`pcr`] of a checked embedding.
+fn pcr_of<T: EmbeddingValue>(embedding: Embedding<'_, T>, batches: &[u32]) -> Result<f64> {
+    let (n, dims) = (embedding.n(), embedding.dims());
     one_per_cell(batches, n, "batches")?;
     let n_batches = *batches.iter().max().expect("non-empty") as usize + 1;
     let mut sums = vec![0.0f64; n_batches * dims];
     let mut counts = vec![0usize; n_batches];
     let mut mean = vec![0.0f64; dims];
-    for (row, &b) in embedding.chunks(dims).zip(batches) {
+    for (row, &b) in embedding.rows().zip(batches) {
         counts[b as usize] += 1;
         let batch_sum = &mut sums[b as usize * dims..(b as usize + 1) * dims];
         for ((s, m), &v) in batch_sum.iter_mut().zip(&mut mean).zip(row) {
@@ -38,7 +44,7 @@ pub fn pcr<T: Copy + Into<f64>>(embedding: &[T], dims: usize, batches: &[u32]) -
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
     let total: f64 = embedding
-        .chunks(dims)
+        .rows()
         .map(|row| {
             row.iter()
                 .zip(&mean)
@@ -78,16 +84,26 @@ pub fn pcr<T: Copy + Into<f64>>(embedding: &[T], dims: usize, batches: &[u32]) -
 /// assert!((score - 0.96).abs() < 1e-12);
 /// assert_eq!(pcr_comparison(&before, 1, &before, 1, &batches).unwrap(), 0.0);
 /// ```
-pub fn pcr_comparison<T: Copy + Into<f64>, U: Copy + Into<f64>>(
+pub fn pcr_comparison<T: EmbeddingValue, U: EmbeddingValue>(
     pre: &[T],
     pre_dims: usize,
     post: &[U],
     post_dims: usize,
     batches: &[u32],
 ) -> Result<f64> {
+    let pre = Embedding::new(pre, pre_dims)?;
+    pcr_comparison_of(pre, Embedding::new(post, post_dims)?, batches)
+}
+
+/// [`pcr_comparison`] of checked embeddings.
+pub(crate) fn pcr_comparison_of<T: EmbeddingValue, U: EmbeddingValue>(
+    pre: Embedding<'_, T>,
+    post: Embedding<'_, U>,
+    batches: &[u32],
+) -> Result<f64> {
     at_least_two(batches, "batches")?;
-    let before = pcr(pre, pre_dims, batches)?;
-    let after = pcr(post, post_dims, batches)?;
+    let before = pcr_of(pre, batches)?;
+    let after = pcr_of(post, batches)?;
     if before == 0.0 {
         return Err(Error::ZeroVariance {
             input: "batch means of the pre-integration embedding",

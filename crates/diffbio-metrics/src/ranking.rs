@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 
 /// A score type that sorts by an order-preserving integer key.
 pub trait Score: Copy + Send + Sync {
+    /// Whether the score is NaN (refused by the metrics).
     fn is_nan(self) -> bool;
     /// An unsigned key with the order of the float (−0.0 and +0.0 share one key).
     fn order_key(self) -> u64;

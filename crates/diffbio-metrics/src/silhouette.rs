@@ -6,12 +6,12 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{
-    at_least_two, check_finite_matrix, distinct, knn_of_points_with, one_per_cell, sorted_distinct,
-    KnnGraph,
-};
-use crate::pairwise::{PairVisitor, Points, Tile};
-use crate::vector_math::{dispatch, Vectorised};
+use diffbio_pairwise::{dispatch, Vectorised};
+
+use crate::embedding::{Embedding, EmbeddingValue};
+use crate::knn::{check_k, knn_of_points_with, KnnGraph};
+use crate::labels::{at_least_two, distinct, one_per_cell, sorted_distinct};
+use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Tile};
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +45,35 @@ pub enum Between {
 /// let s = silhouette_samples(&x, 1, &[0, 0, 1, 1], Distance::Euclidean, Between::Nearest).unwrap();
 /// assert!((s[0] - (10.5 - 1.0) / 10.5).abs() < 1e-12);
 /// ```
-pub fn silhouette_samples<T: Copy + Into<f64> + Send + Sync>(
+pub fn silhouette_samples<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
     distance: Distance,
     between: Between,
 ) -> Result<Vec<f64>> {
-    let n = check_finite_matrix(embedding, dims)?;
-    one_per_cell(labels, n, "labels")?;
+    silhouette_samples_of(Embedding::new(embedding, dims)?, labels, distance, between)
+}
+
+/// [`silhouette_samples`] of a checked embedding.
+fn silhouette_samples_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    labels: &[u32],
+    distance: Distance,
+    between: Between,
+) -> Result<Vec<f64>> {
+    let dims = embedding.dims();
+    one_per_cell(labels, embedding.n(), "labels")?;
     let clusters = Clusters::new(labels);
     let labels = &clusters.labels;
     Ok(match distance {
         Distance::Euclidean => {
-            let blocks = Points::centred(embedding, dims).visit_pairs(&clusters);
+            let blocks = visit_pairs(&centred_points(embedding), &clusters);
             clusters.silhouettes(blocks, between)
         }
         Distance::Cosine => {
             let units: Vec<f64> = embedding
-                .chunks(dims)
+                .rows()
                 .flat_map(|row| {
                     let row: Vec<f64> = row.iter().map(|&v| v.into()).collect();
                     let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -223,46 +233,39 @@ impl Vectorised for TileDistanceSums<'_> {
 }
 
 /// scib-metrics' `silhouette_label`: `(mean Euclidean silhouette of the labels + 1) / 2`.
-pub fn silhouette_label<T: Copy + Into<f64> + Send + Sync>(
+pub fn silhouette_label<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
 ) -> Result<f64> {
-    Ok(rescaled_mean(&label_silhouettes(embedding, dims, labels)?))
+    Ok(rescaled_mean(&label_silhouettes(
+        Embedding::new(embedding, dims)?,
+        labels,
+    )?))
 }
 
 /// The per-cell Euclidean silhouettes of at least two labels.
-pub(crate) fn label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
-    embedding: &[T],
-    dims: usize,
+fn label_silhouettes<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
     labels: &[u32],
 ) -> Result<Vec<f64>> {
     at_least_two(labels, "labels")?;
-    silhouette_samples(
-        embedding,
-        dims,
-        labels,
-        Distance::Euclidean,
-        Between::Nearest,
-    )
+    silhouette_samples_of(embedding, labels, Distance::Euclidean, Between::Nearest)
 }
 
 /// The exact kNN graph (k neighbours) and the per-cell Euclidean label silhouettes from one
 /// pass over all pairs of cells (each pair's distance serves both).
-pub(crate) fn knn_and_label_silhouettes<T: Copy + Into<f64> + Send + Sync>(
-    embedding: &[T],
-    dims: usize,
+pub(crate) fn knn_and_label_silhouettes<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
     k: usize,
     labels: &[u32],
 ) -> Result<(KnnGraph, Vec<f64>)> {
-    let n = check_finite_matrix(embedding, dims)?;
-    if k == 0 || k >= n {
-        return Err(Error::InvalidK { k, n });
-    }
+    let n = embedding.n();
+    check_k(k, n)?;
     one_per_cell(labels, n, "labels")?;
     at_least_two(labels, "labels")?;
     let clusters = Clusters::new(labels);
-    let (graph, blocks) = knn_of_points_with(&Points::centred(embedding, dims), k, &clusters);
+    let (graph, blocks) = knn_of_points_with(&centred_points(embedding), k, &clusters);
     Ok((graph, clusters.silhouettes(blocks, Between::Nearest)))
 }
 
@@ -274,15 +277,23 @@ pub(crate) fn rescaled_mean(silhouettes: &[f64]) -> f64 {
 /// scib-metrics' `silhouette_batch`: within each label, `1 − |silhouette of the batches|`
 /// per cell (Euclidean, nearest), averaged per label, then over labels. Labels present in
 /// one batch only, or with one cell per batch, are skipped.
-pub fn silhouette_batch<T: Copy + Into<f64> + Send + Sync>(
+pub fn silhouette_batch<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
     batches: &[u32],
 ) -> Result<f64> {
+    silhouette_batch_of(Embedding::new(embedding, dims)?, labels, batches)
+}
+
+/// [`silhouette_batch`] of a checked embedding.
+pub(crate) fn silhouette_batch_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    labels: &[u32],
+    batches: &[u32],
+) -> Result<f64> {
     batch_silhouette(
         embedding,
-        dims,
         labels,
         batches,
         Distance::Euclidean,
@@ -292,15 +303,23 @@ pub fn silhouette_batch<T: Copy + Into<f64> + Send + Sync>(
 
 /// BRAS (Rautenstrauch et al. 2025), the batch score of scib-metrics' Benchmarker:
 /// [`silhouette_batch`] with cosine distance and the mean distance to all other batches.
-pub fn bras<T: Copy + Into<f64> + Send + Sync>(
+pub fn bras<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
     batches: &[u32],
 ) -> Result<f64> {
+    bras_of(Embedding::new(embedding, dims)?, labels, batches)
+}
+
+/// [`bras`] of a checked embedding.
+pub(crate) fn bras_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    labels: &[u32],
+    batches: &[u32],
+) -> Result<f64> {
     batch_silhouette(
         embedding,
-        dims,
         labels,
         batches,
         Distance::Cosine,
@@ -308,15 +327,14 @@ pub fn bras<T: Copy + Into<f64> + Send + Sync>(
     )
 }
 
-fn batch_silhouette<T: Copy + Into<f64> + Send + Sync>(
-    embedding: &[T],
-    dims: usize,
+fn batch_silhouette<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
     labels: &[u32],
     batches: &[u32],
     distance: Distance,
     between: Between,
 ) -> Result<f64> {
-    let n = check_finite_matrix(embedding, dims)?;
+    let (n, dims) = (embedding.n(), embedding.dims());
     one_per_cell(labels, n, "labels")?;
     one_per_cell(batches, n, "batches")?;
     at_least_two(batches, "batches")?;
@@ -328,11 +346,9 @@ fn batch_silhouette<T: Copy + Into<f64> + Send + Sync>(
         if n_batches == 1 || n_batches == cells.len() {
             continue;
         }
-        let sub: Vec<T> = cells
-            .iter()
-            .flat_map(|&i| embedding[i * dims..(i + 1) * dims].iter().copied())
-            .collect();
-        let s = silhouette_samples(&sub, dims, &sub_batches, distance, between)?;
+        let sub = embedding.gather(&cells);
+        let sub = Embedding::of_checked(&sub, dims);
+        let s = silhouette_samples_of(sub, &sub_batches, distance, between)?;
         let scores: Vec<f64> = s.iter().map(|v| 1.0 - v.abs()).collect();
         per_label.push(mean(&scores));
     }
@@ -349,14 +365,14 @@ fn batch_silhouette<T: Copy + Into<f64> + Send + Sync>(
 /// scib-metrics' isolated-label score: the labels present in the fewest batches; for each,
 /// the mean over its cells of the rescaled `(s + 1)/2` label silhouette computed on all
 /// cells; the mean over those labels.
-pub fn isolated_labels<T: Copy + Into<f64> + Send + Sync>(
+pub fn isolated_labels<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
     labels: &[u32],
     batches: &[u32],
 ) -> Result<f64> {
     one_per_cell(batches, labels.len(), "batches")?;
-    let silhouettes = label_silhouettes(embedding, dims, labels)?;
+    let silhouettes = label_silhouettes(Embedding::new(embedding, dims)?, labels)?;
     Ok(isolated_labels_of(&silhouettes, labels, batches))
 }
 

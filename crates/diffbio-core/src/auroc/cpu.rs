@@ -7,22 +7,16 @@
 //! positives), so both passes are parallel without atomics. Value, ∂/∂s and ∂/∂T come out
 //! of the same sweep.
 
+use diffbio_pairwise::{dispatch, Real, Vectorised, LANES};
 use rayon::prelude::*;
 
-use crate::storage::{FlushDenormals, Real};
+use super::contract::{GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
 
 /// Window half-width in units of T: e^{−30} ≈ 9e−14, below f64 resolution of the sums.
 const WINDOW: f64 = 30.0;
 
-/// Output layout: `[value, ∂value/∂T, ∂value/∂s_0, ..., ∂value/∂s_{n−1}]`.
-pub(crate) const VALUE: usize = 0;
-pub(crate) const GRAD_TEMPERATURE: usize = 1;
-pub(crate) const GRAD_SCORES: usize = 2;
-
 /// Positives (or negatives) per rayon task.
 const BLOCK: usize = 256;
-/// Independent partial sums, so the window loop vectorises.
-const LANES: usize = 16;
 
 /// `(Σ σ(z), Σ σ'(z), Σ σ'(z)·z)` over `z = (centre − other)·scale` for a window of others,
 /// with σ and σ' = σ(1 − σ) from one exponential (both accurate for large |z|).
@@ -63,13 +57,11 @@ struct WindowBlock<'a, T> {
     half_width: T,
 }
 
-impl<T: Real> pulp::WithSimd for WindowBlock<'_, T> {
+impl<T: Real> Vectorised for WindowBlock<'_, T> {
     type Output = Vec<(usize, [f64; 3])>;
 
-    // Inlined into pulp's target-feature function, so the window loop is compiled for it.
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
-        let _flush = FlushDenormals::new();
+    fn run(self) -> Self::Output {
         let mut sums = Vec::with_capacity(self.centres.len());
         for &c in self.centres {
             let (lo, hi) = window(self.others, c, self.half_width);
@@ -89,7 +81,7 @@ fn all_window_sums<T: Real>(
     centres
         .par_chunks(BLOCK)
         .flat_map_iter(|centres| {
-            pulp::Arch::new().dispatch(WindowBlock {
+            dispatch(WindowBlock {
                 centres,
                 others,
                 scale,

@@ -1,29 +1,44 @@
 //! CUDA launchers of the pairwise-sigmoid AUROC surrogate (`kernels/pairwise_sigmoid_auroc.cu`).
 //! Output layout as on the CPU: `[value, ∂/∂T, ∂/∂s_0, ..., ∂/∂s_{n−1}]`.
 
-use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
-};
-use candle_core::cuda_backend::{CudaDType, WrapErr};
-use candle_core::{CudaDevice, CudaStorage, Layout, WithDType};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::{kernel_name, WrapErr};
+use candle_core::{CudaDevice, CudaStorage, Layout};
 
-use super::cpu::GRAD_SCORES;
-use crate::cuda_kernels::{alloc_output, contiguous_view, kernel_name, ptx, single_block};
+use super::contract::GRAD_SCORES;
+use crate::cuda_kernels::{
+    alloc_output, contiguous_view, ptx, single_block, storage, CudaReal, RealCudaKernel,
+};
 
 const MODULE: &str = "diffbio_pairwise_sigmoid_auroc";
 /// Centres (threads) per block in the pair sweep.
 const CENTRES_PER_BLOCK: u32 = 256;
 
-/// `scores` and `labels` (as 0/1), each a contiguous storage with its layout.
-pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
+/// The launches on the scores, with their labels as 0/1 in the same dtype.
+pub(crate) struct Forward<'a> {
+    pub dev: &'a CudaDevice,
+    pub labels: (&'a CudaStorage, &'a Layout),
+    pub temperature: f64,
+}
+
+impl RealCudaKernel for Forward<'_> {
+    const OP: &'static str = "pairwise-sigmoid-auroc";
+    type Output = CudaStorage;
+
+    fn run<T: CudaReal>(self, scores: CudaView<'_, T>) -> candle_core::Result<CudaStorage> {
+        let labels = contiguous_view::<T>(self.labels.0, self.labels.1)?;
+        let out = forward(self.dev, &scores, &labels, self.temperature)?;
+        Ok(storage(out, self.dev))
+    }
+}
+
+fn forward<T: CudaReal>(
     dev: &CudaDevice,
-    scores: (&CudaStorage, &Layout),
-    labels: (&CudaStorage, &Layout),
+    scores: &CudaView<'_, T>,
+    labels: &CudaView<'_, T>,
     temperature: f64,
-    n: usize,
 ) -> candle_core::Result<CudaSlice<T>> {
-    let scores = contiguous_view::<T>(scores.0, scores.1)?;
-    let labels = contiguous_view::<T>(labels.0, labels.1)?;
+    let n = scores.len();
     let load = |name: &str| {
         dev.get_or_load_custom_func(&kernel_name::<T>(name), MODULE, ptx::PAIRWISE_SIGMOID_AUROC)
     };
@@ -36,7 +51,7 @@ pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
     {
         let func = load("auroc_compact")?;
         let mut b = func.builder();
-        b.arg(&scores).arg(&labels).arg(&n_i64);
+        b.arg(scores).arg(labels).arg(&n_i64);
         b.arg(&mut pos_scores)
             .arg(&mut pos_index)
             .arg(&mut neg_scores)

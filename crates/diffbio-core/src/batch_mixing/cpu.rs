@@ -3,64 +3,26 @@
 //! - Cells are first reordered by batch ([`ByBatch`]), so every batch is a contiguous run
 //!   of columns and the per-batch sums S_ic, R_ic are plain vectorised sums.
 //! - Rows are processed in blocks owned by one rayon task; columns stream past in tiles.
-//!   Each distance tile is one GEMM (`D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`, the `gemm` crate
-//!   that Candle uses), so memory is O(n·(k + B)) plus one tile per thread.
-//! - Forward: pass 1 keeps the exact top-k of each row (κ_i, j*(i), Dmin_i); pass 2
+//!   Each distance tile is one GEMM ([`Points::tile`]: `D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`,
+//!   the `gemm` crate that Candle uses), so memory is O(n·(k + B)) plus one tile per thread.
+//! - Forward: pass 1 keeps the exact top-k of each row ([`TopK`]: κ_i, j*(i), Dmin_i); pass 2
 //!   accumulates Z_i, S_ic and R_ic with a vectorised exponential.
 //! - Backward: recompute each tile, turn it into `C_ij = 2 (G_ij + G_ji)` from the saved
 //!   statistics of rows i and j, and accumulate `Σ_j C_ij (x_i − x_j)` with a second GEMM;
 //!   every row owns its output, so there are no atomics and the result is deterministic.
+//! - The statistics leave (and re-enter) in input row order, as [`RowStats`] lays out.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::ops::Range;
 
-use gemm::Parallelism;
+use diffbio_pairwise::{dispatch, lane_sum, Points, Real, TopK, Vectorised, LANES};
 use rayon::prelude::*;
 
-use crate::storage::{FlushDenormals, Real};
+use super::contract::{Params, RowStats, EPS, KAPPA_SHIFT};
 
 /// Rows per rayon task.
 const ROW_BLOCK: usize = 64;
 /// Columns per distance tile.
 const COL_TILE: usize = 512;
-/// Independent partial sums per reduction (four AVX2 registers of f32), so that the loops
-/// vectorise and the adds' latency is hidden; 8 measured 40 % slower, 16 and 32 alike.
-const LANES: usize = 32;
-/// Softmax epsilon of SPEC.md §1 (`w_ij` denominator and `log(p + ε)`).
-const EPS: f64 = 1e-8;
-/// Shift inside the soft threshold `σ((κ − D − 1e-10)/T)`.
-const KAPPA_SHIFT: f64 = 1e-10;
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Params {
-    pub k: usize,
-    pub n_batches: usize,
-    pub temperature: f64,
-}
-
-/// Layout of one row's statistics in the op output (after the loss at index 0). Rows are
-/// stored in batch order ([`ByBatch`]), which the backward pass rebuilds identically.
-pub(crate) struct RowStats;
-
-impl RowStats {
-    /// κ_i, the k-th smallest distance.
-    const KAPPA: usize = 0;
-    /// Dmin_i, the row minimum (the softmax shift).
-    const DMIN: usize = 1;
-    /// j*(i), the neighbour at distance κ_i (batch-order position; exact in f64).
-    const JSTAR: usize = 2;
-    /// γ_i = 10⁻⁸ · ∂L/∂den_i: coefficient of ∂Z_i.
-    const GAMMA: usize = 3;
-    /// ∂L/∂κ_i = Σ_c β_ic R_ic / T.
-    const GRAD_KAPPA: usize = 4;
-    /// β_ic = ∂L/∂S_ic for c in 0..B.
-    const BETA: usize = 5;
-
-    pub(crate) const fn width(n_batches: usize) -> usize {
-        Self::BETA + n_batches
-    }
-}
 
 /// `−1 / (n (log B + ε))`: the loss is `α Σ_i H_i`.
 fn alpha(n: usize, n_batches: usize) -> f64 {
@@ -69,33 +31,30 @@ fn alpha(n: usize, n_batches: usize) -> f64 {
 
 /// The cells in batch order: a stable sort of the rows by label.
 struct ByBatch<T> {
-    x: Vec<T>,
-    sq_norms: Vec<T>,
+    points: Points<T>,
     labels: Vec<u32>,
     /// `order[p]`: the input row at batch-order position `p`.
     order: Vec<usize>,
-    d: usize,
+    /// `position[i]`: the batch-order position of input row `i` (the inverse of `order`).
+    position: Vec<usize>,
 }
 
 impl<T: Real> ByBatch<T> {
     fn new(x: &[T], d: usize, labels: &[u32]) -> Self {
         let mut order: Vec<usize> = (0..labels.len()).collect();
         order.sort_by_key(|&i| labels[i]);
+        let mut position = vec![0; order.len()];
+        order.iter().enumerate().for_each(|(p, &i)| position[i] = p);
         let x: Vec<T> = order
             .iter()
             .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
             .collect();
-        let sq_norms = x
-            .chunks_exact(d)
-            .map(|r| r.iter().fold(T::default(), |a, &v| a + v * v))
-            .collect();
         let labels = order.iter().map(|&i| labels[i]).collect();
         Self {
-            x,
-            sq_norms,
+            points: Points::new(x, d),
             labels,
             order,
-            d,
+            position,
         }
     }
 
@@ -103,8 +62,8 @@ impl<T: Real> ByBatch<T> {
         self.labels.len()
     }
 
-    fn rows(&self, range: Range<usize>) -> &[T] {
-        &self.x[range.start * self.d..range.end * self.d]
+    fn d(&self) -> usize {
+        self.points.dims()
     }
 
     /// The runs of one batch inside `cols`: `(batch, positions)`.
@@ -122,129 +81,35 @@ impl<T: Real> ByBatch<T> {
         })
     }
 
-    /// `out[r][j] = D(rows[r], cols[j])` (row-major, `cols.len()` wide), `+∞` on the diagonal.
+    /// `out[r][j] = D(rows[r], cols[j])` (row-major, `cols.len()` wide), `+∞` on the
+    /// diagonal, so a cell's own pair weighs `exp(−∞) = 0`.
     fn distance_tile(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [T]) {
-        let (m, w, d) = (rows.len(), cols.len(), self.d);
-        let out = &mut out[..m * w];
-        // SAFETY: `out` holds m×w elements (row stride w); the row block holds m×d and the
-        // column block w×d contiguous elements of `self.x` (row stride d).
-        unsafe {
-            gemm::gemm(
-                m,
-                w,
-                d,
-                out.as_mut_ptr(),
-                1,
-                w as isize,
-                false,
-                self.rows(rows.clone()).as_ptr(),
-                1,
-                d as isize,
-                self.rows(cols.clone()).as_ptr(),
-                d as isize,
-                1,
-                T::default(),
-                T::from_f64(-2.0),
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
-        let zero = T::default();
+        self.points.tile(rows.clone(), cols.clone(), out);
+        let w = cols.len();
         for (r, i) in rows.enumerate() {
-            let norm_i = self.sq_norms[i];
-            let row = &mut out[r * w..(r + 1) * w];
-            for (v, &norm_j) in row.iter_mut().zip(&self.sq_norms[cols.clone()]) {
-                let dist = norm_i + norm_j + *v;
-                *v = if dist > zero { dist } else { zero };
-            }
             if cols.contains(&i) {
-                row[i - cols.start] = T::from_f64(f64::INFINITY);
+                out[r * w + i - cols.start] = T::INFINITY;
             }
         }
+    }
+
+    /// Statistics rows in batch order → input order, j* as an input row.
+    fn to_input_order(&self, sorted: &[f64], width: usize, out: &mut [f64]) {
+        for (p, row) in sorted.chunks_exact(width).enumerate() {
+            let dest = &mut out[self.order[p] * width..(self.order[p] + 1) * width];
+            dest.copy_from_slice(row);
+            dest[RowStats::JSTAR] = self.order[row[RowStats::JSTAR] as usize] as f64;
+        }
+    }
+
+    /// The batch-order position of the j* of input row `i`'s statistics.
+    fn jstar_position(&self, stats: &[f64], width: usize, i: usize) -> usize {
+        self.position[stats[i * width + RowStats::JSTAR] as usize]
     }
 }
 
 fn tiles(n: usize, size: usize) -> impl Iterator<Item = Range<usize>> {
     (0..n).step_by(size).map(move |s| s..(s + size).min(n))
-}
-
-/// A candidate neighbour, ordered by distance then position (a total order).
-#[derive(Clone, Copy, PartialEq)]
-struct Neighbour {
-    dist: f64,
-    index: usize,
-}
-
-impl Eq for Neighbour {}
-impl PartialOrd for Neighbour {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Neighbour {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.index.cmp(&other.index))
-    }
-}
-
-/// The k smallest distances of one row seen so far (a max-heap of size k).
-struct TopK {
-    k: usize,
-    heap: BinaryHeap<Neighbour>,
-    /// Distances at or above this cannot enter (∞ until the heap is full).
-    threshold: f64,
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-            threshold: f64::INFINITY,
-        }
-    }
-
-    /// Offers every entry of one tile row, whose first column is `first`.
-    #[inline(always)]
-    fn offer<T: Real>(&mut self, row: &[T], first: usize) {
-        let threshold = T::from_f64(self.threshold);
-        for (j, &v) in row.iter().enumerate() {
-            if v < threshold {
-                self.push(Neighbour {
-                    dist: v.to_f64(),
-                    index: first + j,
-                });
-            }
-        }
-    }
-
-    fn push(&mut self, cand: Neighbour) {
-        if self.heap.len() < self.k {
-            self.heap.push(cand);
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if cand < *top {
-                *top = cand;
-            }
-        }
-        if self.heap.len() == self.k {
-            self.threshold = self.heap.peek().map_or(f64::INFINITY, |t| t.dist);
-        }
-    }
-
-    /// (κ, j*) and Dmin: the k-th smallest distance with its neighbour, and the smallest.
-    fn finish(self) -> (Neighbour, f64) {
-        let kth = *self.heap.peek().expect("k >= 1 and n - 1 >= k candidates");
-        let dmin = self
-            .heap
-            .iter()
-            .map(|c| c.dist)
-            .fold(f64::INFINITY, f64::min);
-        (kth, dmin)
-    }
 }
 
 /// The gate offset `q_i = exp((Dmin_i − κ_i + 1e-10)/T)` of a row. With
@@ -294,8 +159,9 @@ fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
     [total(z), total(s), total(r)]
 }
 
-/// Forward pass. Returns `[loss, stats of batch-order row 0, row 1, ...]` in f64 whatever
-/// `T`, so that the backward pass sees exactly the κ_i and Dmin_i the forward pass used.
+/// Forward pass. Returns `[loss, stats of input row 0, row 1, ...]` in f64 whatever `T`
+/// ([`RowStats`]), so that the backward pass sees exactly the κ_i and Dmin_i the forward
+/// pass used.
 pub(crate) fn forward<T: Real>(
     x: &[T],
     n: usize,
@@ -305,14 +171,13 @@ pub(crate) fn forward<T: Real>(
 ) -> Vec<f64> {
     let cells = ByBatch::new(x, d, labels);
     let width = RowStats::width(p.n_batches);
-    let mut out = vec![0.0; 1 + n * width];
-    let (loss, stats) = out.split_at_mut(1);
-    let entropy_sum: f64 = stats
+    let mut sorted = vec![0.0; n * width];
+    let entropy_sum: f64 = sorted
         .par_chunks_mut(ROW_BLOCK * width)
         .enumerate()
         .map(|(block, block_stats)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            pulp::Arch::new().dispatch(ForwardBlock {
+            dispatch(ForwardBlock {
                 cells: &cells,
                 p,
                 rows,
@@ -320,7 +185,9 @@ pub(crate) fn forward<T: Real>(
             })
         })
         .sum();
-    loss[0] = alpha(n, p.n_batches) * entropy_sum;
+    let mut out = vec![0.0; 1 + n * width];
+    out[0] = alpha(n, p.n_batches) * entropy_sum;
+    cells.to_input_order(&sorted, width, &mut out[1..]);
     out
 }
 
@@ -332,13 +199,11 @@ struct ForwardBlock<'a, T> {
     block_stats: &'a mut [f64],
 }
 
-impl<T: Real> pulp::WithSimd for ForwardBlock<'_, T> {
+impl<T: Real> Vectorised for ForwardBlock<'_, T> {
     type Output = f64;
 
-    // Inlined into pulp's target-feature function, so the loops are compiled for it.
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
-        let _flush = FlushDenormals::new();
+    fn run(self) -> f64 {
         forward_block(self.cells, self.p, self.rows, self.block_stats)
     }
 }
@@ -353,16 +218,23 @@ fn forward_block<T: Real>(
     let (n, b) = (cells.n(), p.n_batches);
     let mut tile = vec![T::default(); rows.len() * COL_TILE];
 
-    // Pass 1: exact top-k per row.
-    let mut topk: Vec<TopK> = rows.clone().map(|_| TopK::new(p.k)).collect();
+    // Pass 1: exact top-k per row (κ_i, j*(i) = the k-th; Dmin_i = the first).
+    let mut topk: Vec<TopK<T>> = rows.clone().map(|_| TopK::new(p.k)).collect();
     for cols in tiles(n, COL_TILE) {
         let w = cols.len();
         cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
-        for (r, top) in topk.iter_mut().enumerate() {
-            top.offer(&tile[r * w..(r + 1) * w], cols.start);
+        for ((r, top), i) in topk.iter_mut().enumerate().zip(rows.clone()) {
+            top.offer_row(cols.start, &tile[r * w..(r + 1) * w], i);
         }
     }
-    let (kth, dmin): (Vec<Neighbour>, Vec<f64>) = topk.into_iter().map(TopK::finish).unzip();
+    let (kth, dmin): (Vec<(f64, usize)>, Vec<f64>) = topk
+        .into_iter()
+        .map(|top| {
+            let nearest = top.finish();
+            let (kappa, jstar) = nearest[p.k - 1];
+            ((kappa.to_f64(), jstar), nearest[0].0.to_f64())
+        })
+        .unzip();
 
     // Pass 2: Z_i, S_ic, R_ic, batch run by batch run.
     let mut z = vec![0.0f64; rows.len()];
@@ -370,7 +242,7 @@ fn forward_block<T: Real>(
     let mut r_sum = vec![0.0f64; rows.len() * b];
     let inv_t = T::from_f64(1.0 / p.temperature);
     let q: Vec<T> = (0..rows.len())
-        .map(|r| T::from_f64(gate_offset(dmin[r], kth[r].dist, p.temperature)))
+        .map(|r| T::from_f64(gate_offset(dmin[r], kth[r].0, p.temperature)))
         .collect();
     for cols in tiles(n, COL_TILE) {
         let w = cols.len();
@@ -412,9 +284,9 @@ fn forward_block<T: Real>(
             out[RowStats::BETA + c] += grad_den;
             grad_kappa += out[RowStats::BETA + c] * r_c * inv_t;
         }
-        out[RowStats::KAPPA] = kth[r].dist;
+        out[RowStats::KAPPA] = kth[r].0;
         out[RowStats::DMIN] = dmin[r];
-        out[RowStats::JSTAR] = kth[r].index as f64;
+        out[RowStats::JSTAR] = kth[r].1 as f64; // a batch-order position until the end of `forward`
         out[RowStats::GAMMA] = EPS * grad_den;
         out[RowStats::GRAD_KAPPA] = grad_kappa;
         entropy_sum += entropy;
@@ -433,17 +305,18 @@ struct SavedColumns<T> {
 }
 
 impl<T: Real> SavedColumns<T> {
-    fn new(stats: &[f64], n: usize, b: usize, temperature: f64) -> Self {
+    /// From the statistics in input order, as columns in batch order.
+    fn new(stats: &[f64], order: &[usize], b: usize, temperature: f64) -> Self {
         let width = RowStats::width(b);
+        let row = |p: usize| &stats[order[p] * width..(order[p] + 1) * width];
         let column = |slot: usize| {
-            (0..n)
-                .map(|j| T::from_f64(stats[j * width + slot]))
+            (0..order.len())
+                .map(|p| T::from_f64(row(p)[slot]))
                 .collect()
         };
-        let row = |j: usize| &stats[j * width..(j + 1) * width];
         Self {
             dmin: column(RowStats::DMIN),
-            q: (0..n)
+            q: (0..order.len())
                 .map(|j| {
                     T::from_f64(gate_offset(
                         row(j)[RowStats::DMIN],
@@ -504,21 +377,6 @@ fn pair_weights<T: Real>(
     lane_sum(dists)
 }
 
-/// `Σ v` with independent partial sums (vectorised), totalled in f64.
-#[inline(always)]
-fn lane_sum<T: Real>(values: &[T]) -> f64 {
-    let mut acc = [T::default(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().map(|v| v.to_f64()).sum();
-    for chunk in chunks {
-        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
-        for l in 0..LANES {
-            acc[l] += chunk[l];
-        }
-    }
-    acc.iter().map(|v| v.to_f64()).sum::<f64>() + tail
-}
-
 /// Backward pass: `∂loss/∂x` (for a unit upstream gradient) from the forward output.
 pub(crate) fn backward<T: Real>(
     x: &[T],
@@ -530,14 +388,14 @@ pub(crate) fn backward<T: Real>(
 ) -> Vec<T> {
     let cells = ByBatch::new(x, d, labels);
     let stats = &forward_out[1..];
-    let saved = SavedColumns::<T>::new(stats, n, p.n_batches, p.temperature);
+    let saved = SavedColumns::<T>::new(stats, &cells.order, p.n_batches, p.temperature);
     let mut grad_sorted = vec![T::default(); n * d];
     grad_sorted
         .par_chunks_mut(ROW_BLOCK * d)
         .enumerate()
         .for_each(|(block, block_grad)| {
             let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
-            pulp::Arch::new().dispatch(BackwardBlock {
+            dispatch(BackwardBlock {
                 cells: &cells,
                 saved: &saved,
                 p,
@@ -562,12 +420,11 @@ struct BackwardBlock<'a, T> {
     block_grad: &'a mut [T],
 }
 
-impl<T: Real> pulp::WithSimd for BackwardBlock<'_, T> {
+impl<T: Real> Vectorised for BackwardBlock<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let _flush = FlushDenormals::new();
+    fn run(self) {
         backward_block(self.cells, self.saved, self.p, self.rows, self.block_grad)
     }
 }
@@ -580,7 +437,7 @@ fn backward_block<T: Real>(
     rows: Range<usize>,
     block_grad: &mut [T],
 ) {
-    let (n, d) = (cells.n(), cells.d);
+    let (n, d) = (cells.n(), cells.d());
     let inv_t = T::from_f64(1.0 / p.temperature);
     let mut tile = vec![T::default(); rows.len() * COL_TILE];
     let mut row_weight = vec![0.0f64; rows.len()];
@@ -608,37 +465,16 @@ fn backward_block<T: Real>(
             }
         }
         // block_grad −= C · X_cols
-        // SAFETY: `tile` holds rows×w (stride w), the column block w×d, `block_grad` rows×d.
-        unsafe {
-            gemm::gemm(
-                rows.len(),
-                d,
-                w,
-                block_grad.as_mut_ptr(),
-                1,
-                d as isize,
-                true,
-                tile.as_ptr(),
-                1,
-                w as isize,
-                cells.rows(cols.clone()).as_ptr(),
-                1,
-                d as isize,
-                T::from_f64(1.0),
-                T::from_f64(-1.0),
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
+        cells
+            .points
+            .subtract_weighted_columns(&tile, cols.clone(), block_grad);
     }
     // + (Σ_j C_ij) x_i
     for (r, i) in rows.enumerate() {
         let weight = T::from_f64(row_weight[r]);
         for (g, &xi) in block_grad[r * d..(r + 1) * d]
             .iter_mut()
-            .zip(&cells.x[i * d..(i + 1) * d])
+            .zip(cells.points.row(i))
         {
             *g += weight * xi;
         }
@@ -649,9 +485,10 @@ fn backward_block<T: Real>(
 /// `2 ∂L/∂κ_i (x_i − x_j*)` to row i and `2 ∂L/∂κ_i (x_j* − x_i)` to row j*.
 /// Each row gathers its own terms (through the inverse of j*), so no row is written twice.
 fn add_kappa_terms<T: Real>(cells: &ByBatch<T>, stats: &[f64], b: usize, grad: &mut [T]) {
-    let (n, d, width) = (cells.n(), cells.d, RowStats::width(b));
-    let jstar = |i: usize| stats[i * width + RowStats::JSTAR] as usize;
-    let grad_kappa = |i: usize| stats[i * width + RowStats::GRAD_KAPPA];
+    let (n, d, width) = (cells.n(), cells.d(), RowStats::width(b));
+    // In batch-order positions: the statistics are in input order.
+    let jstar = |p: usize| cells.jstar_position(stats, width, cells.order[p]);
+    let grad_kappa = |p: usize| stats[cells.order[p] * width + RowStats::GRAD_KAPPA];
     // Inverse of j* as compressed lists: pointed_by[start[i]..start[i + 1]] = {j : j*(j) = i}.
     let mut start = vec![0usize; n + 1];
     (0..n).for_each(|j| start[jstar(j) + 1] += 1);
@@ -663,13 +500,9 @@ fn add_kappa_terms<T: Real>(cells: &ByBatch<T>, stats: &[f64], b: usize, grad: &
         fill[jstar(j)] += 1;
     }
     grad.par_chunks_mut(d).enumerate().for_each(|(i, g)| {
-        let xi = &cells.x[i * d..(i + 1) * d];
+        let xi = cells.points.row(i);
         let mut add = |other: usize, coef: f64| {
-            for ((g, &u), &v) in g
-                .iter_mut()
-                .zip(xi)
-                .zip(&cells.x[other * d..(other + 1) * d])
-            {
+            for ((g, &u), &v) in g.iter_mut().zip(xi).zip(cells.points.row(other)) {
                 *g += T::from_f64(coef * (u.to_f64() - v.to_f64()));
             }
         };

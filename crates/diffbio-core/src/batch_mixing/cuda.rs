@@ -1,18 +1,16 @@
 //! CUDA launchers of the k-NN soft-neighbour entropy (`kernels/knn_entropy.cu`).
 //!
-//! The op output is the same as on the CPU: `[loss, per-row statistics...]` in f64 (rows in
-//! input order here), so `bwd` finds κ_i, j*(i), Dmin_i, γ_i, ∂L/∂κ_i and β_i· without an
+//! The op output is the contract's (`super::contract`): `[loss, per-row statistics...]` in
+//! f64, rows in input order, so `bwd` finds κ_i, j*(i), Dmin_i, γ_i, ∂L/∂κ_i and β_i· without an
 //! n×n buffer. Memory: the statistics, one f64 entropy per row, and shared memory per warp.
 
-use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, DeviceRepr, PushKernelArg, ValidAsZeroBits,
-};
-use candle_core::cuda_backend::{CudaDType, WrapErr};
-use candle_core::{CudaDevice, WithDType};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
+use candle_core::cuda_backend::{kernel_name, WrapErr};
+use candle_core::{CudaDevice, CudaStorage};
 
-use super::cpu::{Params, RowStats};
+use super::contract::{Params, RowStats};
 use crate::cuda_kernels::{
-    alloc_output, kernel_name, ptx, row_launch, single_block, warps_per_block,
+    alloc_output, ptx, row_launch, single_block, storage, warps_per_block, CudaReal, RealCudaKernel,
 };
 
 const MODULE: &str = "diffbio_knn_entropy";
@@ -25,13 +23,55 @@ fn as_i32(v: usize, what: &str) -> candle_core::Result<i32> {
     })
 }
 
+/// The forward launch on `x` (`[n, d]`) and its labels.
+pub(crate) struct Forward<'a> {
+    pub dev: &'a CudaDevice,
+    pub labels: CudaView<'a, u32>,
+    pub dims: (usize, usize),
+    pub params: &'a Params,
+}
+
+impl RealCudaKernel for Forward<'_> {
+    const OP: &'static str = "knn-entropy";
+    type Output = CudaSlice<f64>;
+
+    fn run<T: CudaReal>(self, x: CudaView<'_, T>) -> candle_core::Result<CudaSlice<f64>> {
+        forward(self.dev, &x, &self.labels, self.dims, self.params)
+    }
+}
+
+/// The backward launch on `x` (`[n, d]`), its labels and the forward output.
+pub(crate) struct Backward<'a> {
+    pub dev: &'a CudaDevice,
+    pub labels: CudaView<'a, u32>,
+    pub forward_out: CudaView<'a, f64>,
+    pub dims: (usize, usize),
+    pub params: &'a Params,
+}
+
+impl RealCudaKernel for Backward<'_> {
+    const OP: &'static str = "knn-entropy-grad";
+    type Output = CudaStorage;
+
+    fn run<T: CudaReal>(self, x: CudaView<'_, T>) -> candle_core::Result<CudaStorage> {
+        let grad = backward(
+            self.dev,
+            &x,
+            &self.labels,
+            &self.forward_out,
+            self.dims,
+            self.params,
+        )?;
+        Ok(storage(grad, self.dev))
+    }
+}
+
 /// Forward: returns `[loss, stats row 0, row 1, ...]` (f64).
-pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
+fn forward<T: CudaReal>(
     dev: &CudaDevice,
     x: &CudaView<'_, T>,
     labels: &CudaView<'_, u32>,
-    n: usize,
-    d: usize,
+    (n, d): (usize, usize),
     p: &Params,
 ) -> candle_core::Result<CudaSlice<f64>> {
     let width = RowStats::width(p.n_batches);
@@ -78,13 +118,12 @@ pub(crate) fn forward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
 }
 
 /// Backward: `∂loss/∂x` for a unit upstream gradient, from the forward output.
-pub(crate) fn backward<T: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits>(
+fn backward<T: CudaReal>(
     dev: &CudaDevice,
     x: &CudaView<'_, T>,
     labels: &CudaView<'_, u32>,
     forward_out: &CudaView<'_, f64>,
-    n: usize,
-    d: usize,
+    (n, d): (usize, usize),
     p: &Params,
 ) -> candle_core::Result<CudaSlice<T>> {
     let per_warp = 2 * d * std::mem::size_of::<T>();

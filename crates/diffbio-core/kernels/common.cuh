@@ -1,0 +1,32 @@
+// Helpers shared by the kernel files: warp constants, the exponential each precision
+// uses, and the fixed-order warp and block sums.
+#pragma once
+
+#define WARP 32
+#define FULL_MASK 0xffffffffu
+
+template <typename T> __device__ __forceinline__ T exp_t(T x);
+template <> __device__ __forceinline__ float exp_t<float>(float x) { return __expf(x); }
+template <> __device__ __forceinline__ double exp_t<double>(double x) { return exp(x); }
+
+// Sum over the 32 lanes of a warp (every lane gets it), in a fixed butterfly order.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+    for (int off = WARP / 2; off > 0; off /= 2) v += __shfl_xor_sync(FULL_MASK, v, off);
+    return v;
+}
+
+// Sum of one double per thread over the block (blockDim.x a power of two, `scratch` that
+// many doubles of shared memory), by a fixed-order tree: every thread gets the total, and
+// `scratch` may be reused once it returns.
+__device__ __forceinline__ double block_sum(double v, double* scratch) {
+    scratch[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s) scratch[threadIdx.x] += scratch[threadIdx.x + s];
+        __syncthreads();
+    }
+    const double total = scratch[0];
+    __syncthreads();
+    return total;
+}

@@ -1,0 +1,271 @@
+// k-NN soft-neighbour batch entropy (SPEC.md §1), forward and backward.
+//
+// One warp owns one row i. Memory is O(n·(k + B)): the per-row statistics below, plus
+// shared memory per warp; there is never an n×n buffer. No atomics anywhere: every output
+// element is written by the warp that owns its row, and every reduction has a fixed order,
+// so results are deterministic.
+//
+// Forward (knn_entropy_fwd_*), per row:
+//   pass 1: each lane keeps a sorted private top-k list (shared memory) of the columns it
+//           visits (j ≡ lane mod 32); k rounds of warp arg-min over the list heads merge
+//           them into the exact k-th smallest distance κ_i, its neighbour j*(i), and Dmin_i.
+//   pass 2: with q_i = exp((Dmin_i − κ_i + 1e-10)/T), e = exp((Dmin_i − D)/T) and
+//           m = e/(e + q_i) = σ((κ_i − D − 1e-10)/T), each lane accumulates Z, S_c, R_c in
+//           its own shared-memory slots; a fixed-order warp reduction finishes them, and
+//           lane 0 writes the row's entropy and the statistics the backward pass needs.
+// knn_entropy_loss_* then sums the entropies in a fixed order (one block).
+//
+// Backward (knn_entropy_bwd_*), per row i: recompute D_ij, form
+//   C_ij = 2 (G_ij + G_ji),  G_ij = −(e_ij/T)(β_{i,b_j} m_ij (2 − m_ij) + γ_i) + [j = j*(i)] ∂L/∂κ_i
+// from the saved statistics of rows i and j, and accumulate Σ_j C_ij (x_i − x_j) in
+// per-lane dimension slots. The κ terms are found in the same loop (j = j*(i), j*(j) = i).
+//
+// Distances use the direct form Σ (x_i − x_j)²; x_i is staged in shared memory, x_j is read
+// through the read-only cache.
+
+#include <stdint.h>
+
+#include "common.cuh"
+#include "knn_entropy.cuh"
+
+// q = exp((Dmin − κ + 1e-10)/T), floored at the smallest normal f32 (as on the CPU), so that
+// m = e/(e + q) never divides 0 by 0. Forward and backward compute it identically.
+template <typename T>
+__device__ __forceinline__ T gate_offset(double dmin, double kappa, T inv_t) {
+    return (T)fmax(exp((dmin - kappa + KAPPA_SHIFT) * (double)inv_t), 1.17549435e-38);
+}
+
+template <typename T>
+__device__ __forceinline__ T sq_dist(const T* __restrict__ xi_shared, const T* __restrict__ xj, int d) {
+    T acc = 0;
+    for (int k = 0; k < d; ++k) {
+        T t = xi_shared[k] - __ldg(xj + k);
+        acc += t * t;
+    }
+    return acc;
+}
+
+// Smallest (dist, index) across the warp; ties by index, so the result is deterministic.
+template <typename T>
+__device__ __forceinline__ void warp_argmin(T& dist, int& index, int& lane_of) {
+    for (int off = WARP / 2; off > 0; off /= 2) {
+        T od = __shfl_xor_sync(FULL_MASK, dist, off);
+        int oi = __shfl_xor_sync(FULL_MASK, index, off);
+        int ol = __shfl_xor_sync(FULL_MASK, lane_of, off);
+        if (od < dist || (od == dist && oi < index)) {
+            dist = od;
+            index = oi;
+            lane_of = ol;
+        }
+    }
+}
+
+// Shared memory per warp (forward): x_i (d), then per lane k (dist, index) pairs, then
+// per-class accumulators S and R laid out [class][lane] (conflict-free).
+template <typename T>
+__device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
+                                int n, int d, int k, int n_batches, T inv_t,
+                                double* __restrict__ stats, double* __restrict__ entropy) {
+    extern __shared__ unsigned char smem_raw[];
+    const int lane = threadIdx.x % WARP;
+    const int warp = threadIdx.x / WARP;
+    const int warps = blockDim.x / WARP;
+    const int i = blockIdx.x * warps + warp;
+    const size_t per_warp = (size_t)d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)) +
+                            (size_t)2 * n_batches * WARP * sizeof(T);
+    unsigned char* base = smem_raw + per_warp * warp;
+    T* xi = (T*)base;
+    T* top_d = (T*)(base + d * sizeof(T));
+    int* top_j = (int*)(base + d * sizeof(T) + (size_t)WARP * k * sizeof(T));
+    T* acc_s = (T*)(base + d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)));
+    T* acc_r = acc_s + (size_t)n_batches * WARP;
+    if (i >= n) return;  // whole warp leaves together
+
+    for (int c = lane; c < d; c += WARP) xi[c] = x[(size_t)i * d + c];
+    __syncwarp();
+
+    // Pass 1: lane-private sorted top-k lists.
+    T* my_d = top_d + (size_t)lane * k;
+    int* my_j = top_j + (size_t)lane * k;
+    int count = 0;
+    for (int j = lane; j < n; j += WARP) {
+        if (j == i) continue;
+        T dist = sq_dist(xi, x + (size_t)j * d, d);
+        if (count < k || dist < my_d[k - 1]) {
+            int pos = count < k ? count++ : k - 1;
+            while (pos > 0 && (my_d[pos - 1] > dist || (my_d[pos - 1] == dist && my_j[pos - 1] > j))) {
+                my_d[pos] = my_d[pos - 1];
+                my_j[pos] = my_j[pos - 1];
+                --pos;
+            }
+            my_d[pos] = dist;
+            my_j[pos] = j;
+        }
+    }
+    __syncwarp();
+    // Merge: k rounds of warp arg-min over the list heads.
+    int head = 0;
+    T kappa = 0, dmin = 0;
+    int jstar = -1;
+    for (int r = 0; r < k; ++r) {
+        T dist = head < count ? my_d[head] : (T)INFINITY;
+        int index = head < count ? my_j[head] : 0x7fffffff;
+        int winner = lane;
+        warp_argmin(dist, index, winner);
+        if (r == 0) dmin = dist;
+        kappa = dist;
+        jstar = index;
+        if (lane == winner) ++head;
+    }
+
+    // Pass 2: Z, S_c, R_c.
+    const T q = gate_offset<T>((double)dmin, (double)kappa, inv_t);
+    for (int c = 0; c < n_batches; ++c) {
+        acc_s[c * WARP + lane] = 0;
+        acc_r[c * WARP + lane] = 0;
+    }
+    T z = 0;
+    for (int j = lane; j < n; j += WARP) {
+        if (j == i) continue;
+        T dist = sq_dist(xi, x + (size_t)j * d, d);
+        T e = exp_t<T>((dmin - dist) * inv_t);
+        T m = e / (e + q);
+        T em = e * m;
+        int c = labels[j];
+        z += e;
+        acc_s[c * WARP + lane] += em;
+        acc_r[c * WARP + lane] += em * ((T)1 - m);
+    }
+    __syncwarp();
+    z = warp_sum(z);
+
+    // Entropy and backward statistics (lane 0 writes; classes reduced in a fixed order).
+    double* row = stats + (size_t)i * (ST_BETA + n_batches);
+    const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
+    double s_total = 0;
+    for (int c = 0; c < n_batches; ++c) s_total += (double)warp_sum(acc_s[c * WARP + lane]);
+    const double den = s_total + EPS * (double)z;
+    double h = 0, h_dot_p = 0;
+    for (int c = 0; c < n_batches; ++c) {
+        double p = (double)warp_sum(acc_s[c * WARP + lane]) / den;
+        double log_p = log(p + EPS);
+        h -= p * log_p;
+        double h_c = -(log_p + p / (p + EPS));
+        h_dot_p += h_c * p;
+        if (lane == 0) row[ST_BETA + c] = alpha * h_c / den;
+    }
+    const double grad_den = -alpha * h_dot_p / den;
+    double grad_kappa = 0;
+    for (int c = 0; c < n_batches; ++c) {
+        double r = (double)warp_sum(acc_r[c * WARP + lane]);
+        if (lane == 0) {
+            row[ST_BETA + c] += grad_den;
+            grad_kappa += row[ST_BETA + c] * r * (double)inv_t;
+        }
+    }
+    if (lane == 0) {
+        row[ST_KAPPA] = (double)kappa;
+        row[ST_DMIN] = (double)dmin;
+        row[ST_JSTAR] = (double)jstar;
+        row[ST_GAMMA] = EPS * grad_den;
+        row[ST_GRAD_KAPPA] = grad_kappa;
+        entropy[i] = h;
+    }
+}
+
+// Fixed-order sum of the per-row entropies: out[0] = α Σ_i H_i. One block of 1024 threads.
+__device__ void knn_entropy_loss(const double* __restrict__ entropy, int n, int n_batches,
+                                 double* __restrict__ out) {
+    __shared__ double partial[1024];
+    double acc = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) acc += entropy[i];
+    const double total = block_sum(acc, partial);
+    if (threadIdx.x == 0) {
+        const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
+        out[0] = alpha * total;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T inv_t) {
+    T e = exp_t<T>((dmin - dist) * inv_t);
+    T m = e / (e + q);
+    return -e * inv_t * (beta * m * ((T)2 - m) + gamma);
+}
+
+// Shared memory per warp (backward): x_i (d), then the gradient accumulator (d).
+template <typename T>
+__device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
+                                const double* __restrict__ stats, int n, int d, int n_batches,
+                                T inv_t, T* __restrict__ grad) {
+    extern __shared__ unsigned char smem_raw[];
+    const int lane = threadIdx.x % WARP;
+    const int warp = threadIdx.x / WARP;
+    const int warps = blockDim.x / WARP;
+    const int i = blockIdx.x * warps + warp;
+    T* xi = (T*)(smem_raw + (size_t)2 * d * sizeof(T) * warp);
+    T* acc = xi + d;
+    if (i >= n) return;
+    const int width = ST_BETA + n_batches;
+    const double* row_i = stats + (size_t)i * width;
+    const T dmin_i = (T)row_i[ST_DMIN];
+    const T q_i = gate_offset<T>(row_i[ST_DMIN], row_i[ST_KAPPA], inv_t);
+    const T gamma_i = (T)row_i[ST_GAMMA];
+    const T grad_kappa_i = (T)row_i[ST_GRAD_KAPPA];
+    const int jstar_i = (int)row_i[ST_JSTAR];
+    const int label_i = labels[i];
+    for (int c = lane; c < d; c += WARP) {
+        xi[c] = x[(size_t)i * d + c];
+        acc[c] = 0;
+    }
+    __syncwarp();
+
+    // 32 columns at a time: lane j computes C_ij, then the warp adds C_ij (x_i − x_j)
+    // column by column with lanes spread over dimensions (coalesced reads of row j).
+    for (int j0 = 0; j0 < n; j0 += WARP) {
+        const int j = j0 + lane;
+        T c_ij = 0;
+        if (j < n && j != i) {
+            const double* row_j = stats + (size_t)j * width;
+            T dist = sq_dist(xi, x + (size_t)j * d, d);
+            T dmin_j = (T)row_j[ST_DMIN];
+            T q_j = gate_offset<T>(row_j[ST_DMIN], row_j[ST_KAPPA], inv_t);
+            T g_ij = grad_dist(dist, dmin_i, q_i, (T)row_i[ST_BETA + labels[j]], gamma_i, inv_t);
+            T g_ji = grad_dist(dist, dmin_j, q_j, (T)row_j[ST_BETA + label_i], (T)row_j[ST_GAMMA], inv_t);
+            if (j == jstar_i) g_ij += grad_kappa_i;
+            if ((int)row_j[ST_JSTAR] == i) g_ji += (T)row_j[ST_GRAD_KAPPA];
+            c_ij = (T)2 * (g_ij + g_ji);
+        }
+        const int cols = min(WARP, n - j0);
+        for (int t = 0; t < cols; ++t) {
+            T c = __shfl_sync(FULL_MASK, c_ij, t);
+            if (c == (T)0) continue;  // uniform across the warp
+            const T* xj = x + (size_t)(j0 + t) * d;
+            for (int k = lane; k < d; k += WARP) acc[k] += c * (xi[k] - __ldg(xj + k));
+        }
+    }
+    __syncwarp();
+    for (int k = lane; k < d; k += WARP) grad[(size_t)i * d + k] = acc[k];
+}
+
+extern "C" {
+__global__ void knn_entropy_fwd_f32(const float* x, const uint32_t* labels, int n, int d, int k,
+                                    int n_batches, float inv_t, double* stats, double* entropy) {
+    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, inv_t, stats, entropy);
+}
+__global__ void knn_entropy_fwd_f64(const double* x, const uint32_t* labels, int n, int d, int k,
+                                    int n_batches, double inv_t, double* stats, double* entropy) {
+    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, inv_t, stats, entropy);
+}
+__global__ void knn_entropy_loss_f64(const double* entropy, int n, int n_batches, double* out) {
+    knn_entropy_loss(entropy, n, n_batches, out);
+}
+__global__ void knn_entropy_bwd_f32(const float* x, const uint32_t* labels, const double* stats,
+                                    int n, int d, int n_batches, float inv_t, float* grad) {
+    knn_entropy_bwd<float>(x, labels, stats, n, d, n_batches, inv_t, grad);
+}
+__global__ void knn_entropy_bwd_f64(const double* x, const uint32_t* labels, const double* stats,
+                                    int n, int d, int n_batches, double inv_t, double* grad) {
+    knn_entropy_bwd<double>(x, labels, stats, n, d, n_batches, inv_t, grad);
+}
+}

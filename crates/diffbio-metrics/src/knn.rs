@@ -1,0 +1,267 @@
+//! Exact k-nearest-neighbour graphs: candidates from the tiled all-pairs pass, made exact
+//! by re-measuring them in the direct form.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use diffbio_pairwise::{any_at_most, by_distance_then_index, dispatch, TopK, Vectorised};
+
+use crate::embedding::{Embedding, EmbeddingValue};
+use crate::error::{Error, Result};
+use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Points, Tile};
+
+/// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
+/// distance with ties broken by the smaller index; distances are reported Euclidean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnGraph {
+    k: usize,
+    indices: Vec<usize>,
+    distances: Vec<f64>,
+}
+
+impl KnnGraph {
+    /// Number of cells.
+    pub fn n(&self) -> usize {
+        self.indices.len() / self.k
+    }
+
+    /// Neighbours per cell.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The neighbours of cell `i`, nearest first.
+    pub fn neighbors(&self, i: usize) -> &[usize] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The Euclidean distances to [`Self::neighbors`], ascending.
+    pub fn distances(&self, i: usize) -> &[f64] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The graph restricted to each cell's `k` nearest (a prefix of every row).
+    pub fn truncate(&self, k: usize) -> Result<Self> {
+        if k == 0 || k > self.k {
+            return Err(Error::InvalidK { k, n: self.n() });
+        }
+        fn prefixes<T: Copy>(rows: &[T], width: usize, k: usize) -> Vec<T> {
+            rows.chunks(width)
+                .flat_map(|r| r[..k].iter().copied())
+                .collect()
+        }
+        Ok(Self {
+            k,
+            indices: prefixes(&self.indices, self.k, k),
+            distances: prefixes(&self.distances, self.k, k),
+        })
+    }
+}
+
+/// Exact kNN graph of a row-major `[n × dims]` embedding (f32 or f64), in parallel over
+/// tiles of cells. Squared distances come from matrix products in f64
+/// (`|x|² + |y|² − 2 x·y`, on centred points), which keep each cell's `k + 8` best
+/// candidates; those are re-measured in the direct form `Σ (x_i − x_j)²` and ordered by
+/// (distance, index). When the candidates' margin is smaller than the products' rounding
+/// bound, the cell's row is redone in the direct form, so the result is the exact graph.
+/// O(n²·d) time, O(n·(d + k)) memory. Errors: a length that is not a multiple of `dims`,
+/// k outside 1..n−1, non-finite values.
+///
+/// ```
+/// use diffbio_metrics::knn;
+/// let x = [0.0f32, 0.0, 1.0, 0.0, 5.0, 0.0]; // three cells on a line, d = 2
+/// let g = knn(&x, 2, 1).unwrap();
+/// assert_eq!(g.neighbors(0), &[1]);
+/// assert_eq!(g.neighbors(2), &[1]);
+/// assert_eq!(g.distances(2), &[4.0]);
+/// ```
+pub fn knn<T: EmbeddingValue>(embedding: &[T], dims: usize, k: usize) -> Result<KnnGraph> {
+    knn_of(Embedding::new(embedding, dims)?, k)
+}
+
+/// [`knn`] of a checked embedding.
+pub(crate) fn knn_of<T: EmbeddingValue>(embedding: Embedding<'_, T>, k: usize) -> Result<KnnGraph> {
+    check_k(k, embedding.n())?;
+    Ok(knn_of_points(&centred_points(embedding), k))
+}
+
+/// `1 ≤ k ≤ n − 1`.
+pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
+    if k == 0 || k >= n {
+        return Err(Error::InvalidK { k, n });
+    }
+    Ok(())
+}
+
+/// Extra candidates kept per cell beyond k, re-measured exactly.
+const CANDIDATE_MARGIN: usize = 8;
+
+/// The exact kNN graph of checked points (1 ≤ k < n).
+pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
+    knn_of_points_with(points, k, &NoVisitor).0
+}
+
+/// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
+/// pairs, `also`'s state of every block of cells.
+pub(crate) fn knn_of_points_with<V: PairVisitor>(
+    points: &Points,
+    k: usize,
+    also: &V,
+) -> (KnnGraph, Vec<V::Block>) {
+    let keep = k + CANDIDATE_MARGIN;
+    let (candidates, results): (Vec<BlockCandidates>, Vec<V::Block>) =
+        visit_pairs(points, &(NearestCandidates { keep }, also))
+            .into_iter()
+            .unzip();
+    let blocks: Vec<(usize, Vec<TopK<f64>>)> = candidates
+        .into_iter()
+        .scan(0, |start, block| {
+            let first = *start;
+            *start += block.cells.len();
+            Some((first, block.cells))
+        })
+        .collect();
+    // Block by block, so each block's candidates are freed once its rows are exact.
+    let rows: Vec<Vec<(f64, usize)>> = blocks
+        .into_par_iter()
+        .flat_map_iter(|(start, block)| {
+            block
+                .into_iter()
+                .enumerate()
+                .map(move |(t, candidates)| exact_row(points, start + t, k, candidates.finish()))
+        })
+        .collect();
+    let mut indices = Vec::with_capacity(points.n() * k);
+    let mut distances = Vec::with_capacity(points.n() * k);
+    for (d2, j) in rows.into_iter().flatten() {
+        indices.push(j);
+        distances.push(d2.sqrt());
+    }
+    let graph = KnnGraph {
+        k,
+        indices,
+        distances,
+    };
+    (graph, results)
+}
+
+/// Every cell's `keep` nearest candidates by tiled distance.
+struct NearestCandidates {
+    keep: usize,
+}
+
+impl PairVisitor for NearestCandidates {
+    type Block = BlockCandidates;
+
+    fn block(&self, cells: Range<usize>) -> BlockCandidates {
+        BlockCandidates {
+            bars: vec![f64::INFINITY; cells.len()],
+            cells: cells.map(|_| TopK::new(self.keep)).collect(),
+        }
+    }
+
+    fn visit(
+        &self,
+        rows: &mut BlockCandidates,
+        columns: Option<&mut BlockCandidates>,
+        tile: &Tile,
+    ) {
+        dispatch(OfferTile {
+            rows,
+            columns,
+            tile,
+        });
+    }
+}
+
+/// Offers a tile's pairs to the candidates of its row cells and (off the diagonal) of its
+/// column cells.
+struct OfferTile<'a> {
+    rows: &'a mut BlockCandidates,
+    columns: Option<&'a mut BlockCandidates>,
+    tile: &'a Tile<'a>,
+}
+
+impl Vectorised for OfferTile<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            rows,
+            mut columns,
+            tile,
+        } = self;
+        for ((i, distances), candidates) in tile.rows().zip(&mut rows.cells) {
+            candidates.offer_row(tile.columns.start, distances, i);
+            if let Some(columns) = columns.as_deref_mut() {
+                columns.offer_column(i, distances);
+            }
+        }
+    }
+}
+
+/// The candidates of a block's cells, with their admission bars side by side so that a
+/// tile row is compared with them in vector registers.
+struct BlockCandidates {
+    bars: Vec<f64>,
+    cells: Vec<TopK<f64>>,
+}
+
+impl BlockCandidates {
+    /// Offers cell j to every cell t of the block at squared distance `distances[t]`.
+    #[inline(always)]
+    fn offer_column(&mut self, j: usize, distances: &[f64]) {
+        for (t0, chunk) in (0..).step_by(LANES).zip(distances.chunks(LANES)) {
+            let bars = &self.bars[t0..t0 + chunk.len()];
+            if any_at_most(chunk, bars) {
+                for (t, &d2) in (t0..).zip(chunk) {
+                    if d2 <= self.bars[t] {
+                        self.cells[t].admit(d2, j);
+                        self.bars[t] = self.cells[t].bar();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Distances checked at once against their bars: one vector comparison on AVX2.
+const LANES: usize = 8;
+
+/// A pass that computes nothing besides the graph.
+struct NoVisitor;
+
+impl PairVisitor for NoVisitor {
+    type Block = ();
+
+    fn block(&self, _: Range<usize>) {}
+
+    fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &Tile) {}
+}
+
+/// The k best of a row's candidates by exact distance, or the whole row redone exactly
+/// when a non-candidate could still be within rounding of the k-th.
+fn exact_row(points: &Points, i: usize, k: usize, approx: Vec<(f64, usize)>) -> Vec<(f64, usize)> {
+    let cutoff = approx.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+    let complete = approx.len() == points.n() - 1;
+    let mut exact: Vec<(f64, usize)> = approx
+        .iter()
+        .map(|&(_, j)| (points.direct_sq_distance(i, j), j))
+        .collect();
+    exact.sort_unstable_by(by_distance_then_index);
+    exact.truncate(k);
+    let kth = exact[k - 1].0;
+    if complete || kth < cutoff - points.tile_error_bound(i) {
+        return exact;
+    }
+    let mut all: Vec<(f64, usize)> = (0..points.n())
+        .filter(|&j| j != i)
+        .map(|j| (points.direct_sq_distance(i, j), j))
+        .collect();
+    all.select_nth_unstable_by(k - 1, by_distance_then_index);
+    all.truncate(k);
+    all.sort_unstable_by(by_distance_then_index);
+    all
+}

@@ -1,0 +1,816 @@
+//! Exact metrics against scikit-learn's own numbers and against their definitions.
+
+use diffbio_metrics::{
+    self as metrics, average_precision, roc_auc, silhouette_samples, Between, Distance,
+};
+use diffbio_testing::Rng;
+use serde_json::Value;
+
+#[test]
+fn average_precision_equals_scikit_learn() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/average_precision_sklearn.json"
+    );
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    assert!(cases.len() >= 16);
+    for case in cases {
+        let scores: Vec<f64> = case["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let labels: Vec<bool> = case["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64() == Some(1))
+            .collect();
+        let want = case["expected"].as_f64().unwrap();
+        let got = average_precision(&scores, &labels).unwrap();
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{}: {got} vs scikit-learn {want}",
+            case["id"]
+        );
+    }
+}
+
+/// AP from its definition: precision at each positive's threshold (ties included), averaged.
+fn brute_force_ap(s: &[f64], y: &[bool]) -> f64 {
+    let n_pos = y.iter().filter(|&&b| b).count() as f64;
+    let mut ap = 0.0;
+    let mut thresholds: Vec<f64> = s
+        .iter()
+        .zip(y)
+        .filter(|(_, &b)| b)
+        .map(|(&v, _)| v)
+        .collect();
+    thresholds.sort_by(|a, b| b.total_cmp(a));
+    thresholds.dedup();
+    let mut prev_recall = 0.0;
+    for t in thresholds {
+        let tp = s.iter().zip(y).filter(|(&v, &b)| b && v >= t).count() as f64;
+        let fp = s.iter().zip(y).filter(|(&v, &b)| !b && v >= t).count() as f64;
+        ap += (tp / n_pos - prev_recall) * tp / (tp + fp);
+        prev_recall = tp / n_pos;
+    }
+    ap
+}
+
+#[test]
+fn average_precision_matches_its_definition_with_ties_and_infinities() {
+    let mut rng = Rng::new(30);
+    for n in [1usize, 3, 50, 400] {
+        let mut s: Vec<f64> = (0..n).map(|_| (rng.below(9) as f64 - 4.0) * 0.5).collect();
+        s[0] = f64::INFINITY;
+        if n > 2 {
+            s[1] = f64::NEG_INFINITY;
+        }
+        let mut y: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.4).collect();
+        y[n - 1] = true;
+        let got = average_precision(&s, &y).unwrap();
+        let want = brute_force_ap(&s, &y);
+        assert!((got - want).abs() < 1e-12, "n={n}: {got} vs {want}");
+        let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
+        assert!((average_precision(&s32, &y).unwrap() - want).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn perfect_and_reversed_rankings() {
+    let s = [0.9f32, 0.8, 0.7, 0.2, 0.1];
+    let y = [true, true, true, false, false];
+    assert_eq!(average_precision(&s, &y).unwrap(), 1.0);
+    assert_eq!(roc_auc(&s, &y).unwrap(), 1.0);
+    let reversed: Vec<bool> = y.iter().map(|b| !b).collect();
+    assert_eq!(roc_auc(&s, &reversed).unwrap(), 0.0);
+    // The two positives ranked last among five: AP = (1/2)(1/4) + (1/2)(2/5).
+    let ap = average_precision(&s, &reversed).unwrap();
+    assert!((ap - (0.125 + 0.2)).abs() < 1e-15, "{ap}");
+}
+
+#[test]
+fn average_precision_errors() {
+    assert!(matches!(
+        average_precision(&[0.1f64, 0.2], &[true]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        average_precision::<f64>(&[], &[]),
+        Err(metrics::Error::Empty { .. })
+    ));
+    assert!(matches!(
+        average_precision(&[0.1f32, 0.2], &[false, false]),
+        Err(metrics::Error::SingleClass { .. })
+    ));
+    assert!(matches!(
+        average_precision(&[f64::NAN, 0.2], &[true, false]),
+        Err(metrics::Error::NaN { index: 0, .. })
+    ));
+    assert_eq!(
+        average_precision(&[0.1f32, 0.2], &[true, true]),
+        Ok(1.0),
+        "no negatives: every threshold is exact"
+    );
+}
+
+// ---- neighbourhood metrics ----
+
+use diffbio_metrics::{batch_entropy, knn, knn_accuracy};
+
+#[test]
+fn knn_is_exact_with_ties_broken_by_index() {
+    let mut rng = Rng::new(31);
+    // Past 256 cells the pairs are visited by tiles of two blocks; 1,100 cells make an odd
+    // number of blocks (5), 1,500 an even one (6).
+    for (n, d, k, offset) in [
+        (2usize, 1usize, 1usize, 0.0f32),
+        (40, 3, 5, 0.0),
+        (200, 2, 199, 0.0),
+        (1500, 4, 12, 0.0),
+        (1100, 3, 9, 3.0e4),
+    ] {
+        // Integer coordinates: many exactly tied distances; the offset makes the tiled
+        // products' rounding larger than the gaps, so rows fall back to the direct form.
+        let x: Vec<f32> = (0..n * d).map(|_| rng.below(4) as f32 + offset).collect();
+        let g = knn(&x, d, k).unwrap();
+        for i in 0..n {
+            let mut all: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    (
+                        (0..d)
+                            .map(|c| (x[i * d + c] - x[j * d + c]).powi(2) as f64)
+                            .sum::<f64>(),
+                        j,
+                    )
+                })
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let want: Vec<usize> = all[..k].iter().map(|p| p.1).collect();
+            assert_eq!(g.neighbors(i), want.as_slice(), "row {i}");
+            assert!(g
+                .distances(i)
+                .iter()
+                .zip(&all[..k])
+                .all(|(a, b)| (a - b.0.sqrt()).abs() < 1e-12));
+        }
+        assert_eq!(g.truncate(1).unwrap().neighbors(0), &g.neighbors(0)[..1]);
+    }
+}
+
+#[test]
+fn batch_entropy_and_accuracy_on_mixed_and_separated_data() {
+    let mut rng = Rng::new(32);
+    let n = 300;
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+    let embed = |offset: f64, rng: &mut Rng| -> Vec<f64> {
+        (0..n)
+            .flat_map(|i| [rng.normal() + offset * (i % 3) as f64, rng.normal()])
+            .collect()
+    };
+    let mixed = knn(&embed(0.0, &mut rng), 2, 30).unwrap();
+    let separated = knn(&embed(50.0, &mut rng), 2, 30).unwrap();
+    let h_mixed = batch_entropy(&mixed, &labels).unwrap();
+    let h_separated = batch_entropy(&separated, &labels).unwrap();
+    assert!(
+        h_mixed.mean > 0.9 && h_separated.mean == 0.0,
+        "{} {}",
+        h_mixed.mean,
+        h_separated.mean
+    );
+    assert_eq!(h_mixed.per_cell.len(), n);
+    assert_eq!(knn_accuracy(&separated, &labels).unwrap().mean, 1.0);
+    assert!(knn_accuracy(&mixed, &labels).unwrap().mean < 0.6);
+}
+
+#[test]
+fn neighbourhood_metric_errors() {
+    let x = [0.0f32, 1.0, 2.0, 3.0];
+    assert!(matches!(knn(&x, 3, 1), Err(metrics::Error::Shape { .. })));
+    assert!(matches!(knn(&x, 0, 1), Err(metrics::Error::Shape { .. })));
+    assert!(matches!(
+        knn::<f32>(&[], 2, 1),
+        Err(metrics::Error::Shape { .. })
+    ));
+    assert!(matches!(
+        knn(&x, 1, 4),
+        Err(metrics::Error::InvalidK { k: 4, n: 4 })
+    ));
+    assert!(matches!(
+        knn(&x, 1, 0),
+        Err(metrics::Error::InvalidK { .. })
+    ));
+    assert!(matches!(
+        knn(&[0.0f32, f32::NAN, 1.0], 1, 1),
+        Err(metrics::Error::NaN { index: 1, .. })
+    ));
+    let g = knn(&x, 1, 2).unwrap();
+    assert!(matches!(
+        batch_entropy(&g, &[0, 0, 0, 0]),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        batch_entropy(&g, &[0, 1]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        knn_accuracy(&g, &[0, 1, 1]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        g.truncate(3),
+        Err(metrics::Error::InvalidK { .. })
+    ));
+}
+
+/// The real PBMC data of `../shared/data/pbmc-3chem` (not copied into the repository: its
+/// licence is GPL-3): batch codes, cell-type codes and the two embeddings with their dims;
+/// `None` (and a SKIPPED line) where the data is absent.
+struct Pbmc {
+    dir: std::path::PathBuf,
+    batch: Vec<u32>,
+    celltype: Vec<u32>,
+    embeddings: Vec<(&'static str, Vec<f32>, usize)>,
+}
+
+fn pbmc() -> Option<Pbmc> {
+    use candle_core::{DType, Tensor};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pbmc-3chem");
+    if !dir.join("labels.json").exists() {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {} is absent", dir.display());
+        return None;
+    }
+    let read = |name: &str| Tensor::read_npy(dir.join(name)).unwrap();
+    let codes = |name: &str| read(name).to_dtype(DType::U32).unwrap().to_vec1().unwrap();
+    let embeddings = ["X_pca", "X_pca_harmony"]
+        .into_iter()
+        .map(|name| {
+            let x = read(&format!("{name}.npy"));
+            let d = x.dim(1).unwrap();
+            (name, x.flatten_all().unwrap().to_vec1().unwrap(), d)
+        })
+        .collect();
+    Some(Pbmc {
+        batch: codes("batch.npy"),
+        celltype: codes("celltype.npy"),
+        embeddings,
+        dir,
+    })
+}
+
+/// Checked against the reference metrics shipped in the data's labels.json.
+#[test]
+fn pbmc_reference_metrics_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.dir.join("labels.json")).unwrap())
+            .unwrap();
+    for (name, x, d) in &data.embeddings {
+        let reference = &info["info"]["reference_metrics"][name];
+        let g30 = knn(x, *d, 30).unwrap();
+        let entropy = batch_entropy(&g30, &data.batch).unwrap().mean;
+        let accuracy = knn_accuracy(&g30.truncate(15).unwrap(), &data.celltype)
+            .unwrap()
+            .mean;
+        let want_entropy = reference["batch_entropy_mean"].as_f64().unwrap();
+        let want_accuracy = reference["celltype_knn15_accuracy"].as_f64().unwrap();
+        assert!(
+            (entropy - want_entropy).abs() < 1e-9,
+            "{name}: batch entropy {entropy} vs {want_entropy}"
+        );
+        assert!(
+            (accuracy - want_accuracy).abs() < 1e-12,
+            "{name}: 15-NN accuracy {accuracy} vs {want_accuracy}"
+        );
+    }
+}
+
+/// Checked against scib-metrics 0.5.10 itself (tests/data/scib_pbmc.json, written by
+/// scripts/make_scib_fixture.py under the same exact kNN graph). scib-metrics computes in
+/// float32 (JAX), diffbio in float64: real-valued scores agree to the tolerance below.
+#[test]
+fn scib_metrics_reference_on_pbmc_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let fixture: Value = serde_json::from_str(include_str!("data/scib_pbmc.json")).unwrap();
+    let (b, c) = (&data.batch, &data.celltype);
+    for (name, x, d) in &data.embeddings {
+        let want = &fixture["embeddings"][name];
+        // scib's 90 (LISI) and 15 (graph connectivity) neighbours count the cell itself.
+        let g89 = knn(x, *d, 89).unwrap();
+        let ours = [
+            ("ilisi", metrics::ilisi(&g89, b).unwrap()),
+            ("clisi", metrics::clisi(&g89, c).unwrap()),
+            (
+                "graph_connectivity",
+                metrics::graph_connectivity(&g89.truncate(14).unwrap(), c).unwrap(),
+            ),
+            (
+                "silhouette_label",
+                metrics::silhouette_label(x, *d, c).unwrap(),
+            ),
+            (
+                "silhouette_batch",
+                metrics::silhouette_batch(x, *d, c, b).unwrap(),
+            ),
+            ("bras", metrics::bras(x, *d, c, b).unwrap()),
+            (
+                "isolated_labels",
+                metrics::isolated_labels(x, *d, c, b).unwrap(),
+            ),
+        ];
+        for (metric, value) in ours {
+            let reference = want[metric].as_f64().unwrap();
+            eprintln!(
+                "{name} {metric}: {value} vs scib {reference} (|Δ| {:.1e})",
+                (value - reference).abs()
+            );
+        }
+        for (metric, value) in ours {
+            let reference = want[metric].as_f64().unwrap();
+            assert!(
+                (value - reference).abs() < 1e-6,
+                "{name} {metric}: {value} vs scib {reference}"
+            );
+        }
+        // kBET: scib's 50 neighbours count the cell itself; its diffusion-space search is
+        // replaced by the exact one in the fixture (scib's own pynndescent value is recorded
+        // beside it and equal on this data).
+        let kbet = metrics::kbet(&g89.truncate(49).unwrap(), b, c).unwrap();
+        let want_kbet = want["kbet_exact_knn"].as_f64().unwrap();
+        eprintln!("{name} kbet: {} vs scib {want_kbet}", kbet.score);
+        for label in &kbet.per_label {
+            let reference = want["kbet_exact_knn_per_label"][label.label.to_string()].as_f64();
+            eprintln!(
+                "  label {} ({} cells): {:?} vs {reference:?}",
+                label.label, label.cells, label.acceptance
+            );
+            match (label.acceptance, reference) {
+                (Some(ours), Some(theirs)) => assert!((ours - theirs).abs() < 1e-12),
+                (ours, theirs) => assert_eq!(ours, theirs, "{name} label {}", label.label),
+            }
+        }
+        assert!((kbet.score - want_kbet).abs() < 1e-12, "{name} kbet");
+        // PCR: scib's float32 SVD against the closed form here.
+        let pcr = metrics::pcr(x, *d, b).unwrap();
+        let want_pcr = want["pcr"].as_f64().unwrap();
+        eprintln!(
+            "{name} pcr: {pcr} vs scib {want_pcr} (|Δ| {:.1e})",
+            (pcr - want_pcr).abs()
+        );
+        assert!((pcr - want_pcr).abs() < 1e-6, "{name} pcr");
+        let (pre, pre_dims) = (&data.embeddings[0].1, data.embeddings[0].2);
+        let comparison = metrics::pcr_comparison(pre, pre_dims, x, *d, b).unwrap();
+        let want_comparison = want["pcr_comparison"].as_f64().unwrap();
+        eprintln!("{name} pcr_comparison: {comparison} vs scib {want_comparison}");
+        assert!(
+            (comparison - want_comparison).abs() < 1e-6,
+            "{name} pcr_comparison"
+        );
+        let lisi = metrics::lisi(&g89, b).unwrap();
+        for (i, want) in want["lisi_batch_per_cell_head"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (lisi.per_cell[i] - want).abs() < 1e-5 * want,
+                "{name} LISI of cell {i}"
+            );
+        }
+    }
+}
+
+/// Two batches: interleaved along a line (mixed) or placed far apart (separated); the cell
+/// types follow the same two layouts the other way round.
+fn mixing_layouts() -> (Vec<f64>, Vec<f64>, Vec<u32>) {
+    let n = 200;
+    let mixed: Vec<f64> = (0..n)
+        .map(|i| i as f64 + 0.01 * ((i * 37) % 11) as f64)
+        .collect();
+    let separated: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                i as f64
+            } else {
+                10_000.0 + i as f64
+            }
+        })
+        .collect();
+    let labels = (0..n as u32).map(|i| i % 2).collect();
+    (mixed, separated, labels)
+}
+
+#[test]
+fn lisi_scores_mixed_and_separated_layouts() {
+    let (mixed, separated, labels) = mixing_layouts();
+    let mixed_graph = knn(&mixed, 1, 89).unwrap();
+    let separated_graph = knn(&separated, 1, 89).unwrap();
+    let mixed_ilisi = metrics::ilisi(&mixed_graph, &labels).unwrap();
+    let separated_ilisi = metrics::ilisi(&separated_graph, &labels).unwrap();
+    assert!(mixed_ilisi > 0.95, "{mixed_ilisi}");
+    assert!(separated_ilisi.abs() < 1e-9, "{separated_ilisi}");
+    // The same labels read as cell types: cLISI is the reverse.
+    let mixed_clisi = metrics::clisi(&mixed_graph, &labels).unwrap();
+    let separated_clisi = metrics::clisi(&separated_graph, &labels).unwrap();
+    assert!(mixed_clisi < 0.05, "{mixed_clisi}");
+    assert!((separated_clisi - 1.0).abs() < 1e-9, "{separated_clisi}");
+    let per_cell = metrics::lisi(&mixed_graph, &labels).unwrap();
+    assert!(per_cell
+        .per_cell
+        .iter()
+        .all(|&v| (1.0..=2.0 + 1e-9).contains(&v)));
+}
+
+#[test]
+fn silhouettes_and_connectivity_on_mixed_and_separated_layouts() {
+    let (mixed, separated, labels) = mixing_layouts();
+    let one_type = vec![0u32; labels.len()];
+    // batches mixed: batch silhouettes near 1; separated: near 0
+    let mixed_asw = metrics::silhouette_batch(&mixed, 1, &one_type, &labels).unwrap();
+    let separated_asw = metrics::silhouette_batch(&separated, 1, &one_type, &labels).unwrap();
+    assert!(
+        mixed_asw > 0.95 && separated_asw < 0.05,
+        "{mixed_asw} {separated_asw}"
+    );
+    // as cell types: the label silhouette is high when separated, middling when mixed
+    let kept = metrics::silhouette_label(&separated, 1, &labels).unwrap();
+    let lost = metrics::silhouette_label(&mixed, 1, &labels).unwrap();
+    assert!(kept > 0.95 && (lost - 0.5).abs() < 0.05, "{kept} {lost}");
+    // separated clusters: each type is one connected neighbourhood
+    let g = knn(&separated, 1, 14).unwrap();
+    assert_eq!(metrics::graph_connectivity(&g, &labels).unwrap(), 1.0);
+    // an isolated type present in one batch only scores its own silhouette
+    let iso = metrics::isolated_labels(&separated, 1, &labels, &one_type).unwrap();
+    assert!((iso - kept).abs() < 1e-12);
+    let d2: Vec<f64> = separated.iter().flat_map(|&v| [v, 0.5 * v]).collect();
+    let bras = metrics::bras(&d2, 2, &one_type, &labels).unwrap();
+    assert!((0.0..=1.0).contains(&bras), "{bras}");
+}
+
+/// The silhouette's definition, pair by pair in f64.
+fn brute_force_silhouettes(x: &[f64], d: usize, labels: &[u32], between: Between) -> Vec<f64> {
+    let n = labels.len();
+    let clusters = *labels.iter().max().unwrap() as usize + 1;
+    let size = |c: usize| labels.iter().filter(|&&l| l as usize == c).count();
+    (0..n)
+        .map(|i| {
+            let mut sums = vec![0.0f64; clusters];
+            for j in (0..n).filter(|&j| j != i) {
+                let d2: f64 = (0..d).map(|c| (x[i * d + c] - x[j * d + c]).powi(2)).sum();
+                sums[labels[j] as usize] += d2.sqrt();
+            }
+            let own = labels[i] as usize;
+            if size(own) < 2 {
+                return 0.0;
+            }
+            let a = sums[own] / (size(own) - 1) as f64;
+            let others = (0..clusters).filter(|&c| c != own && size(c) > 0);
+            let b = match between {
+                Between::Nearest => others
+                    .map(|c| sums[c] / size(c) as f64)
+                    .fold(f64::INFINITY, f64::min),
+                Between::MeanOther => others.map(|c| sums[c]).sum::<f64>() / (n - size(own)) as f64,
+            };
+            (b - a) / a.max(b)
+        })
+        .collect()
+}
+
+#[test]
+fn euclidean_silhouettes_match_their_definition_across_tiles() {
+    let mut rng = Rng::new(47);
+    // Past 256 cells the pairs are visited by tiles of two blocks (5 blocks: an odd count);
+    // label 3 is a single cell, which scores 0.
+    for (n, d) in [(7usize, 2usize), (300, 3), (1100, 5)] {
+        let x: Vec<f64> = rng.normals(n * d);
+        let mut labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+        labels[n / 2] = 3;
+        for between in [Between::Nearest, Between::MeanOther] {
+            let got = silhouette_samples(&x, d, &labels, Distance::Euclidean, between).unwrap();
+            let want = brute_force_silhouettes(&x, d, &labels, between);
+            assert_eq!(got[n / 2], 0.0);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-12, "n {n} cell {i}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn all_pairs_results_do_not_depend_on_the_thread_count() {
+    // Each block of cells sees its tiles in a fixed order, so sums are bitwise reproducible.
+    let mut rng = Rng::new(53);
+    let (n, d) = (900, 4);
+    let x = rng.normals(n * d);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(5) as u32).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let s = silhouette_samples(&x, d, &labels, Distance::Euclidean, Between::Nearest);
+                (s.unwrap(), knn(&x, d, 7).unwrap())
+            })
+    };
+    let one_thread = run(1);
+    for threads in [2, 3] {
+        assert!(run(threads) == one_thread, "{threads} threads");
+    }
+}
+
+/// scikit-learn's NMI and ARI of fixed label pairs (tests/data/scib_pbmc.json).
+#[test]
+fn nmi_and_ari_equal_scikit_learn_on_pbmc_label_pairs_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let fixture: Value = serde_json::from_str(include_str!("data/scib_pbmc.json")).unwrap();
+    let c = &data.celltype;
+    let other: Vec<u32> = (0..c.len())
+        .map(|i| (c[i] * 7 + i as u32 % 3) % 11)
+        .collect();
+    for (key, predicted) in [
+        ("celltype_vs_batch", &data.batch),
+        ("celltype_vs_other", &other),
+    ] {
+        let want = &fixture["nmi_ari"][key];
+        let nmi = metrics::nmi(c, predicted).unwrap();
+        let ari = metrics::ari(c, predicted).unwrap();
+        assert!(
+            (nmi - want[0].as_f64().unwrap()).abs() < 1e-12,
+            "{key} NMI {nmi}"
+        );
+        assert!(
+            (ari - want[1].as_f64().unwrap()).abs() < 1e-12,
+            "{key} ARI {ari}"
+        );
+    }
+}
+
+/// NMI and ARI against their definitions on random labellings: symmetric, invariant to
+/// renaming, 1 for the same partition; ARI ≈ 0 for independent labellings.
+#[test]
+fn nmi_and_ari_properties() {
+    let mut rng = Rng::new(3);
+    for (n, a, b) in [(50usize, 3u32, 4u32), (400, 7, 5), (2000, 2, 9)] {
+        let u: Vec<u32> = (0..n).map(|_| rng.below(a as usize) as u32).collect();
+        let v: Vec<u32> = (0..n).map(|_| rng.below(b as usize) as u32).collect();
+        let renamed: Vec<u32> = u.iter().map(|&l| 100 - l).collect();
+        assert!((metrics::nmi(&u, &renamed).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(metrics::ari(&u, &renamed).unwrap(), 1.0);
+        let (nmi, ari) = (metrics::nmi(&u, &v).unwrap(), metrics::ari(&u, &v).unwrap());
+        assert!((nmi - metrics::nmi(&v, &u).unwrap()).abs() < 1e-12);
+        assert!((ari - metrics::ari(&v, &u).unwrap()).abs() < 1e-12);
+        assert!((0.0..0.2).contains(&nmi), "{nmi}");
+        assert!(ari.abs() < 0.05, "{ari}");
+    }
+}
+
+/// k-means finds well-separated clusters, is deterministic for a seed, and its inertia is
+/// the squared distances to the returned centroids.
+#[test]
+fn kmeans_recovers_separated_clusters() {
+    let mut rng = Rng::new(9);
+    let (k, per, d) = (6usize, 150usize, 5usize);
+    let centres: Vec<f64> = (0..k * d).map(|_| 20.0 * rng.normal()).collect();
+    let mut x = Vec::new();
+    let mut truth = Vec::new();
+    for c in 0..k {
+        for _ in 0..per {
+            x.extend((0..d).map(|j| centres[c * d + j] + 0.5 * rng.normal()));
+            truth.push(c as u32);
+        }
+    }
+    let fit = metrics::kmeans(&x, d, k, 0).unwrap();
+    assert_eq!(fit, metrics::kmeans(&x, d, k, 0).unwrap());
+    assert_eq!(metrics::ari(&truth, &fit.labels).unwrap(), 1.0);
+    let inertia: f64 = x
+        .chunks(d)
+        .zip(&fit.labels)
+        .map(|(row, &c)| {
+            let centre = &fit.centroids[c as usize * d..(c as usize + 1) * d];
+            row.iter()
+                .zip(centre)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    assert!((fit.inertia - inertia).abs() < 1e-9 * inertia);
+    let scores = metrics::nmi_ari_kmeans(&x, d, &truth, 0).unwrap();
+    assert_eq!((scores.nmi, scores.ari), (1.0, 1.0));
+}
+
+/// kBET: mixed batches are accepted, batches in separate halves of each cell type
+/// rejected; a label below 10 cells is skipped and reported as such.
+#[test]
+fn kbet_on_mixed_and_separated_layouts() {
+    // Two cell types far apart on a line, 200 cells each, and a third of 6 cells.
+    let x: Vec<f64> = (0..406)
+        .map(|i| match i {
+            0..200 => i as f64,
+            200..400 => 10_000.0 + i as f64,
+            _ => 50_000.0 + i as f64,
+        })
+        .collect();
+    let types: Vec<u32> = (0..406).map(|i| (i / 200) as u32).collect();
+    let graph = knn(&x, 1, 49).unwrap();
+    let interleaved: Vec<u32> = (0..406).map(|i| i % 2).collect();
+    let halves: Vec<u32> = (0..406).map(|i| u32::from(i % 200 >= 100)).collect();
+    let mixed = metrics::kbet(&graph, &interleaved, &types).unwrap();
+    let apart = metrics::kbet(&graph, &halves, &types).unwrap();
+    assert!(mixed.score > 0.8, "mixed {}", mixed.score);
+    assert!(apart.score < 0.5, "apart {}", apart.score);
+    for result in [&mixed, &apart] {
+        let cells: Vec<usize> = result.per_label.iter().map(|l| l.cells).collect();
+        assert_eq!(cells, [200, 200, 6]);
+        assert!(result.per_label[2].acceptance.is_none());
+        let scored: Vec<f64> = result.per_label[..2]
+            .iter()
+            .map(|l| l.acceptance.unwrap())
+            .collect();
+        assert_eq!(result.score, (scored[0] + scored[1]) / 2.0);
+    }
+}
+
+/// PCR: 0 when every batch has the same mean, 1 when the batches are points.
+#[test]
+fn pcr_limits() {
+    let batches = [0u32, 0, 1, 1];
+    assert_eq!(
+        metrics::pcr(&[0.0f64, 2.0, 0.0, 2.0], 1, &batches).unwrap(),
+        0.0
+    );
+    assert_eq!(
+        metrics::pcr(&[1.0f64, 1.0, 5.0, 5.0], 1, &batches).unwrap(),
+        1.0
+    );
+}
+
+#[test]
+fn clustering_kbet_and_pcr_errors() {
+    let (mixed, _, labels) = mixing_layouts();
+    let g = knn(&mixed, 1, 14).unwrap();
+    let one = vec![0u32; labels.len()];
+    assert!(matches!(
+        metrics::kbet(&g, &one, &labels),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::kbet(&g, &labels[1..], &labels),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    // every label below 10 cells: nothing to score
+    let singletons: Vec<u32> = (0..labels.len() as u32).collect();
+    assert!(matches!(
+        metrics::kbet(&g, &labels, &singletons),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::kmeans(&mixed, 1, 0, 0),
+        Err(metrics::Error::InvalidK { k: 0, .. })
+    ));
+    assert!(matches!(
+        metrics::kmeans(&mixed[..3], 1, 4, 0),
+        Err(metrics::Error::InvalidK { k: 4, n: 3 })
+    ));
+    let mut nan = mixed.clone();
+    nan[5] = f64::INFINITY;
+    assert!(matches!(
+        metrics::kmeans(&nan, 1, 2, 0),
+        Err(metrics::Error::NaN { index: 5, .. })
+    ));
+    assert!(matches!(
+        metrics::nmi(&labels, &labels[1..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::ari(&[], &[]),
+        Err(metrics::Error::Empty { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr(&vec![2.0f64; labels.len()], 1, &labels),
+        Err(metrics::Error::ZeroVariance { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr(&mixed, 1, &labels[2..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    // batch means equal before integration: the comparison is undefined
+    let batches = [0u32, 0, 1, 1];
+    let flat = [0.0f64, 2.0, 0.0, 2.0];
+    assert!(matches!(
+        metrics::pcr_comparison(&flat, 1, &flat, 1, &batches),
+        Err(metrics::Error::ZeroVariance { .. })
+    ));
+    assert!(matches!(
+        metrics::pcr_comparison(&flat, 1, &flat, 1, &[0, 0, 0, 0]),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+}
+
+#[test]
+fn integration_metric_errors() {
+    let (mixed, _, labels) = mixing_layouts();
+    let g = knn(&mixed, 1, 14).unwrap();
+    let one = vec![0u32; labels.len()];
+    assert!(matches!(
+        metrics::ilisi(&g, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::clisi(&g, &labels[..10]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::graph_connectivity(&g, &labels[1..]),
+        Err(metrics::Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        metrics::silhouette_label(&mixed, 1, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    let mut nan = mixed.clone();
+    nan[3] = f64::NAN;
+    assert!(matches!(
+        metrics::silhouette_label(&nan, 1, &labels),
+        Err(metrics::Error::NaN { index: 3, .. })
+    ));
+    assert!(matches!(
+        metrics::bras(&mixed, 1, &labels, &one),
+        Err(metrics::Error::TooFewLabels { .. })
+    ));
+    assert!(matches!(
+        metrics::silhouette_batch(&mixed, 3, &labels, &labels),
+        Err(metrics::Error::Shape { .. })
+    ));
+    let tiny = knn(&mixed[..4], 1, 1).unwrap();
+    assert!(matches!(
+        metrics::lisi(&tiny, &labels[..4]),
+        Err(metrics::Error::InvalidK { .. })
+    ));
+}
+
+/// A chain of cells (each one's nearest neighbour is the one after it) is as deep as it
+/// is long: its strong components must be found without recursing once per cell. Run on a
+/// thread with a 256 KiB stack, where a recursive search over 10,000 cells overflows.
+#[test]
+fn graph_connectivity_of_a_long_chain_does_not_recurse_per_cell() {
+    let n = 20_000;
+    // d = 1, the gap from cell i to i + 1 is 2(n − i) − 1: shrinking, so i's nearest is i + 1.
+    let x: Vec<f64> = (0..n).map(|i| ((n - i) * (n - i)) as f64).collect();
+    let labels: Vec<u32> = (0..n).map(|i| u32::from(i >= n / 2)).collect();
+    let graph = knn(&x, 1, 1).unwrap();
+    let score = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || metrics::graph_connectivity(&graph, &labels).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    // Label 0: a path, no cycle (largest component 1); label 1: n − 2 ↔ n − 1 (size 2).
+    let half = (n / 2) as f64;
+    assert_eq!(score, (1.0 / half + 2.0 / half) / 2.0);
+}
+
+#[test]
+fn exact_roc_auc_equals_brute_force_pair_counting_with_ties() {
+    let mut rng = Rng::new(20);
+    for n in [2usize, 7, 100, 1000] {
+        // Integer-valued scores force many ties; −0.0 and 0.0 must tie.
+        let s: Vec<f64> = (0..n)
+            .map(|_| (rng.below(7) as f64 - 3.0) * if rng.uniform() < 0.5 { 1.0 } else { -1.0 })
+            .collect();
+        let mut y: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.4).collect();
+        y[0] = true;
+        y[1] = false;
+        let (mut wins, mut pairs) = (0.0, 0.0);
+        for i in 0..n {
+            for j in 0..n {
+                if y[i] && !y[j] {
+                    pairs += 1.0;
+                    wins += if s[i] > s[j] {
+                        1.0
+                    } else if s[i] == s[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        let got = roc_auc(&s, &y).unwrap();
+        assert!(
+            (got - wins / pairs).abs() < 1e-15,
+            "n={n}: {got} vs {}",
+            wins / pairs
+        );
+        let s32: Vec<f32> = s.iter().map(|&v| v as f32).collect();
+        assert_eq!(roc_auc(&s32, &y).unwrap(), got);
+    }
+}

@@ -1,0 +1,114 @@
+//! A branch-free, vectorisable exponential.
+
+/// `exp` as a branch-free polynomial: Cody–Waite range reduction, a Taylor polynomial on
+/// |r| ≤ ln2/2, and 2^n built from the exponent bits. Inlined into a loop, LLVM vectorises
+/// it (the libm call it replaces cannot be). Accurate to a few ulp; exactly 1 at 0; exactly
+/// 0 below the type's normal range, so no denormal ever enters a sum; inputs above ~709
+/// (f64) / 88 (f32) are clamped there.
+///
+/// ```
+/// use diffbio_pairwise::FastExp;
+/// let x = -3.25f64;
+/// assert!((x.fast_exp() - x.exp()).abs() <= 4.0 * f64::EPSILON * x.exp());
+/// assert_eq!(0.0f32.fast_exp(), 1.0);
+/// assert_eq!((-1000.0f64).fast_exp(), 0.0);
+/// ```
+pub trait FastExp: Copy {
+    /// `e^self`.
+    fn fast_exp(self) -> Self;
+}
+
+macro_rules! impl_fast_exp {
+    ($t:ty, $bits:ty, $mantissa:expr, $bias:expr, $lo:expr, $hi:expr, $ln2_hi:expr, $ln2_lo:expr, [$($c:expr),*]) => {
+        impl FastExp for $t {
+            #[inline(always)]
+            fn fast_exp(self) -> $t {
+                // 1.5·2^mantissa: adding it rounds to an integer held in the low bits.
+                const SHIFTER: $t = 1.5 * (1u64 << $mantissa) as $t;
+                let x = self.min($hi);
+                let t = x * std::f64::consts::LOG2_E as $t + SHIFTER;
+                let n = t - SHIFTER;
+                let r = (x - n * $ln2_hi) - n * $ln2_lo;
+                let mut p: $t = 0.0;
+                $(p = p * r + $c;)*
+                let scale = <$t>::from_bits((t.to_bits().wrapping_add($bias)) << $mantissa);
+                if x < $lo { 0.0 } else { p * scale }
+            }
+        }
+    };
+}
+
+// Taylor coefficients 1/k!, highest first; |r| ≤ ln2/2 bounds the truncation below one ulp.
+impl_fast_exp!(
+    f64,
+    u64,
+    52,
+    1023,
+    -708.0,
+    709.0,
+    6.931_471_803_691_238_2e-1,
+    1.908_214_929_270_587_7e-10,
+    [
+        1.0 / 479001600.0,
+        1.0 / 39916800.0,
+        1.0 / 3628800.0,
+        1.0 / 362880.0,
+        1.0 / 40320.0,
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0
+    ]
+);
+impl_fast_exp!(
+    f32,
+    u32,
+    23,
+    127,
+    -87.0,
+    88.0,
+    0.693_359_375,
+    -2.121_944_4e-4,
+    [
+        1.0 / 40320.0,
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0
+    ]
+);
+
+#[cfg(test)]
+mod tests {
+    use super::FastExp;
+
+    #[test]
+    fn fast_exp_matches_libm() {
+        let mut worst64 = 0.0f64;
+        let mut worst32 = 0.0f64;
+        for i in -70_000..=70_000 {
+            let x = i as f64 * 0.01;
+            if x > -708.0 && x < 709.0 {
+                worst64 = worst64.max((FastExp::fast_exp(x) - x.exp()).abs() / x.exp());
+            }
+            let x32 = (i as f32 * 0.00125).clamp(-86.0, 88.0);
+            let want = (x32 as f64).exp();
+            worst32 = worst32.max((FastExp::fast_exp(x32) as f64 - want).abs() / want);
+        }
+        assert!(worst64 < 4.0 * f64::EPSILON, "f64 exp rel err {worst64:e}");
+        assert!(
+            worst32 < 4.0 * f32::EPSILON as f64,
+            "f32 exp rel err {worst32:e}"
+        );
+        assert_eq!(FastExp::fast_exp(-1000.0f64), 0.0);
+        assert_eq!(FastExp::fast_exp(-100.0f32), 0.0);
+    }
+}

@@ -1,0 +1,27 @@
+//! The all-pairs engine shared by diffbio's losses (`diffbio-core`) and metrics
+//! (`diffbio-metrics`), generic over f32 and f64:
+//!
+//! - [`Points`]: tiles of squared Euclidean distances as matrix products (`gemm`);
+//! - [`TopK`]: the exact k smallest (distance, index) pairs, ties by the smaller index;
+//! - [`dispatch`] / [`Vectorised`]: loops compiled for the CPU's SIMD width, with
+//!   denormals flushed ([`FlushDenormals`]), and the [`lane_sum`] / [`lane_dot`] and
+//!   [`FastExp`] that vectorise inside them;
+//! - [`Real`]: the float trait all of it is generic over.
+//!
+//! It has no dependency beyond `gemm` and `pulp`, so the losses need none of the metrics'
+//! linear algebra.
+#![warn(missing_docs)]
+
+mod denormals;
+mod fast_exp;
+mod real;
+mod simd;
+mod tile;
+mod top_k;
+
+pub use denormals::FlushDenormals;
+pub use fast_exp::FastExp;
+pub use real::Real;
+pub use simd::{dispatch, lane_dot, lane_sum, Vectorised, LANES};
+pub use tile::Points;
+pub use top_k::{any_at_most, by_distance_then_index, TopK};

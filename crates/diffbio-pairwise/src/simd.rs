@@ -1,0 +1,106 @@
+//! Loops compiled for the CPU's SIMD width ([`dispatch`]) and the lane-wise sums inside them.
+
+use crate::Real;
+
+/// Work that [`dispatch`] compiles for the CPU's SIMD width. Its `run` must be
+/// `#[inline(always)]`, and so must the functions its loops call: only code inlined into
+/// the dispatched function is compiled for that width. (A closure would be compiled on its
+/// own, for the x86-64 baseline, once its body is too large to inline; closures cannot be
+/// marked always-inline.)
+pub trait Vectorised {
+    /// What the work returns.
+    type Output;
+    /// The work itself.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `work` compiled for the widest SIMD instruction set pulp dispatches to on this CPU
+/// (AVX2 + FMA, or the x86-64 baseline: pulp's AVX-512 level is a feature left off, as it
+/// measured slower here), with denormals flushed to zero ([`crate::FlushDenormals`]).
+#[inline(always)]
+pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
+    struct Dispatched<W>(W);
+    impl<W: Vectorised> pulp::WithSimd for Dispatched<W> {
+        type Output = W::Output;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> W::Output {
+            let _flush = crate::FlushDenormals::new();
+            self.0.run()
+        }
+    }
+    pulp::Arch::new().dispatch(Dispatched(work))
+}
+
+/// Independent partial sums per reduction: four AVX2 registers of f64, two of f32, enough
+/// to hide the adds' latency. (For the f32 batch-mixing sums 8 lanes measured 40 % slower
+/// than 16 or 32, which were alike.)
+pub const LANES: usize = 16;
+
+/// `Σ values` in [`LANES`] interleaved partial sums, totalled in f64. The order differs
+/// from a sequential sum only by rounding.
+///
+/// ```
+/// use diffbio_pairwise::lane_sum;
+/// let v: Vec<f32> = (0..100).map(|i| i as f32).collect();
+/// assert_eq!(lane_sum(&v), 4950.0);
+/// ```
+#[inline(always)]
+pub fn lane_sum<T: Real>(values: &[T]) -> f64 {
+    lane_dot_by(values, values, |a, _| a)
+}
+
+/// `Σ a_i · b_i` in [`LANES`] interleaved partial sums (see [`lane_sum`]).
+#[inline(always)]
+pub fn lane_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
+    lane_dot_by(a, b, |x, y| x * y)
+}
+
+#[inline(always)]
+fn lane_dot_by<T: Real>(a: &[T], b: &[T], term: impl Fn(T, T) -> T) -> f64 {
+    let mut lanes = [T::default(); LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(&x, &y)| term(x, y).to_f64())
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for l in 0..LANES {
+            lanes[l] += term(x[l], y[l]);
+        }
+    }
+    lanes.iter().map(|v| v.to_f64()).sum::<f64>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{dispatch, lane_dot, lane_sum, Vectorised};
+
+    struct LaneSum<'a>(&'a [f64]);
+
+    impl Vectorised for LaneSum<'_> {
+        type Output = f64;
+        #[inline(always)]
+        fn run(self) -> f64 {
+            lane_sum(self.0)
+        }
+    }
+
+    #[test]
+    fn lane_sums_match_sequential_sums() {
+        for len in [0usize, 1, 7, 15, 16, 17, 89, 1000] {
+            let a: Vec<f64> = (0..len)
+                .map(|i| ((i * 37 % 11) as f64 - 4.5) / 3.0)
+                .collect();
+            let b: Vec<f64> = (0..len).map(|i| 1.0 + (i % 5) as f64 * 0.25).collect();
+            let sum: f64 = a.iter().sum();
+            let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dispatch(LaneSum(&a)) - sum).abs() <= 1e-12 * (1.0 + sum.abs()));
+            assert!((lane_dot(&a, &b) - dot).abs() <= 1e-12 * (1.0 + dot.abs()));
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let sum32: f64 = a32.iter().map(|&v| v as f64).sum();
+            assert!((lane_sum(&a32) - sum32).abs() <= 1e-5 * (1.0 + sum32.abs()));
+        }
+    }
+}

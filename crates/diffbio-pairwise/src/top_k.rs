@@ -1,0 +1,147 @@
+//! The exact k smallest (distance, index) pairs of a stream.
+
+use std::cmp::Ordering;
+
+use crate::Real;
+
+/// The total order of neighbours: by distance, ties by the smaller index.
+#[inline(always)]
+pub fn by_distance_then_index<T: Real>(a: &(T, usize), b: &(T, usize)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// Distances compared at once with the admission bar: one vector comparison on AVX2 (f64).
+const CHUNK: usize = 8;
+
+/// The `keep` smallest (distance, index) pairs offered, in the total order
+/// [`by_distance_then_index`], in amortised O(1) per offer: a buffer that is cut back to
+/// `keep` (a selection) whenever it grows by half, which raises the admission bar. Offers
+/// above the bar are rejected by a vectorised comparison, so a row of a distance tile costs
+/// about one comparison per entry.
+///
+/// ```
+/// use diffbio_pairwise::TopK;
+/// let mut top = TopK::new(2);
+/// top.offer_row(10, &[3.0f32, 1.0, 2.0, 1.0], 12); // column 12 is the row itself
+/// assert_eq!(top.finish(), [(1.0, 11), (1.0, 13)]); // ties by index
+/// ```
+#[derive(Debug, Clone)]
+pub struct TopK<T> {
+    keep: usize,
+    bar: T,
+    pairs: Vec<(T, usize)>,
+}
+
+impl<T: Real> TopK<T> {
+    /// An empty selection of the `keep ≥ 1` smallest.
+    pub fn new(keep: usize) -> Self {
+        assert!(keep > 0, "keep at least one pair");
+        Self {
+            keep,
+            bar: T::INFINITY,
+            pairs: Vec::with_capacity(Self::capacity(keep)),
+        }
+    }
+
+    /// Offers above this distance cannot enter (+∞ until `keep` pairs were seen).
+    #[inline(always)]
+    pub fn bar(&self) -> T {
+        self.bar
+    }
+
+    /// Offers `(row[t], first + t)` for every t but the one whose index is `skip` (the
+    /// row's own point; pass `usize::MAX` for none).
+    #[inline(always)]
+    pub fn offer_row(&mut self, first: usize, row: &[T], skip: usize) {
+        for (t0, chunk) in (0..).step_by(CHUNK).zip(row.chunks(CHUNK)) {
+            // Most chunks have no pair under the bar: one vector comparison each.
+            if any_at_most(chunk, &[self.bar; CHUNK][..chunk.len()]) {
+                for (j, &dist) in (first + t0..).zip(chunk) {
+                    if dist <= self.bar && j != skip {
+                        self.admit(dist, j);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offers one pair; the caller has checked `dist <= self.bar()` (others are harmless
+    /// but cost a slot until the next cut).
+    #[inline(always)]
+    pub fn admit(&mut self, dist: T, index: usize) {
+        self.pairs.push((dist, index));
+        if self.pairs.len() == Self::capacity(self.keep) {
+            self.cut();
+        }
+    }
+
+    fn capacity(keep: usize) -> usize {
+        keep + keep.div_ceil(2)
+    }
+
+    #[cold]
+    fn cut(&mut self) {
+        if self.pairs.len() > self.keep {
+            self.pairs
+                .select_nth_unstable_by(self.keep - 1, by_distance_then_index);
+            self.pairs.truncate(self.keep);
+            self.bar = self.pairs[self.keep - 1].0;
+        }
+    }
+
+    /// The smallest `min(keep, offered)` pairs, ascending in [`by_distance_then_index`].
+    pub fn finish(mut self) -> Vec<(T, usize)> {
+        self.cut();
+        self.pairs.sort_unstable_by(by_distance_then_index);
+        self.pairs
+    }
+}
+
+/// Whether any `values[l] <= bars[l]`, branch-free.
+#[inline(always)]
+pub fn any_at_most<T: Real>(values: &[T], bars: &[T]) -> bool {
+    values
+        .iter()
+        .zip(bars)
+        .fold(false, |any, (v, bar)| any | (v <= bar))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{by_distance_then_index, TopK};
+
+    #[test]
+    fn top_k_is_the_sorted_prefix_with_ties_by_index() {
+        let mut state = 7u64;
+        for (len, keep, distinct) in [
+            (1, 1, 5),
+            (40, 3, 4),
+            (1000, 17, 50),
+            (1000, 600, 1000),
+            (5, 9, 3),
+        ] {
+            let values: Vec<f32> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) % distinct) as f32 * 0.5 + 0.25
+                })
+                .collect();
+            let skip = len / 2;
+            let mut top = TopK::new(keep);
+            for (start, row) in (0..).step_by(13).zip(values.chunks(13)) {
+                top.offer_row(start, row, skip);
+            }
+            let mut want: Vec<(f32, usize)> = values
+                .iter()
+                .copied()
+                .zip(0..)
+                .filter(|&(_, j)| j != skip)
+                .collect();
+            want.sort_by(by_distance_then_index);
+            want.truncate(keep);
+            assert_eq!(top.finish(), want, "len {len}, keep {keep}");
+        }
+    }
+}
