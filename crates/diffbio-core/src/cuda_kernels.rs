@@ -1,6 +1,7 @@
 //! The project's CUDA kernels (`kernels/*.cu`, compiled to PTX by the build script) and
 //! helpers shared by the ops' `cuda_fwd`.
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, DeviceRepr, LaunchConfig, ValidAsZeroBits,
 };

@@ -15,6 +15,19 @@ pub(crate) fn defines(header: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Asserts that `header` defines exactly the `expected` names, with those values.
+pub(crate) fn assert_defines(file: &str, header: &str, expected: &[(&str, f64)]) {
+    let found = defines(header);
+    for &(name, value) in expected {
+        assert_eq!(found.get(name), Some(&value), "{name} in {file}");
+    }
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "every define of {file} is checked: {found:?}"
+    );
+}
+
 #[test]
 fn defines_are_read_and_other_lines_skipped() {
     let header = "#pragma once\n#define A 3\n  #define B 1e-8 // note\n#define C (1 + 2)\nint x;";

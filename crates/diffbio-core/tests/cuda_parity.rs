@@ -7,24 +7,10 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use diffbio_core::*;
-use diffbio_testing::{flat, norm_rel_err, rel_err, scalar, Rng};
+use diffbio_testing::{cuda_device, flat, norm_rel_err, rel_err, scalar, Rng};
 
 const F32_TOL: f64 = 1e-5;
 const HALF_TOL: f64 = 1e-2;
-
-/// The CUDA device, or `None` after reporting the skip. The report is written to the
-/// stderr handle directly, which the test harness does not capture, so CI logs show it.
-fn cuda() -> Option<Device> {
-    std::env::set_var("DIFFBIO_POISON_OUTPUTS", "1");
-    match Device::new_cuda(0) {
-        Ok(dev) => Some(dev),
-        Err(e) => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED (no CUDA device: {e})");
-            None
-        }
-    }
-}
 
 /// Value and gradient of one loss on one device.
 fn run(
@@ -73,7 +59,7 @@ fn mixing(k: usize, b: usize, t: f64) -> BatchMixingLoss {
 
 #[test]
 fn batch_mixing_matches_cpu() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let mut rng = Rng::new(100);
     // (n, d, k, B, T): n < 32 and odd sizes (no multiple of a warp or block), k = 1,
     // k = n − 1, B = 64, extreme temperatures.
@@ -109,7 +95,7 @@ fn batch_mixing_matches_cpu() {
 
 #[test]
 fn batch_mixing_with_duplicate_points_matches_cpu_value() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let mut rng = Rng::new(101);
     let (n, d) = (120, 6);
     let base = rng.normals(40 * d);
@@ -131,7 +117,7 @@ fn batch_mixing_with_duplicate_points_matches_cpu_value() {
 
 #[test]
 fn batch_mixing_f64_and_half_inputs_match_cpu() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let mut rng = Rng::new(102);
     let (n, d) = (400, 16);
     let x64 = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
@@ -157,7 +143,7 @@ fn batch_mixing_f64_and_half_inputs_match_cpu() {
 
 #[test]
 fn auroc_surrogate_matches_cpu() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let mut rng = Rng::new(103);
     for &(n, t, frac) in &[
         (2, 1.0, 0.5),
@@ -206,7 +192,7 @@ fn auroc_surrogate_matches_cpu() {
 
 #[test]
 fn auroc_surrogate_degenerate_classes_on_cuda() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let s = Var::new(&[0.3f32, 0.1, 0.7], &gpu).unwrap();
     let y = Tensor::new(&[1u8, 1, 1], &gpu).unwrap();
     let v = DifferentiableAuroc::default()
@@ -220,7 +206,7 @@ fn auroc_surrogate_degenerate_classes_on_cuda() {
 
 #[test]
 fn mismatched_devices_are_an_error() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let x = Tensor::ones((10, 2), DType::F32, &gpu).unwrap();
     let labels = Tensor::from_vec((0..10u32).map(|i| i % 2).collect(), 10, &Device::Cpu).unwrap();
     let e = mixing(3, 2, 1.0).forward(&x, &labels);
@@ -232,7 +218,7 @@ fn mismatched_devices_are_an_error() {
 
 #[test]
 fn composed_losses_run_on_cuda() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = cuda_device() else { return };
     let mut rng = Rng::new(104);
     let a = Tensor::from_vec(rng.simplex_rows(50, 4, 1.0), (50, 4), &Device::Cpu)
         .unwrap()

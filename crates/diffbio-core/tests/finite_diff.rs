@@ -1,16 +1,24 @@
 //! Autograd gradients of every loss against central finite differences in f64, on random
 //! inputs of several shapes (never all-zero).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use diffbio_core::*;
-use diffbio_testing::{finite_diff, flat, norm_rel_err, scalar, var, Rng};
+use diffbio_testing::{finite_diff, flat, norm_rel_err, scalar, test_device, Rng};
 
 const STEP: f64 = 1e-6;
 const TOL: f64 = 1e-6;
 
 /// Checks `∂f/∂(input at position `which`)` for a loss of several float inputs.
-fn check_inputs(name: &str, inputs: &[(Vec<f64>, Vec<usize>)], loss: impl Fn(&[Tensor]) -> Tensor) {
-    let vars: Vec<_> = inputs.iter().map(|(v, s)| var(v, s, DType::F64)).collect();
+fn check_inputs(
+    name: &str,
+    dev: &Device,
+    inputs: &[(Vec<f64>, Vec<usize>)],
+    loss: impl Fn(&[Tensor]) -> Tensor,
+) {
+    let vars: Vec<_> = inputs
+        .iter()
+        .map(|(v, s)| Var::from_tensor(&Tensor::from_slice(v, s.as_slice(), dev).unwrap()).unwrap())
+        .collect();
     let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let out = loss(&tensors);
     assert!(scalar(&out).is_finite(), "{name}: non-finite value");
@@ -23,7 +31,7 @@ fn check_inputs(name: &str, inputs: &[(Vec<f64>, Vec<usize>)], loss: impl Fn(&[T
         let numeric = finite_diff(
             |perturbed| {
                 let mut ts = tensors.clone();
-                ts[which] = Tensor::from_slice(perturbed, shape.as_slice(), &Device::Cpu).unwrap();
+                ts[which] = Tensor::from_slice(perturbed, shape.as_slice(), dev).unwrap();
                 scalar(&loss(&ts))
             },
             values,
@@ -37,8 +45,7 @@ fn check_inputs(name: &str, inputs: &[(Vec<f64>, Vec<usize>)], loss: impl Fn(&[T
     }
 }
 
-#[test]
-fn batch_mixing_matches_finite_differences() {
+fn batch_mixing_matches_finite_differences(dev: &Device) {
     let mut rng = Rng::new(1);
     // (n, d, k, B, T): includes k = 1 and k = n − 1, several temperatures.
     for &(n, d, k, b, t) in &[
@@ -50,7 +57,7 @@ fn batch_mixing_matches_finite_differences() {
     ] {
         let x = rng.normals(n * d);
         let labels: Vec<u32> = (0..n).map(|_| rng.below(b) as u32).collect();
-        let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+        let labels = Tensor::from_vec(labels, n, dev).unwrap();
         let loss = BatchMixingLoss::new(BatchMixingConfig {
             n_neighbors: k,
             n_batches: b,
@@ -59,21 +66,22 @@ fn batch_mixing_matches_finite_differences() {
         .unwrap();
         check_inputs(
             &format!("batch_mixing n={n} d={d} k={k} B={b} T={t}"),
+            dev,
             &[(x, vec![n, d])],
             |ts| loss.forward(&ts[0], &labels).unwrap(),
         );
     }
 }
 
-#[test]
-fn auroc_surrogate_matches_finite_differences() {
+fn auroc_surrogate_matches_finite_differences(dev: &Device) {
     let mut rng = Rng::new(2);
     for &(n, t) in &[(10, 0.5), (57, 1.0), (200, 0.1), (31, 20.0)] {
         let scores = rng.normals(n);
         let labels: Vec<u8> = (0..n).map(|i| (i % 3 == 0) as u8).collect();
-        let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+        let labels = Tensor::from_vec(labels, n, dev).unwrap();
         check_inputs(
             &format!("auroc n={n} T={t}"),
+            dev,
             &[(scores, vec![n]), (vec![t], vec![])],
             |ts| {
                 DifferentiableAuroc::with_temperature(ts[1].clone())
@@ -85,8 +93,7 @@ fn auroc_surrogate_matches_finite_differences() {
     }
 }
 
-#[test]
-fn clustering_compactness_matches_finite_differences() {
+fn clustering_compactness_matches_finite_differences(dev: &Device) {
     let mut rng = Rng::new(3);
     for &(n, d, k, w, s, given) in &[
         (6, 2, 2, 1.0, 1.0, false),
@@ -108,14 +115,14 @@ fn clustering_compactness_matches_finite_differences() {
         }
         check_inputs(
             &format!("clustering n={n} d={d} K={k} centroids={given}"),
+            dev,
             &inputs,
             |ts| loss.forward(&ts[0], &ts[1], ts.get(2)).unwrap(),
         );
     }
 }
 
-#[test]
-fn velocity_consistency_matches_finite_differences() {
+fn velocity_consistency_matches_finite_differences(dev: &Device) {
     let mut rng = Rng::new(4);
     for &(n, g, dt, cw, mw) in &[
         (1, 2, 0.1, 1.0, 1.0),
@@ -129,24 +136,33 @@ fn velocity_consistency_matches_finite_differences() {
             magnitude_weight: mw,
         })
         .unwrap();
-        check_inputs(&format!("velocity n={n} g={g}"), &inputs, |ts| {
+        check_inputs(&format!("velocity n={n} g={g}"), dev, &inputs, |ts| {
             loss.forward(&ts[0], &ts[1], &ts[2]).unwrap()
         });
     }
 }
 
-#[test]
-fn diversity_losses_match_finite_differences() {
+fn diversity_losses_match_finite_differences(dev: &Device) {
     let mut rng = Rng::new(5);
     for &(n, k, sharpness) in &[(1, 2, 1.0), (12, 4, 2.0), (50, 9, 0.5)] {
         let a = rng.simplex_rows(n, k, sharpness);
         check_inputs(
             &format!("shannon n={n} K={k}"),
+            dev,
             &[(a.clone(), vec![n, k])],
             |ts| ShannonDiversityLoss.forward(&ts[0]).unwrap(),
         );
-        check_inputs(&format!("simpson n={n} K={k}"), &[(a, vec![n, k])], |ts| {
-            SimpsonDiversityLoss.forward(&ts[0]).unwrap()
-        });
+        check_inputs(
+            &format!("simpson n={n} K={k}"),
+            dev,
+            &[(a, vec![n, k])],
+            |ts| SimpsonDiversityLoss.forward(&ts[0]).unwrap(),
+        );
     }
 }
+
+test_device!(batch_mixing_matches_finite_differences);
+test_device!(auroc_surrogate_matches_finite_differences);
+test_device!(clustering_compactness_matches_finite_differences);
+test_device!(velocity_consistency_matches_finite_differences);
+test_device!(diversity_losses_match_finite_differences);

@@ -5,14 +5,10 @@
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use diffbio_core::*;
-use diffbio_testing::{rel_err, scalar, Rng};
+use diffbio_testing::{rel_err, scalar, test_device, Rng};
 
-fn dev() -> Device {
-    Device::Cpu
-}
-
-fn tensor(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_slice(v, shape, &dev()).unwrap()
+fn tensor(v: &[f64], shape: &[usize], dev: &Device) -> Tensor {
+    Tensor::from_slice(v, shape, dev).unwrap()
 }
 
 // ---- a literal, dense transcription of SPEC.md §1 and §6 (test-only: it is O(n²) memory) ----
@@ -71,8 +67,7 @@ fn dense_auroc(s: &[f64], y: &[bool], t: f64) -> f64 {
     sum / pairs.max(1) as f64
 }
 
-#[test]
-fn batch_mixing_matches_dense_spec_on_larger_random_inputs() {
+fn batch_mixing_matches_dense_spec_on_larger_random_inputs(dev: &Device) {
     let mut rng = Rng::new(11);
     for &(n, d, k, b, t) in &[
         (500, 10, 30, 3, 1.0),
@@ -83,24 +78,20 @@ fn batch_mixing_matches_dense_spec_on_larger_random_inputs() {
         let x = rng.normals(n * d);
         let labels: Vec<usize> = (0..n).map(|_| rng.below(b)).collect();
         let want = dense_batch_mixing(&x, d, &labels, k, b, t);
-        let label_t = Tensor::from_vec(
-            labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-            n,
-            &dev(),
-        )
-        .unwrap();
+        let label_t =
+            Tensor::from_vec(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), n, dev).unwrap();
         let loss = BatchMixingLoss::new(BatchMixingConfig {
             n_neighbors: k,
             n_batches: b,
             temperature: t,
         })
         .unwrap();
-        let got64 = scalar(&loss.forward(&tensor(&x, &[n, d]), &label_t).unwrap());
+        let got64 = scalar(&loss.forward(&tensor(&x, &[n, d], dev), &label_t).unwrap());
         assert!(
             rel_err(got64, want, 1e-12) < 1e-9,
             "n={n}: {got64} vs {want}"
         );
-        let x32 = tensor(&x, &[n, d]).to_dtype(DType::F32).unwrap();
+        let x32 = tensor(&x, &[n, d], dev).to_dtype(DType::F32).unwrap();
         let got32 = scalar(&loss.forward(&x32, &label_t).unwrap());
         assert!(
             rel_err(got32, want, 1e-12) < 1e-4,
@@ -109,8 +100,7 @@ fn batch_mixing_matches_dense_spec_on_larger_random_inputs() {
     }
 }
 
-#[test]
-fn auroc_window_is_exact_against_all_pairs() {
+fn auroc_window_is_exact_against_all_pairs(dev: &Device) {
     let mut rng = Rng::new(12);
     for &(n, t, spread) in &[
         (3000, 0.01, 1.0),
@@ -122,11 +112,11 @@ fn auroc_window_is_exact_against_all_pairs() {
         let y: Vec<bool> = (0..n).map(|_| rng.uniform() < 0.3).collect();
         let want = dense_auroc(&s, &y, t);
         let labels =
-            Tensor::from_vec(y.iter().map(|&b| b as u32).collect::<Vec<_>>(), n, &dev()).unwrap();
+            Tensor::from_vec(y.iter().map(|&b| b as u32).collect::<Vec<_>>(), n, dev).unwrap();
         let got = scalar(
             &DifferentiableAuroc::new(t)
                 .unwrap()
-                .forward(&tensor(&s, &[n]), &labels)
+                .forward(&tensor(&s, &[n], dev), &labels)
                 .unwrap(),
         );
         assert!(
@@ -138,20 +128,18 @@ fn auroc_window_is_exact_against_all_pairs() {
 
 // ---- properties ----
 
-#[test]
-fn auroc_perfect_separation_at_low_temperature() {
-    let s = Tensor::new(&[0.9f32, 0.8, 0.7, 0.3, 0.2, 0.1], &dev()).unwrap();
-    let y = Tensor::new(&[1f32, 1., 1., 0., 0., 0.], &dev()).unwrap();
+fn auroc_perfect_separation_at_low_temperature(dev: &Device) {
+    let s = Tensor::new(&[0.9f32, 0.8, 0.7, 0.3, 0.2, 0.1], dev).unwrap();
+    let y = Tensor::new(&[1f32, 1., 1., 0., 0., 0.], dev).unwrap();
     let a = DifferentiableAuroc::new(0.01).unwrap();
     assert!(scalar(&a.forward(&s, &y).unwrap()) > 0.99);
     let reversed = a.forward(&s.neg().unwrap(), &y).unwrap();
     assert!(scalar(&reversed) < 0.01);
 }
 
-#[test]
-fn auroc_is_half_for_identical_scores_and_higher_temperature_flattens() {
-    let y = Tensor::new(&[1u8, 0, 1, 0], &dev()).unwrap();
-    let equal = Tensor::new(&[0.3f64, 0.3, 0.3, 0.3], &dev()).unwrap();
+fn auroc_is_half_for_identical_scores_and_higher_temperature_flattens(dev: &Device) {
+    let y = Tensor::new(&[1u8, 0, 1, 0], dev).unwrap();
+    let equal = Tensor::new(&[0.3f64, 0.3, 0.3, 0.3], dev).unwrap();
     assert_eq!(
         scalar(
             &DifferentiableAuroc::new(1.0)
@@ -161,7 +149,7 @@ fn auroc_is_half_for_identical_scores_and_higher_temperature_flattens() {
         ),
         0.5
     );
-    let s = Tensor::new(&[0.9f64, 0.1, 0.8, 0.2], &dev()).unwrap();
+    let s = Tensor::new(&[0.9f64, 0.1, 0.8, 0.2], dev).unwrap();
     let sharp = scalar(
         &DifferentiableAuroc::new(0.1)
             .unwrap()
@@ -177,11 +165,10 @@ fn auroc_is_half_for_identical_scores_and_higher_temperature_flattens() {
     assert!(sharp > soft && soft > 0.5);
 }
 
-#[test]
-fn auroc_degenerate_classes_give_zero_value_and_gradient() {
-    let s = Var::new(&[0.1f32, 0.5, 0.9], &dev()).unwrap();
+fn auroc_degenerate_classes_give_zero_value_and_gradient(dev: &Device) {
+    let s = Var::new(&[0.1f32, 0.5, 0.9], dev).unwrap();
     for y in [[1u8, 1, 1], [0, 0, 0]] {
-        let y = Tensor::new(&y, &dev()).unwrap();
+        let y = Tensor::new(&y, dev).unwrap();
         let v = DifferentiableAuroc::default()
             .forward(s.as_tensor(), &y)
             .unwrap();
@@ -201,13 +188,12 @@ fn auroc_degenerate_classes_give_zero_value_and_gradient() {
     }
 }
 
-#[test]
-fn learnable_temperature_from_a_var_map_trains() {
+fn learnable_temperature_from_a_var_map_trains(dev: &Device) {
     let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev());
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, dev);
     let auroc = DifferentiableAuroc::from_var_builder(vb.pp("head"), 2.0).unwrap();
-    let s = Tensor::new(&[2.0f32, 1.5, -1.0, -2.0, 0.5, -0.4], &dev()).unwrap();
-    let y = Tensor::new(&[1u32, 1, 0, 0, 1, 0], &dev()).unwrap();
+    let s = Tensor::new(&[2.0f32, 1.5, -1.0, -2.0, 0.5, -0.4], dev).unwrap();
+    let y = Tensor::new(&[1u32, 1, 0, 0, 1, 0], dev).unwrap();
     let mut opt = candle_nn::SGD::new(varmap.all_vars(), 0.5).unwrap();
     let before = scalar(&auroc.forward(&s, &y).unwrap());
     for _ in 0..5 {
@@ -226,10 +212,9 @@ fn learnable_temperature_from_a_var_map_trains() {
     assert!(after > before, "{after} <= {before}");
 }
 
-#[test]
-fn shannon_and_simpson_on_uniform_and_one_hot() {
+fn shannon_and_simpson_on_uniform_and_one_hot(dev: &Device) {
     for k in [2usize, 5, 16] {
-        let uniform = Tensor::full(1.0 / k as f64, (7, k), &dev()).unwrap();
+        let uniform = Tensor::full(1.0 / k as f64, (7, k), dev).unwrap();
         let h = scalar(&ShannonDiversityLoss.forward(&uniform).unwrap());
         assert!(
             (h - (k as f64).ln()).abs() < 1e-12,
@@ -237,7 +222,7 @@ fn shannon_and_simpson_on_uniform_and_one_hot() {
         );
         let s = scalar(&SimpsonDiversityLoss.forward(&uniform).unwrap());
         assert!((s - 1.0 / k as f64).abs() < 1e-12, "Simpson uniform = 1/K");
-        let one_hot = Tensor::eye(k, DType::F64, &dev()).unwrap();
+        let one_hot = Tensor::eye(k, DType::F64, dev).unwrap();
         assert_eq!(
             scalar(&ShannonDiversityLoss.forward(&one_hot).unwrap()),
             0.0
@@ -249,8 +234,7 @@ fn shannon_and_simpson_on_uniform_and_one_hot() {
     }
 }
 
-#[test]
-fn tight_clusters_score_lower_than_loose_ones() {
+fn tight_clusters_score_lower_than_loose_ones(dev: &Device) {
     let mut rng = Rng::new(14);
     let loss = ClusteringCompactnessLoss::new(ClusteringCompactnessConfig::default()).unwrap();
     let centres = [[-5.0, 0.0], [5.0, 0.0]];
@@ -267,7 +251,7 @@ fn tight_clusters_score_lower_than_loose_ones() {
         }
         scalar(
             &loss
-                .forward(&tensor(&x, &[60, 2]), &tensor(&a, &[60, 2]), None)
+                .forward(&tensor(&x, &[60, 2], dev), &tensor(&a, &[60, 2], dev), None)
                 .unwrap(),
         )
     };
@@ -275,8 +259,8 @@ fn tight_clusters_score_lower_than_loose_ones() {
     let loose = score(2.0, &mut rng);
     assert!(tight < loose, "{tight} !< {loose}");
     // Centroids closer than min_separation are penalised.
-    let x = tensor(&[0.0, 0.0, 0.1, 0.0], &[2, 2]);
-    let a = tensor(&[1.0, 0.0, 0.0, 1.0], &[2, 2]);
+    let x = tensor(&[0.0, 0.0, 0.1, 0.0], &[2, 2], dev);
+    let a = tensor(&[1.0, 0.0, 0.0, 1.0], &[2, 2], dev);
     let close = scalar(&loss.forward(&x, &a, None).unwrap());
     let far = scalar(
         &loss
@@ -289,12 +273,11 @@ fn tight_clusters_score_lower_than_loose_ones() {
     );
 }
 
-#[test]
-fn consistent_velocity_scores_lower_than_opposite() {
+fn consistent_velocity_scores_lower_than_opposite(dev: &Device) {
     let mut rng = Rng::new(15);
     let (n, g) = (20, 8);
-    let e = tensor(&rng.normals(n * g), &[n, g]);
-    let v = tensor(&rng.normals(n * g), &[n, g]);
+    let e = tensor(&rng.normals(n * g), &[n, g], dev);
+    let v = tensor(&rng.normals(n * g), &[n, g], dev);
     let loss = VelocityConsistencyLoss::new(VelocityConsistencyConfig::default()).unwrap();
     let consistent = (&e + (&v * 0.1).unwrap()).unwrap();
     let opposite = (&e - (&v * 0.1).unwrap()).unwrap();
@@ -307,19 +290,18 @@ fn consistent_velocity_scores_lower_than_opposite() {
 }
 
 /// Two batches, either interleaved in one blob or as two far-apart blobs.
-fn two_batches(mixed: bool, rng: &mut Rng) -> (Tensor, Tensor) {
+fn two_batches(mixed: bool, rng: &mut Rng, dev: &Device) -> (Tensor, Tensor) {
     let n = 80;
     let mut x = vec![];
     for i in 0..n {
         let offset = if mixed || i % 2 == 0 { 0.0 } else { 20.0 };
         x.extend([rng.normal() + offset, rng.normal()]);
     }
-    let labels = Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, &dev()).unwrap();
-    (tensor(&x, &[n, 2]), labels)
+    let labels = Tensor::from_vec((0..n as u32).map(|i| i % 2).collect(), n, dev).unwrap();
+    (tensor(&x, &[n, 2], dev), labels)
 }
 
-#[test]
-fn mixed_batches_score_lower_than_separated_and_stay_in_range() {
+fn mixed_batches_score_lower_than_separated_and_stay_in_range(dev: &Device) {
     let mut rng = Rng::new(16);
     let loss = BatchMixingLoss::new(BatchMixingConfig {
         n_neighbors: 10,
@@ -327,8 +309,8 @@ fn mixed_batches_score_lower_than_separated_and_stay_in_range() {
         temperature: 1.0,
     })
     .unwrap();
-    let (xm, lm) = two_batches(true, &mut rng);
-    let (xs, ls) = two_batches(false, &mut rng);
+    let (xm, lm) = two_batches(true, &mut rng, dev);
+    let (xs, ls) = two_batches(false, &mut rng, dev);
     let mixed = scalar(&loss.forward(&xm, &lm).unwrap());
     let separated = scalar(&loss.forward(&xs, &ls).unwrap());
     assert!((-1.0..=0.0).contains(&mixed) && (-1.0..=0.0).contains(&separated));
@@ -338,16 +320,15 @@ fn mixed_batches_score_lower_than_separated_and_stay_in_range() {
     );
 }
 
-#[test]
-fn gradient_descent_on_batch_mixing_mixes_batches() {
+fn gradient_descent_on_batch_mixing_mixes_batches(dev: &Device) {
     let mut rng = Rng::new(17);
     let n = 60;
     // Two batches offset by 3 along x: partly separated.
     let x: Vec<f64> = (0..n)
         .flat_map(|i| [rng.normal() + 3.0 * (i % 2) as f64, rng.normal()])
         .collect();
-    let labels = Tensor::from_vec((0..n as u8).map(|i| i % 2).collect(), n, &dev()).unwrap();
-    let x = Var::from_tensor(&tensor(&x, &[n, 2]).to_dtype(DType::F32).unwrap()).unwrap();
+    let labels = Tensor::from_vec((0..n as u8).map(|i| i % 2).collect(), n, dev).unwrap();
+    let x = Var::from_tensor(&tensor(&x, &[n, 2], dev).to_dtype(DType::F32).unwrap()).unwrap();
     let loss = BatchMixingLoss::new(BatchMixingConfig {
         n_neighbors: 8,
         n_batches: 2,
@@ -364,17 +345,16 @@ fn gradient_descent_on_batch_mixing_mixes_batches() {
     assert!(last < first - 0.05, "loss did not fall: {first} -> {last}");
 }
 
-#[test]
-fn half_precision_inputs_are_accepted_and_close_to_f32() {
+fn half_precision_inputs_are_accepted_and_close_to_f32(dev: &Device) {
     let mut rng = Rng::new(18);
     let (n, d) = (50, 4);
-    let x32 = tensor(&rng.normals(n * d), &[n, d])
+    let x32 = tensor(&rng.normals(n * d), &[n, d], dev)
         .to_dtype(DType::F32)
         .unwrap();
-    let a32 = tensor(&rng.simplex_rows(n, 3, 1.0), &[n, 3])
+    let a32 = tensor(&rng.simplex_rows(n, 3, 1.0), &[n, 3], dev)
         .to_dtype(DType::F32)
         .unwrap();
-    let labels = Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &dev()).unwrap();
+    let labels = Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, dev).unwrap();
     let mixing = BatchMixingLoss::new(BatchMixingConfig {
         n_neighbors: 5,
         ..Default::default()
@@ -429,13 +409,12 @@ fn half_precision_inputs_are_accepted_and_close_to_f32() {
     }
 }
 
-#[test]
-fn non_contiguous_inputs_give_the_same_answer() {
+fn non_contiguous_inputs_give_the_same_answer(dev: &Device) {
     let mut rng = Rng::new(19);
-    let xt = tensor(&rng.normals(30 * 4), &[4, 30]);
+    let xt = tensor(&rng.normals(30 * 4), &[4, 30], dev);
     let x = xt.t().unwrap(); // [30, 4], strided
     assert!(!x.is_contiguous());
-    let labels = Tensor::from_vec((0..30u32).map(|i| i % 3).collect(), 30, &dev()).unwrap();
+    let labels = Tensor::from_vec((0..30u32).map(|i| i % 3).collect(), 30, dev).unwrap();
     let loss = BatchMixingLoss::new(BatchMixingConfig {
         n_neighbors: 5,
         ..Default::default()
@@ -445,3 +424,17 @@ fn non_contiguous_inputs_give_the_same_answer() {
     let b = scalar(&loss.forward(&x.contiguous().unwrap(), &labels).unwrap());
     assert_eq!(a, b);
 }
+
+test_device!(batch_mixing_matches_dense_spec_on_larger_random_inputs);
+test_device!(auroc_window_is_exact_against_all_pairs);
+test_device!(auroc_perfect_separation_at_low_temperature);
+test_device!(auroc_is_half_for_identical_scores_and_higher_temperature_flattens);
+test_device!(auroc_degenerate_classes_give_zero_value_and_gradient);
+test_device!(learnable_temperature_from_a_var_map_trains);
+test_device!(shannon_and_simpson_on_uniform_and_one_hot);
+test_device!(tight_clusters_score_lower_than_loose_ones);
+test_device!(consistent_velocity_scores_lower_than_opposite);
+test_device!(mixed_batches_score_lower_than_separated_and_stay_in_range);
+test_device!(gradient_descent_on_batch_mixing_mixes_batches);
+test_device!(half_precision_inputs_are_accepted_and_close_to_f32);
+test_device!(non_contiguous_inputs_give_the_same_answer);

@@ -1,7 +1,7 @@
 //! PNG plots of a run: the loss curves, and the embedding before and after projected on its
 //! first two principal components, coloured by batch and by cell type.
 //!
-//! Text needs a TrueType font: the first of [`FONT_PATHS`] that exists (or `$DIFFBIO_FONT`)
+//! Text needs a TrueType font: the first of `FONT_PATHS` that exists (or `$DIFFBIO_FONT`)
 //! is used; without one the plots are drawn without titles and axis labels.
 
 use std::error::Error;
@@ -56,12 +56,15 @@ fn losses(path: &Path, history: &[(f32, f32)], text: bool) -> PlotResult {
     let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 2));
-    let series: [(&str, fn(&(f32, f32)) -> f32); 2] = [
-        ("batch-mixing loss (lower = mixed)", |h| h.0),
-        ("reconstruction loss (MSE)", |h| h.1),
+    let titles = [
+        "batch-mixing loss (lower = mixed)",
+        "reconstruction loss (MSE)",
     ];
-    for (panel, (title, value)) in panels.iter().zip(series) {
-        let values: Vec<f32> = history.iter().map(value).collect();
+    for (term, (panel, title)) in panels.iter().zip(titles).enumerate() {
+        let values: Vec<f32> = history
+            .iter()
+            .map(|&(mixing, reconstruction)| [mixing, reconstruction][term])
+            .collect();
         let (lo, hi) = bounds(values.iter().copied());
         let mut chart = ChartBuilder::on(panel);
         chart.margin(15);

@@ -1,6 +1,8 @@
-//! All-pairs squared Euclidean distances by tiles, as matrix products
-//! (`|x|² + |y|² − 2 x·y`): the shared O(n²·d) kernel of the kNN graph and the silhouettes.
-//! Memory is O(n·d) for the points plus one tile per thread, never n × n.
+//! Every pair of cells once, by tiles of squared Euclidean distances (the
+//! `diffbio-pairwise` engine's `|x|² + |y|² − 2 x·y` products, in f64 on centred points):
+//! the shared O(n²·d) pass of the kNN graph and the silhouettes, on a deterministic
+//! round-robin schedule. Memory is O(n·d) for the points plus one tile per thread, never
+//! n × n.
 
 use std::ops::Range;
 use std::sync::Mutex;

@@ -22,6 +22,6 @@ mod top_k;
 pub use denormals::FlushDenormals;
 pub use fast_exp::FastExp;
 pub use real::Real;
-pub use simd::{dispatch, lane_dot, lane_sum, Vectorised, LANES};
+pub use simd::{dispatch, for_each_lane, lane_dot, lane_sum, Vectorised, LANES};
 pub use tile::Points;
 pub use top_k::{any_at_most, by_distance_then_index, TopK};

@@ -36,6 +36,32 @@ pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
 /// than 16 or 32, which were alike.)
 pub const LANES: usize = 16;
 
+/// Calls `f(lane, value)` for every value in order, with `lane` = its index mod [`LANES`],
+/// through fixed-width chunks that the compiler unrolls: accumulators indexed by lane then
+/// stay in vector registers.
+///
+/// ```
+/// use diffbio_pairwise::{for_each_lane, LANES};
+/// let mut lanes = [0u32; LANES];
+/// for_each_lane(&[1u32; 40], |l, v| lanes[l] += v);
+/// assert_eq!(lanes.iter().sum::<u32>(), 40);
+/// assert_eq!((lanes[0], lanes[LANES - 1]), (3, 2));
+/// ```
+#[inline(always)]
+pub fn for_each_lane<T: Copy>(values: &[T], mut f: impl FnMut(usize, T)) {
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
+        for (l, &v) in chunk.iter().enumerate() {
+            f(l, v);
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        f(l, v);
+    }
+}
+
 /// `Σ values` in [`LANES`] interleaved partial sums, totalled in f64. The order differs
 /// from a sequential sum only by rounding.
 ///

@@ -3,7 +3,7 @@
 //! every device available (as Candle's own `test_device!` does).
 #![warn(missing_docs)]
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 
 /// Turns `fn NAME(dev: &Device)` into the tests `NAME::cpu` and, when the calling crate is
 /// built with its `cuda` feature, `NAME::cuda`, which reports that it skipped when there is
@@ -101,12 +101,6 @@ impl Rng {
         }
         out
     }
-}
-
-/// A CPU `Var` of `shape` holding `data` in `dtype`.
-pub fn var(data: &[f64], shape: &[usize], dtype: DType) -> Var {
-    let t = Tensor::from_slice(data, shape, &Device::Cpu).unwrap();
-    Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()
 }
 
 /// The value of a one-element tensor, as f64.

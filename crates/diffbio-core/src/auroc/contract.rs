@@ -17,27 +17,19 @@ pub(crate) const GRAD_SCORES: usize = 2;
 #[cfg(test)]
 mod tests {
     use super::{GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
-    use crate::kernel_header::defines;
+    use crate::kernel_header::assert_defines;
 
     #[test]
     fn the_cuda_header_repeats_the_contract() {
-        let header = defines(include_str!("../../kernels/pairwise_sigmoid_auroc.cuh"));
         let expect = [
             ("OUT_VALUE", VALUE as f64),
             ("OUT_GRAD_TEMPERATURE", GRAD_TEMPERATURE as f64),
             ("OUT_GRAD_SCORES", GRAD_SCORES as f64),
         ];
-        for (name, value) in expect {
-            assert_eq!(
-                header.get(name),
-                Some(&value),
-                "{name} in pairwise_sigmoid_auroc.cuh"
-            );
-        }
-        assert_eq!(
-            header.len(),
-            expect.len(),
-            "every define is checked: {header:?}"
+        assert_defines(
+            "pairwise_sigmoid_auroc.cuh",
+            include_str!("../../kernels/pairwise_sigmoid_auroc.cuh"),
+            &expect,
         );
     }
 }

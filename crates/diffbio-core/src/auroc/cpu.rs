@@ -7,7 +7,7 @@
 //! positives), so both passes are parallel without atomics. Value, ∂/∂s and ∂/∂T come out
 //! of the same sweep.
 
-use diffbio_pairwise::{dispatch, Real, Vectorised, LANES};
+use diffbio_pairwise::{dispatch, for_each_lane, Real, Vectorised, LANES};
 use rayon::prelude::*;
 
 use super::contract::{GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
@@ -24,7 +24,7 @@ const BLOCK: usize = 256;
 fn window_sums<T: Real>(centre: T, others: &[T], scale: T) -> [f64; 3] {
     let (zero, one) = (T::default(), T::from_f64(1.0));
     let (mut sig, mut slope, mut slope_z) = ([zero; LANES], [zero; LANES], [zero; LANES]);
-    let mut add = |l: usize, other: T| {
+    let add = |l: usize, other: T| {
         let z = (centre - other) * scale;
         let negative = z < zero;
         let e = (if negative { z } else { zero - z }).fast_exp(); // e^{−|z|}
@@ -34,17 +34,7 @@ fn window_sums<T: Real>(centre: T, others: &[T], scale: T) -> [f64; 3] {
         slope[l] += d;
         slope_z[l] += d * z;
     };
-    let chunks = others.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
-        for l in 0..LANES {
-            add(l, chunk[l]);
-        }
-    }
-    for (l, &other) in tail.iter().enumerate() {
-        add(l, other);
-    }
+    for_each_lane(others, add);
     let total = |a: [T; LANES]| a.iter().map(|v| v.to_f64()).sum::<f64>();
     [total(sig), total(slope), total(slope_z)]
 }

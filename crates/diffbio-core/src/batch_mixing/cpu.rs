@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use diffbio_pairwise::{dispatch, lane_sum, Points, Real, TopK, Vectorised, LANES};
+use diffbio_pairwise::{dispatch, for_each_lane, lane_sum, Points, Real, TopK, Vectorised, LANES};
 use rayon::prelude::*;
 
 use super::contract::{Params, RowStats, EPS, KAPPA_SHIFT};
@@ -137,24 +137,13 @@ fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
     let zero = T::default();
     let one = T::from_f64(1.0);
     let (mut z, mut s, mut r) = ([zero; LANES], [zero; LANES], [zero; LANES]);
-    let term = |l: usize, dist: T, z: &mut [T; LANES], s: &mut [T; LANES], r: &mut [T; LANES]| {
+    for_each_lane(dists, |l, dist| {
         let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
         let em = e * m;
         z[l] += e;
         s[l] += em;
         r[l] += em * (one - m);
-    };
-    let chunks = dists.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let chunk: &[T; LANES] = chunk.try_into().expect("LANES-wide chunk");
-        for l in 0..LANES {
-            term(l, chunk[l], &mut z, &mut s, &mut r);
-        }
-    }
-    for (l, &dist) in tail.iter().enumerate() {
-        term(l, dist, &mut z, &mut s, &mut r);
-    }
+    });
     let total = |a: [T; LANES]| a.iter().map(|v| v.to_f64()).sum::<f64>();
     [total(z), total(s), total(r)]
 }
