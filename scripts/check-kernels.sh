@@ -75,6 +75,15 @@ if [ "$check_only" = 0 ]; then
   (fixed-order reductions and the stable compaction scan); O(n) work, not on the hot path.
 - `auroc_pairs_*`: 256 threads per block, one centre per thread, 4 KiB (f32) / 8 KiB (f64)
   static shared tile of the other class.
+
+## On the CPU
+
+`bash scripts/emulate-kernels.sh` runs every kernel above through the host emulator
+(`crates/diffbio-core/kernels/emu/`) against float64 references, plain and under
+ThreadSanitizer and AddressSanitizer + UBSan; see `docs/gpu-validation.md` for what that
+proves and what only a GPU can. The `.cu` files are its single source: `DYNAMIC_SHARED`
+(`common.cuh`) expands to the plain `extern __shared__` declaration under nvcc, so the
+table above is unchanged by it.
 EOF
   } > docs/kernels.md
   echo "wrote docs/kernels.md"

@@ -30,3 +30,12 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
     __syncthreads();
     return total;
 }
+
+// The block's dynamic shared memory, `type name[]`: under nvcc exactly the declaration
+// `extern __shared__ type name[]` (the PTX does not change); in the CPU emulator
+// (emu/cuda_emu.h) a pointer to the running block's buffer.
+#ifdef DIFFBIO_EMU
+#define DYNAMIC_SHARED(type, name) DIFFBIO_EMU_DYNAMIC_SHARED(type, name)
+#else
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif

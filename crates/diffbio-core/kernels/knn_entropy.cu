@@ -66,7 +66,7 @@ template <typename T>
 __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
                                 int n, int d, int k, int n_batches, T inv_t,
                                 double* __restrict__ stats, double* __restrict__ entropy) {
-    extern __shared__ unsigned char smem_raw[];
+    DYNAMIC_SHARED(unsigned char, smem_raw);
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
     const int warps = blockDim.x / WARP;
@@ -198,7 +198,7 @@ template <typename T>
 __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
                                 const double* __restrict__ stats, int n, int d, int n_batches,
                                 T inv_t, T* __restrict__ grad) {
-    extern __shared__ unsigned char smem_raw[];
+    DYNAMIC_SHARED(unsigned char, smem_raw);
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
     const int warps = blockDim.x / WARP;

@@ -1,0 +1,345 @@
+// Runs every kernel of crates/diffbio-core/kernels through the CPU emulator (cuda_emu.h) on
+// small cases and checks them against float64 references written out here by brute force:
+// the batch-mixing loss (SPEC.md §1) and its gradient (central finite differences of the
+// emulated forward), the AUROC surrogate's value and gradients (SPEC.md §6, all pairs).
+// Outputs start as NaN, so an element a kernel forgets to write fails.
+//
+// scripts/emulate-kernels.sh builds it three times (plain, ThreadSanitizer,
+// AddressSanitizer + UndefinedBehaviorSanitizer) and runs it; it exits non-zero on a
+// mismatch, and the emulator or a sanitizer aborts on a race, a deadlock, a divergent
+// shuffle or an out-of-bounds access.
+//
+// The launch shapes below repeat the Rust launchers' (crates/diffbio-core/src/*/cuda.rs):
+// at most 8 warps per block within 48 KiB of dynamic shared memory, single blocks of 1024
+// threads, 256 centres per AUROC block.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" int diffbio_emu_launch(const char* name, unsigned grid, unsigned block,
+                                  size_t shared_bytes, void** params, size_t n_params);
+
+namespace {
+
+int failures = 0;
+
+// Prints how long each check took (the emulator's cost grows with threads × barriers).
+struct Timer {
+    explicit Timer(std::string label) : label(std::move(label)), start(std::chrono::steady_clock::now()) {}
+    ~Timer() {
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::printf("%6.2f s  %s\n", s, label.c_str());
+        std::fflush(stdout);
+    }
+    std::string label;
+    std::chrono::steady_clock::time_point start;
+};
+
+void launch(const std::string& name, unsigned grid, unsigned block, size_t shared,
+            std::vector<void*> params) {
+    const int rc = diffbio_emu_launch(name.c_str(), grid, block, shared, params.data(), params.size());
+    if (rc != 0) {
+        std::fprintf(stderr, "launch %s failed: %d\n", name.c_str(), rc);
+        std::exit(2);
+    }
+}
+
+void expect_close(const char* what, const std::string& label, double got, double want, double tol) {
+    const double err = std::fabs(got - want) / std::max(std::fabs(want), 1e-6);
+    if (!(err <= tol)) {
+        std::fprintf(stderr, "FAIL %s [%s]: %.12g vs %.12g (rel err %.2e)\n", what, label.c_str(), got, want, err);
+        ++failures;
+    }
+}
+
+void expect_small(const char* what, const std::string& label, double value, double tol) {
+    if (!(value <= tol)) {
+        std::fprintf(stderr, "FAIL %s [%s]: %.3e > %.1e\n", what, label.c_str(), value, tol);
+        ++failures;
+    }
+}
+
+template <typename T> const char* suffix();
+template <> const char* suffix<float>() { return "f32"; }
+template <> const char* suffix<double>() { return "f64"; }
+
+constexpr int kWidthFixed = 5;  // ST_BETA: the statistics before the per-batch β
+
+struct Mixing {
+    int n, d, k, b;
+    double t;
+};
+
+// SPEC.md §1 in float64, all pairs.
+double dense_mixing(const std::vector<double>& x, const std::vector<uint32_t>& labels, const Mixing& c) {
+    double total = 0;
+    for (int i = 0; i < c.n; ++i) {
+        std::vector<double> dist(c.n);
+        for (int j = 0; j < c.n; ++j) {
+            double s = 0;
+            for (int q = 0; q < c.d; ++q) {
+                const double t = x[i * c.d + q] - x[j * c.d + q];
+                s += t * t;
+            }
+            dist[j] = j == i ? INFINITY : s;
+        }
+        std::vector<double> sorted(dist);
+        std::sort(sorted.begin(), sorted.end());
+        const double kappa = sorted[c.k - 1], dmin = sorted[0];
+        double z = 0;
+        std::vector<double> s(c.b, 0.0);
+        for (int j = 0; j < c.n; ++j) {
+            if (j == i) continue;
+            const double a = std::exp(-(dist[j] - dmin) / c.t);
+            const double m = 1 / (1 + std::exp(-(kappa - dist[j] - 1e-10) / c.t));
+            z += a;
+            s[labels[j]] += a * m;
+        }
+        double den = 1e-8 * z;
+        for (double v : s) den += v;
+        double h = 0;
+        for (double v : s) h -= v / den * std::log(v / den + 1e-8);
+        total += h;
+    }
+    return -total / (c.n * (std::log((double)c.b) + 1e-8));
+}
+
+size_t forward_per_warp(const Mixing& c, size_t size) {
+    return c.d * size + 32 * (size_t)c.k * (size + 4) + 2 * (size_t)c.b * 32 * size;
+}
+
+int warps_for(size_t per_warp) { return (int)std::min<size_t>(8, 48 * 1024 / per_warp); }
+
+// The emulated forward pass: the loss, and the statistics in `stats`. With `host_sum` the
+// per-row entropies are totalled here instead of by knn_entropy_loss (a block of 1024
+// threads): the finite differences call this for every coordinate.
+template <typename T>
+double emulated_mixing(const std::vector<T>& x, const std::vector<uint32_t>& labels, const Mixing& c,
+                       std::vector<double>& stats, bool host_sum = false) {
+    const int width = kWidthFixed + c.b;
+    stats.assign((size_t)c.n * width, NAN);
+    std::vector<double> entropy(c.n, NAN), loss(1, NAN);
+    const T* xp = x.data();
+    const uint32_t* lp = labels.data();
+    double* sp = stats.data();
+    double* ep = entropy.data();
+    double* op = loss.data();
+    int n = c.n, d = c.d, k = c.k, b = c.b;
+    T inv_t = (T)(1.0 / c.t);
+    const size_t per_warp = forward_per_warp(c, sizeof(T));
+    const int warps = warps_for(per_warp);
+    launch(std::string("knn_entropy_fwd_") + suffix<T>(), (n + warps - 1) / warps, 32 * warps,
+           per_warp * warps, {&xp, &lp, &n, &d, &k, &b, &inv_t, &sp, &ep});
+    if (host_sum) {
+        double total = 0;
+        for (double h : entropy) total += h;
+        return -total / (c.n * (std::log((double)c.b) + 1e-8));
+    }
+    launch("knn_entropy_loss_f64", 1, 1024, 0, {&ep, &n, &b, &op});
+    return loss[0];
+}
+
+template <typename T>
+std::vector<double> emulated_mixing_grad(const std::vector<T>& x, const std::vector<uint32_t>& labels,
+                                         const Mixing& c, std::vector<double>& stats) {
+    std::vector<T> grad((size_t)c.n * c.d, (T)NAN);
+    const T* xp = x.data();
+    const uint32_t* lp = labels.data();
+    const double* sp = stats.data();
+    T* gp = grad.data();
+    int n = c.n, d = c.d, b = c.b;
+    T inv_t = (T)(1.0 / c.t);
+    const size_t per_warp = 2 * (size_t)c.d * sizeof(T);
+    const int warps = warps_for(per_warp);
+    launch(std::string("knn_entropy_bwd_") + suffix<T>(), (n + warps - 1) / warps, 32 * warps,
+           per_warp * warps, {&xp, &lp, &sp, &n, &d, &b, &inv_t, &gp});
+    return std::vector<double>(grad.begin(), grad.end());
+}
+
+template <typename T>
+void check_mixing(const Mixing& c, std::mt19937_64& rng, bool with_grad, bool duplicates) {
+    std::normal_distribution<double> normal;
+    std::vector<double> x((size_t)c.n * c.d);
+    for (auto& v : x) v = normal(rng);
+    if (duplicates)  // exact distance ties: every other cell repeats its predecessor
+        for (int i = 1; i < c.n; i += 2)
+            std::copy(x.begin() + (i - 1) * c.d, x.begin() + i * c.d, x.begin() + i * c.d);
+    std::vector<uint32_t> labels(c.n);
+    for (int i = 0; i < c.n; ++i) labels[i] = (uint32_t)(rng() % c.b);
+    std::vector<T> xt(x.begin(), x.end());
+    std::vector<double> rounded(xt.begin(), xt.end());
+    const std::string label = std::string(suffix<T>()) + " n=" + std::to_string(c.n) + " d=" +
+                              std::to_string(c.d) + " k=" + std::to_string(c.k) + " B=" +
+                              std::to_string(c.b) + " T=" + std::to_string(c.t) + (duplicates ? " dup" : "");
+    Timer timer("batch mixing " + label + (with_grad ? " + gradient" : ""));
+    std::vector<double> stats;
+    const double got = emulated_mixing(xt, labels, c, stats);
+    const double tol = sizeof(T) == 4 ? 1e-4 : 1e-9;
+    expect_close("batch mixing loss", label, got, dense_mixing(rounded, labels, c), tol);
+    for (double v : stats)
+        if (!std::isfinite(v)) {
+            expect_close("batch mixing statistics finite", label, v, 0.0, 0.0);
+            break;
+        }
+    if (!with_grad) return;
+    const std::vector<double> grad = emulated_mixing_grad(xt, labels, c, stats);
+    // The reference gradient: central differences of the emulated float64 forward (for
+    // f32, of its f32-rounded inputs).
+    std::vector<double> probe(rounded), scratch;
+    double diff2 = 0, norm2 = 0;
+    for (size_t e = 0; e < probe.size(); ++e) {
+        const double h = 1e-6, keep = probe[e];
+        probe[e] = keep + h;
+        const double plus = emulated_mixing(probe, labels, c, scratch, true);
+        probe[e] = keep - h;
+        const double minus = emulated_mixing(probe, labels, c, scratch, true);
+        probe[e] = keep;
+        const double fd = (plus - minus) / (2 * h);
+        diff2 += (grad[e] - fd) * (grad[e] - fd);
+        norm2 += fd * fd;
+    }
+    expect_small("batch mixing gradient (error norm / norm)", label, std::sqrt(diff2 / std::max(norm2, 1e-24)),
+                 sizeof(T) == 4 ? 1e-2 : 1e-5);
+}
+
+// SPEC.md §6 in float64, all pairs: value, ∂/∂T and ∂/∂s.
+void dense_auroc(const std::vector<double>& s, const std::vector<double>& y, double t, double& value,
+                 double& grad_t, std::vector<double>& grad_s) {
+    const size_t n = s.size();
+    double pairs = 0;
+    value = grad_t = 0;
+    grad_s.assign(n, 0.0);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < n; ++j) {
+            if (y[i] != 1 || y[j] != 0) continue;
+            pairs += 1;
+            // σ and σ' = e^{−|z|}/(1 + e^{−|z|})² from e^{−|z|}: exact where 1 − σ would cancel.
+            const double z = (s[i] - s[j]) / t, e = std::exp(-std::fabs(z));
+            const double sig = z >= 0 ? 1 / (1 + e) : e / (1 + e), slope = e / ((1 + e) * (1 + e));
+            value += sig;
+            grad_t -= slope * z / t;
+            grad_s[i] += slope / t;
+            grad_s[j] -= slope / t;
+        }
+    if (pairs == 0) return;
+    value /= pairs;
+    grad_t /= pairs;
+    for (double& g : grad_s) g /= pairs;
+}
+
+template <typename T>
+void check_auroc(const std::vector<double>& scores, const std::vector<double>& y, double t, const std::string& what) {
+    int64_t n = (int64_t)scores.size();
+    std::vector<T> s(scores.begin(), scores.end()), labels(y.begin(), y.end());
+    std::vector<T> pos(n, (T)NAN), neg(n, (T)NAN);
+    std::vector<int64_t> pos_index(n, -1), neg_index(n, -1), counts(2, -1);
+    const T* sp = s.data();
+    const T* lp = labels.data();
+    T* pp = pos.data();
+    T* np_ = neg.data();
+    int64_t* pi = pos_index.data();
+    int64_t* ni = neg_index.data();
+    int64_t* cp = counts.data();
+    launch(std::string("auroc_compact_") + suffix<T>(), 1, 1024, 0, {&sp, &lp, &n, &pp, &pi, &np_, &ni, &cp});
+    const int64_t n_pos = counts[0], n_neg = counts[1];
+    const std::string label = std::string(suffix<T>()) + " " + what;
+    Timer timer("auroc " + label);
+    expect_close("auroc positives", label, (double)n_pos, (double)std::count(y.begin(), y.end(), 1.0), 0.0);
+    if (n_pos == 0 || n_neg == 0) return;  // the launcher returns zeros without the sweeps
+    std::vector<T> pos_sums(3 * n_pos, (T)NAN), neg_sums(3 * n_neg, (T)NAN), out(2 + n, (T)NAN);
+    const T inv_t = (T)(1 / t), minus_inv_t = (T)(-1 / t);
+    auto sweep = [&](T* centres, int64_t n_centres, T* others, int64_t n_others, T scale, T* sums) {
+        launch(std::string("auroc_pairs_") + suffix<T>(), (unsigned)((n_centres + 255) / 256), 256, 0,
+               {&centres, &n_centres, &others, &n_others, &scale, &sums});
+    };
+    sweep(pp, n_pos, np_, n_neg, inv_t, pos_sums.data());
+    sweep(np_, n_neg, pp, n_pos, minus_inv_t, neg_sums.data());
+    double norm = 1.0 / ((double)n_pos * (double)n_neg);
+    T* ps = pos_sums.data();
+    T* ns = neg_sums.data();
+    T* op = out.data();
+    T inv = inv_t;
+    launch(std::string("auroc_finish_") + suffix<T>(), 1, 1024, 0, {&ps, &pi, &ns, &ni, &cp, &norm, &inv, &op});
+    double value, grad_t;
+    std::vector<double> grad_s;
+    dense_auroc(std::vector<double>(s.begin(), s.end()), y, (double)(T)t, value, grad_t, grad_s);
+    const double tol = sizeof(T) == 4 ? 1e-4 : 1e-9;
+    expect_close("auroc value", label, (double)out[0], value, tol);
+    expect_close("auroc d/dT", label, (double)out[1], grad_t, sizeof(T) == 4 ? 1e-3 : 1e-9);
+    double diff2 = 0, norm2 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        diff2 += ((double)out[2 + i] - grad_s[i]) * ((double)out[2 + i] - grad_s[i]);
+        norm2 += grad_s[i] * grad_s[i];
+    }
+    expect_small("auroc d/ds (error norm / norm)", label, std::sqrt(diff2 / std::max(norm2, 1e-24)),
+                 sizeof(T) == 4 ? 1e-4 : 1e-9);
+}
+
+// DIFFBIO_EMU_ONLY=mixing or =auroc runs one op's checks (e.g. to try a planted bug fast).
+bool wanted(const char* op) {
+    const char* only = std::getenv("DIFFBIO_EMU_ONLY");
+    return only == nullptr || std::strcmp(only, op) == 0;
+}
+
+template <typename T>
+void check_mixing_cases(std::mt19937_64& rng) {
+    // n below a warp, not a multiple of a warp or a block, k = 1 and k = n - 1, B up to 64,
+    // duplicate points, extreme temperatures.
+    check_mixing<T>({5, 2, 3, 2, 1.0}, rng, true, false);
+    check_mixing<T>({4, 2, 3, 3, 0.7}, rng, true, false);
+    check_mixing<T>({10, 3, 9, 2, 1.0}, rng, false, true);
+    check_mixing<T>({40, 5, 7, 3, 1.0}, rng, false, false);
+    check_mixing<T>({33, 4, 1, 4, 2.0}, rng, false, true);
+    check_mixing<T>({20, 3, 19, 5, 1e3}, rng, false, false);
+    check_mixing<T>({9, 8, 5, 64, 1e-3}, rng, false, false);
+}
+
+template <typename T>
+void check_auroc_cases(std::mt19937_64& rng) {
+    std::normal_distribution<double> normal;
+    for (int64_t n : {5, 37, 1500}) {
+        std::vector<double> s(n), y(n);
+        for (int64_t i = 0; i < n; ++i) {
+            s[i] = std::round(normal(rng) * 4) / 4;  // heavy ties
+            y[i] = (double)(rng() % 3 == 0);
+        }
+        y[0] = 1;
+        y[1] = 0;
+        check_auroc<T>(s, y, 0.5, "n=" + std::to_string(n) + " ties");
+    }
+    std::vector<double> one_pos(50, 0.0), s(50);
+    for (auto& v : s) v = normal(rng);
+    one_pos[17] = 1;
+    check_auroc<T>(s, one_pos, 1.0, "one positive");
+    std::vector<double> one_neg(50, 1.0);
+    one_neg[3] = 0;
+    check_auroc<T>(s, one_neg, 1e-3, "all but one positive");
+    check_auroc<T>(s, std::vector<double>(50, 1.0), 1.0, "no negative");
+}
+
+}  // namespace
+
+int main() {
+    std::mt19937_64 rng(7);
+    if (wanted("mixing")) {
+        check_mixing_cases<double>(rng);
+        check_mixing_cases<float>(rng);
+    }
+    if (wanted("auroc")) {
+        check_auroc_cases<double>(rng);
+        check_auroc_cases<float>(rng);
+    }
+    if (failures) {
+        std::fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    std::printf("cuda-emu selftest: every kernel matches its float64 reference\n");
+    return 0;
+}
