@@ -44,10 +44,8 @@
 
 #define __global__
 #define __device__
-#define __host__
 #define __forceinline__ inline
 #define __shared__ static
-#define __launch_bounds__(...)
 
 // The dynamic shared memory of the running block (see common.cuh's DYNAMIC_SHARED).
 #define DIFFBIO_EMU_DYNAMIC_SHARED(type, name) type* name = (type*)emu::dynamic_shared()
@@ -138,7 +136,6 @@ struct ThreadState {
     uint3 thread_idx{0, 0, 0};
     uint3 block_idx{0, 0, 0};
     dim3 block_dim;
-    dim3 grid_dim;
     Block* block = nullptr;
 };
 
@@ -236,7 +233,6 @@ void launch(void (*kernel)(Params...), unsigned grid, unsigned block, size_t sha
                 me.thread_idx = {t, 0, 0};
                 me.block_idx = {b, 0, 0};
                 me.block_dim.x = block;
-                me.grid_dim.x = grid;
                 me.block = &state;
                 kernel(args...);
                 state.warps[t / kWarp]->barrier.exit();
@@ -253,7 +249,6 @@ void launch(void (*kernel)(Params...), unsigned grid, unsigned block, size_t sha
 #define threadIdx (emu::self().thread_idx)
 #define blockIdx (emu::self().block_idx)
 #define blockDim (emu::self().block_dim)
-#define gridDim (emu::self().grid_dim)
 
 #define __syncthreads() emu::self().block->barrier.arrive_and_wait("__syncthreads", __LINE__)
 #define __syncwarp(...) emu::warp().barrier.arrive_and_wait("__syncwarp", __LINE__)
@@ -277,10 +272,6 @@ using std::log;
 template <typename A, typename B>
 inline auto min(A a, B b) -> typename std::common_type<A, B>::type {
     return a < b ? a : b;
-}
-template <typename A, typename B>
-inline auto max(A a, B b) -> typename std::common_type<A, B>::type {
-    return a > b ? a : b;
 }
 
 // CUDA features the kernels do not use, and so this header does not emulate.
