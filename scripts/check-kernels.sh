@@ -79,9 +79,10 @@ if [ "$check_only" = 0 ]; then
 ## On the CPU
 
 `bash scripts/emulate-kernels.sh` runs every kernel above through the host emulator
-(`crates/diffbio-core/kernels/emu/`) against float64 references, plain and under
-ThreadSanitizer and AddressSanitizer + UBSan; see `docs/gpu-validation.md` for what that
-proves and what only a GPU can. The `.cu` files are its single source: `DYNAMIC_SHARED`
+(`crates/diffbio-core/kernels/emu/`): launched through the same Rust plans as on a GPU
+against the CPU path (`cargo test -p diffbio-core --features cuda-emu`), and against
+float64 references plain and under ThreadSanitizer and AddressSanitizer + UBSan; see
+`docs/gpu-validation.md` for what that proves and what only a GPU can. The `.cu` files are its single source: `DYNAMIC_SHARED`
 (`common.cuh`) expands to the plain `extern __shared__` declaration under nvcc, so the
 table above is unchanged by it.
 EOF

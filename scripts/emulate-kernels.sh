@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Runs every CUDA kernel of crates/diffbio-core/kernels on the CPU through the emulator
-# (kernels/emu/cuda_emu.h: one thread per CUDA thread, barriers, shuffles, shared memory)
-# and checks each against its float64 reference (kernels/emu/selftest.cpp), three times:
-#   plain                                   -O1
-#   ThreadSanitizer                         races, barrier misuse (halt on the first report)
-#   AddressSanitizer + UBSan                out-of-bounds shared/global memory, UB
-# A missing barrier some threads never reach aborts through the emulator's watchdog, a
-# divergent shuffle through its call-site check. Exits non-zero on any failure.
+# (kernels/emu/cuda_emu.h: one fiber per CUDA thread, barriers, shuffles, shared memory):
+#   parity    cargo test -p diffbio-core --features cuda-emu: the kernels launched through
+#             the same Rust plans as on a GPU, against the CPU path (tests/cuda_parity.rs,
+#             every case) and the float64 references (golden, properties, finite_diff)
+#   plain     kernels/emu/selftest.cpp: the kernels against float64 references of their own
+#   thread    the self-test under ThreadSanitizer: races, barrier misuse (halt on the first)
+#   address   the self-test under AddressSanitizer + UBSan: out-of-bounds shared or global
+#             memory, undefined behaviour
+# A barrier some threads never reach aborts as a deadlock, a divergent shuffle through the
+# emulator's call-site check. Exits non-zero on any failure.
 # Needs g++ (>= 12, C++20) with its sanitizer runtimes (libtsan, libasan, libubsan: part of
 # Debian's gcc packages; installed here when missing).
 #
-#   bash scripts/emulate-kernels.sh            # all three
-#   bash scripts/emulate-kernels.sh plain      # one of plain | thread | address
+#   bash scripts/emulate-kernels.sh            # all four
+#   bash scripts/emulate-kernels.sh plain      # some of parity | plain | thread | address
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernels=crates/diffbio-core/kernels
@@ -20,17 +23,23 @@ mkdir -p "$out"
 if ! command -v g++ >/dev/null; then
   apt-get update -qq && apt-get install -y -qq g++ >/dev/null
 fi
-if [ $# -gt 0 ]; then variants=("$@"); else variants=(plain thread address); fi
-export DIFFBIO_EMU_TIMEOUT="${DIFFBIO_EMU_TIMEOUT:-60}"
+if [ $# -gt 0 ]; then variants=("$@"); else variants=(parity plain thread address); fi
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 for variant in "${variants[@]}"; do
+  if [ "$variant" = parity ]; then
+    echo "== cuda-emu parity: cargo test -p diffbio-core --features cuda-emu"
+    start=$(date +%s)
+    cargo test -p diffbio-core --features cuda-emu
+    echo "   (parity: $(( $(date +%s) - start )) s)"
+    continue
+  fi
   case "$variant" in
     plain) flags=() ;;
     thread) flags=(-fsanitize=thread) ;;
     address) flags=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer) ;;
-    *) echo "unknown variant $variant (plain | thread | address)" >&2; exit 2 ;;
+    *) echo "unknown variant $variant (parity | plain | thread | address)" >&2; exit 2 ;;
   esac
   bin="$out/selftest-$variant"
   echo "== cuda-emu selftest: $variant"

@@ -1,6 +1,9 @@
 //! With the `cuda` feature, compiles `kernels/*.cu` to PTX (bindgen_cuda, nvcc from PATH,
-//! `CUDA_COMPUTE_CAP`, default 90) and writes `OUT_DIR/ptx.rs`. Without it, does nothing,
-//! so the default build needs no CUDA toolkit.
+//! `CUDA_COMPUTE_CAP`, default 90) and writes `OUT_DIR/ptx.rs`. With `cuda-emu`, compiles
+//! the same kernels as host C++ against the emulator (`kernels/emu`, g++ >= 12), with
+//! ThreadSanitizer or AddressSanitizer + UBSan when `DIFFBIO_EMU_SANITIZE` is `thread` or
+//! `address` (the test binaries are then linked with the sanitizer's runtime). Without
+//! either, does nothing, so the default build needs no CUDA toolkit and no C++ compiler.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -19,4 +22,40 @@ fn main() {
             .write(format!("{out_dir}/ptx.rs"))
             .expect("write ptx.rs");
     }
+    #[cfg(feature = "cuda-emu")]
+    emulated_kernels();
+}
+
+#[cfg(feature = "cuda-emu")]
+fn emulated_kernels() {
+    println!("cargo::rerun-if-changed=kernels");
+    println!("cargo::rerun-if-env-changed=DIFFBIO_EMU_SANITIZE");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++20")
+        .opt_level(1)
+        .debug(true)
+        .flag("-pthread")
+        // CUDA's threadIdx and blockDim are unsigned; the kernels compare them with ints.
+        .flag("-Wno-sign-compare")
+        .flag("-include")
+        .flag(format!("{dir}/kernels/emu/cuda_emu.h"))
+        .file(format!("{dir}/kernels/emu/launch.cpp"));
+    let sanitizer: &[&str] = match std::env::var("DIFFBIO_EMU_SANITIZE").as_deref() {
+        Ok("thread") => &["-fsanitize=thread"],
+        Ok("address") => &[
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ],
+        Ok("") | Err(_) => &[],
+        Ok(other) => panic!("DIFFBIO_EMU_SANITIZE={other}: expected thread or address"),
+    };
+    for flag in sanitizer {
+        build.flag(flag);
+        println!("cargo::rustc-link-arg={flag}");
+    }
+    build.compile("diffbio_cuda_emu");
 }

@@ -3,8 +3,8 @@
 
 mod contract;
 mod cpu;
-#[cfg(feature = "cuda")]
-mod cuda;
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+mod launch;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use diffbio_pairwise::Real;
@@ -204,6 +204,19 @@ impl CustomOp3 for PairwiseSigmoid {
         _temperature: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        #[cfg(feature = "cuda-emu")]
+        if crate::emulator::active() {
+            let forward = launch::Forward {
+                dev: &crate::emulator::Emulator,
+                labels: (s2, l2),
+                temperature: self.temperature,
+            };
+            let out = crate::launch::on_real_device(forward, s1, l1)?;
+            return Ok((
+                out,
+                Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
+            ));
+        }
         let forward = CpuForward {
             temperature: self.temperature,
             labels: (s2, l2),
@@ -225,14 +238,13 @@ impl CustomOp3 for PairwiseSigmoid {
         _temperature: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::on_real_cuda;
         use candle_core::backend::BackendStorage;
-        let forward = cuda::Forward {
+        let forward = launch::Forward {
             dev: s1.device(),
             labels: (s2, l2),
             temperature: self.temperature,
         };
-        let out = on_real_cuda(forward, s1, l1)?;
+        let out = crate::launch::on_real_device(forward, s1, l1)?;
         Ok((
             out,
             Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),

@@ -3,8 +3,8 @@
 
 mod contract;
 mod cpu;
-#[cfg(feature = "cuda")]
-mod cuda;
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+mod launch;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use diffbio_pairwise::Real;
@@ -12,7 +12,7 @@ use diffbio_pairwise::Real;
 use crate::error::{Error, Result};
 use crate::storage::{contiguous_slice, on_real, RealKernel};
 use crate::validate;
-use contract::Params;
+use contract::{Params, RowStats};
 
 /// Parameters of [`BatchMixingLoss`]; `Default` gives SPEC.md's defaults (15, 3, 1.0).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -189,14 +189,26 @@ impl CustomOp2 for KnnEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = l1.shape().dims2()?;
+        let labels = contiguous_slice(s2.as_slice::<u32>()?, l2)?;
+        let len = 1 + dims.0 * RowStats::width(self.params.n_batches);
+        #[cfg(feature = "cuda-emu")]
+        if crate::emulator::active() {
+            let forward = launch::Forward {
+                dev: &crate::emulator::Emulator,
+                labels,
+                dims,
+                params: &self.params,
+            };
+            let out = crate::launch::on_real_device(forward, s1, l1)?;
+            return Ok((out, Shape::from(len)));
+        }
         let forward = CpuForward {
             params: &self.params,
-            dims: l1.shape().dims2()?,
-            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
+            dims,
+            labels,
         };
-        let out = on_real(forward, s1, l1)?;
-        let len = out.len();
-        Ok((CpuStorage::F64(out), Shape::from(len)))
+        Ok((CpuStorage::F64(on_real(forward, s1, l1)?), Shape::from(len)))
     }
 
     #[cfg(feature = "cuda")]
@@ -207,17 +219,17 @@ impl CustomOp2 for KnnEntropy {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::{contiguous_view, on_real_cuda, storage};
-        use candle_core::backend::BackendStorage;
-        let forward = cuda::Forward {
+        use crate::launch::{on_real_device, KernelDevice};
+        use candle_core::{backend::BackendStorage, CudaDevice};
+        let dims = l1.shape().dims2()?;
+        let forward = launch::Forward {
             dev: s1.device(),
-            labels: contiguous_view::<u32>(s2, l2)?,
-            dims: l1.shape().dims2()?,
+            labels: CudaDevice::input::<u32>(s2, l2)?,
+            dims,
             params: &self.params,
         };
-        let out = on_real_cuda(forward, s1, l1)?;
-        let len = out.len();
-        Ok((storage(out, s1.device()), Shape::from(len)))
+        let len = 1 + dims.0 * RowStats::width(self.params.n_batches);
+        Ok((on_real_device(forward, s1, l1)?, Shape::from(len)))
     }
 
     fn bwd(
@@ -278,11 +290,26 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = l1.shape().dims2()?;
+        let labels = contiguous_slice(s2.as_slice::<u32>()?, l2)?;
+        let forward_out = contiguous_slice(s3.as_slice::<f64>()?, l3)?;
+        #[cfg(feature = "cuda-emu")]
+        if crate::emulator::active() {
+            let backward = launch::Backward {
+                dev: &crate::emulator::Emulator,
+                labels,
+                stats: &forward_out[1..],
+                dims,
+                params: &self.params,
+            };
+            let grad = crate::launch::on_real_device(backward, s1, l1)?;
+            return Ok((grad, l1.shape().clone()));
+        }
         let backward = CpuBackward {
             params: &self.params,
-            dims: l1.shape().dims2()?,
-            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
-            forward_out: contiguous_slice(s3.as_slice::<f64>()?, l3)?,
+            dims,
+            labels,
+            forward_out,
         };
         Ok((on_real(backward, s1, l1)?, l1.shape().clone()))
     }
@@ -297,15 +324,16 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::cuda_kernels::{contiguous_view, on_real_cuda};
-        use candle_core::backend::BackendStorage;
-        let backward = cuda::Backward {
+        use crate::launch::{on_real_device, KernelDevice};
+        use candle_core::{backend::BackendStorage, CudaDevice};
+        let forward_out = CudaDevice::input::<f64>(s3, l3)?;
+        let backward = launch::Backward {
             dev: s1.device(),
-            labels: contiguous_view::<u32>(s2, l2)?,
-            forward_out: contiguous_view::<f64>(s3, l3)?,
+            labels: CudaDevice::input::<u32>(s2, l2)?,
+            stats: forward_out.slice(1..),
             dims: l1.shape().dims2()?,
             params: &self.params,
         };
-        Ok((on_real_cuda(backward, s1, l1)?, l1.shape().clone()))
+        Ok((on_real_device(backward, s1, l1)?, l1.shape().clone()))
     }
 }

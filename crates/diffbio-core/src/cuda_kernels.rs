@@ -1,109 +1,151 @@
-//! The project's CUDA kernels (`kernels/*.cu`, compiled to PTX by the build script) and
-//! helpers shared by the ops' `cuda_fwd`.
+//! The project's CUDA kernels (`kernels/*.cu`, compiled to PTX by the build script) on a
+//! Candle CUDA device: [`KernelDevice`] for [`CudaDevice`], launching through cudarc on
+//! Candle's own stream.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, DeviceRepr, LaunchConfig, ValidAsZeroBits,
+    CudaSlice, CudaView, CudaViewMut, LaunchArgs, LaunchConfig, PushKernelArg,
 };
-use candle_core::cuda_backend::CudaDType;
-use candle_core::{CudaDevice, CudaStorage, DType, Layout, WithDType};
+use candle_core::cuda_backend::WrapErr;
+use candle_core::{CudaDevice, CudaStorage, DType, Layout};
+
+use crate::launch::{Arg, Element, KernelDevice, Launch, Module};
 
 /// `KNN_ENTROPY` and `PAIRWISE_SIGMOID_AUROC`: the PTX of each kernel file.
-pub(crate) mod ptx {
+mod ptx {
     include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
 }
 
-/// Static shared memory a block may use without an opt-in (bytes).
-pub(crate) const SHARED_MEMORY_LIMIT: usize = 48 * 1024;
-
-/// The elements of a contiguous CUDA storage as a view, or an error.
-pub(crate) fn contiguous_view<'a, T: CudaDType + DeviceRepr>(
-    storage: &'a CudaStorage,
-    layout: &Layout,
-) -> candle_core::Result<CudaView<'a, T>> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(storage.as_cuda_slice::<T>()?.slice(start..end)),
-        None => candle_core::bail!("diffbio: CUDA op input is not contiguous ({layout:?})"),
+/// The CUDA module name and PTX of a kernel file.
+fn module(m: Module) -> (&'static str, &'static str) {
+    match m {
+        Module::KnnEntropy => ("diffbio_knn_entropy", ptx::KNN_ENTROPY),
+        Module::PairwiseSigmoidAuroc => (
+            "diffbio_pairwise_sigmoid_auroc",
+            ptx::PAIRWISE_SIGMOID_AUROC,
+        ),
     }
 }
 
-/// Warps per block (one row each) that fit `per_warp` bytes of shared memory, at most 8.
-pub(crate) fn warps_per_block(per_warp: usize, what: &str) -> candle_core::Result<usize> {
-    let warps = (SHARED_MEMORY_LIMIT / per_warp.max(1)).min(8);
-    if warps == 0 {
-        candle_core::bail!(
-            "diffbio: {what} needs {per_warp} bytes of shared memory per row, more than the {SHARED_MEMORY_LIMIT} a block has; use the CPU path for these sizes"
-        );
-    }
-    Ok(warps)
+/// A buffer argument: cudarc's own argument pushing, which records the buffer's use on the
+/// stream.
+pub(crate) enum CudaArg<'a> {
+    Read(Box<dyn PushRead + 'a>),
+    Write(Box<dyn PushWrite + 'a>),
 }
 
-/// `rows` rows, one warp each, `warps` warps per block.
-pub(crate) fn row_launch(rows: usize, warps: usize, per_warp: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (rows.div_ceil(warps) as u32, 1, 1),
-        block_dim: (32 * warps as u32, 1, 1),
-        shared_mem_bytes: (per_warp * warps) as u32,
-    }
+/// A read-only buffer that pushes itself as a kernel argument.
+pub(crate) trait PushRead {
+    fn push<'b>(&'b self, args: &mut LaunchArgs<'b>);
 }
 
-/// One block of 1024 threads (the fixed-order reductions).
-pub(crate) fn single_block() -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (1, 1, 1),
-        block_dim: (1024, 1, 1),
-        shared_mem_bytes: 0,
+/// A written buffer that pushes itself as a kernel argument.
+pub(crate) trait PushWrite {
+    fn push<'b>(&'b mut self, args: &mut LaunchArgs<'b>);
+}
+
+impl<T> PushRead for CudaView<'_, T> {
+    fn push<'b>(&'b self, args: &mut LaunchArgs<'b>) {
+        args.arg(self);
     }
 }
 
-/// The floats the kernels are instantiated for (f32, f64).
-pub(crate) trait CudaReal: CudaDType + DeviceRepr + WithDType + ValidAsZeroBits {}
-
-impl CudaReal for f32 {}
-impl CudaReal for f64 {}
-
-/// A CUDA launcher generic over the float type of its main input (the CUDA twin of
-/// [`crate::storage::RealKernel`]).
-pub(crate) trait RealCudaKernel {
-    /// The op's name, for the error on an unsupported dtype.
-    const OP: &'static str;
-    /// What the launcher returns.
-    type Output;
-    /// Runs on the contiguous elements of the main input.
-    fn run<T: CudaReal>(self, x: CudaView<'_, T>) -> candle_core::Result<Self::Output>;
-}
-
-/// Runs `kernel` on an f32 or f64 CUDA storage.
-pub(crate) fn on_real_cuda<K: RealCudaKernel>(
-    kernel: K,
-    storage: &CudaStorage,
-    layout: &Layout,
-) -> candle_core::Result<K::Output> {
-    match storage.dtype() {
-        DType::F32 => kernel.run(contiguous_view::<f32>(storage, layout)?),
-        DType::F64 => kernel.run(contiguous_view::<f64>(storage, layout)?),
-        other => candle_core::bail!("{}: unsupported dtype {other:?}", K::OP),
+impl<T> PushWrite for CudaViewMut<'_, T> {
+    fn push<'b>(&'b mut self, args: &mut LaunchArgs<'b>) {
+        args.arg(self);
     }
 }
 
-/// Wraps a result slice into a storage on `dev`.
-pub(crate) fn storage<T: CudaDType + DeviceRepr>(
-    slice: CudaSlice<T>,
-    dev: &CudaDevice,
-) -> CudaStorage {
-    CudaStorage::wrap_cuda_slice(slice, dev.clone())
-}
+impl KernelDevice for CudaDevice {
+    type Storage = CudaStorage;
+    type Buffer<T: Element> = CudaSlice<T>;
+    type Input<'a, T: Element> = CudaView<'a, T>;
+    type Arg<'a> = CudaArg<'a>;
 
-/// A buffer every element of which a kernel is about to write. With
-/// `DIFFBIO_POISON_OUTPUTS` set (the parity tests set it) it starts as NaN, so an element a
-/// kernel forgets to write is caught; otherwise it starts zeroed.
-pub(crate) fn alloc_output<T>(dev: &CudaDevice, len: usize) -> candle_core::Result<CudaSlice<T>>
-where
-    T: DeviceRepr + ValidAsZeroBits + WithDType,
-{
-    let mut out = dev.alloc_zeros::<T>(len)?;
-    if std::env::var_os("DIFFBIO_POISON_OUTPUTS").is_some() && len > 0 {
-        dev.memcpy_htod(&vec![T::from_f64(f64::NAN); len], &mut out)?;
+    /// Zeroed, or NaN with `DIFFBIO_POISON_OUTPUTS` set (the parity tests set it).
+    fn alloc_output<T: Element>(&self, len: usize) -> candle_core::Result<CudaSlice<T>> {
+        let mut out = self.alloc_zeros::<T>(len)?;
+        if std::env::var_os("DIFFBIO_POISON_OUTPUTS").is_some() && len > 0 {
+            self.memcpy_htod(&vec![T::from_f64(f64::NAN); len], &mut out)?;
+        }
+        Ok(out)
     }
-    Ok(out)
+
+    fn alloc_zeros<T: Element>(&self, len: usize) -> candle_core::Result<CudaSlice<T>> {
+        CudaDevice::alloc_zeros::<T>(self, len)
+    }
+
+    fn to_host<T: Element>(&self, buffer: &CudaSlice<T>) -> candle_core::Result<Vec<T>> {
+        self.clone_dtoh(buffer)
+    }
+
+    fn storage<T: Element>(&self, buffer: CudaSlice<T>) -> CudaStorage {
+        CudaStorage::wrap_cuda_slice(buffer, self.clone())
+    }
+
+    fn dtype(storage: &CudaStorage) -> DType {
+        storage.dtype()
+    }
+
+    fn input<'a, T: Element>(
+        storage: &'a CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<CudaView<'a, T>> {
+        match layout.contiguous_offsets() {
+            Some((start, end)) => Ok(storage.as_cuda_slice::<T>()?.slice(start..end)),
+            None => candle_core::bail!("diffbio: CUDA op input is not contiguous ({layout:?})"),
+        }
+    }
+
+    fn input_len<T: Element>(input: &CudaView<'_, T>) -> usize {
+        input.len()
+    }
+
+    fn read_input<'a, T: Element>(input: &'a CudaView<'_, T>) -> Arg<CudaArg<'a>> {
+        Arg::Buffer(CudaArg::Read(Box::new(input.slice(..))))
+    }
+
+    fn read<'a, T: Element>(buffer: &'a CudaSlice<T>) -> Arg<CudaArg<'a>> {
+        Arg::Buffer(CudaArg::Read(Box::new(buffer.slice(..))))
+    }
+
+    fn write_from<'a, T: Element>(buffer: &'a mut CudaSlice<T>, start: usize) -> Arg<CudaArg<'a>> {
+        Arg::Buffer(CudaArg::Write(Box::new(buffer.slice_mut(start..))))
+    }
+
+    unsafe fn launch(&self, launch: Launch<CudaArg<'_>>) -> candle_core::Result<()> {
+        let Launch {
+            module: m,
+            kernel,
+            shape,
+            mut args,
+        } = launch;
+        let (name, ptx) = module(m);
+        let func = self.get_or_load_custom_func(&kernel, name, ptx)?;
+        let mut builder = func.builder();
+        for arg in args.iter_mut() {
+            match arg {
+                Arg::I32(v) => builder.arg(&*v),
+                Arg::I64(v) => builder.arg(&*v),
+                Arg::F32(v) => builder.arg(&*v),
+                Arg::F64(v) => builder.arg(&*v),
+                Arg::Buffer(CudaArg::Read(b)) => {
+                    b.push(&mut builder);
+                    &mut builder
+                }
+                Arg::Buffer(CudaArg::Write(b)) => {
+                    b.push(&mut builder);
+                    &mut builder
+                }
+            };
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (shape.grid, 1, 1),
+            block_dim: (shape.block, 1, 1),
+            shared_mem_bytes: shape.shared_bytes,
+        };
+        // SAFETY: the caller's contract (arguments and buffers match the kernel).
+        unsafe { builder.launch(cfg) }.w()?;
+        Ok(())
+    }
 }

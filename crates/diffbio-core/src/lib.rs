@@ -14,9 +14,13 @@ mod clustering;
 #[cfg(feature = "cuda")]
 mod cuda_kernels;
 mod diversity;
+#[cfg(feature = "cuda-emu")]
+pub mod emulator;
 mod error;
 #[cfg(test)]
 mod kernel_header;
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+mod launch;
 mod storage;
 mod validate;
 mod velocity;

@@ -5,9 +5,12 @@
 
 use candle_core::{DType, Device, Tensor};
 
-/// Turns `fn NAME(dev: &Device)` into the tests `NAME::cpu` and, when the calling crate is
+/// Turns `fn NAME(dev: &Device)` into the tests `NAME::cpu`; when the calling crate is
 /// built with its `cuda` feature, `NAME::cuda`, which reports that it skipped when there is
-/// no CUDA device ([`cuda_device`]).
+/// no CUDA device ([`cuda_device`]); and when it is diffbio-core built with `cuda-emu`,
+/// `NAME::emu`, the body on the CPU with the fused ops' CUDA kernels run by the emulator
+/// (`diffbio_core::emulator`). `test_device!(NAME, not_emulated = "why")` leaves the
+/// emulator out (too slow for it, or a size the current kernels refuse), saying why.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -22,17 +25,35 @@ macro_rules! test_device {
     ($body:ident) => {
         #[allow(non_snake_case)]
         mod $body {
-            #[test]
-            pub fn cpu() {
-                super::$body(&candle_core::Device::Cpu)
-            }
+            $crate::test_device!(@cpu_and_cuda $body);
 
-            #[cfg(feature = "cuda")]
+            #[cfg(feature = "cuda-emu")]
             #[test]
-            pub fn cuda() {
-                if let Some(dev) = $crate::cuda_device() {
-                    super::$body(&dev)
-                }
+            pub fn emu() {
+                diffbio_core::emulator::with_emulated_kernels(|| {
+                    super::$body(&candle_core::Device::Cpu)
+                })
+            }
+        }
+    };
+    ($body:ident, not_emulated = $why:literal) => {
+        #[allow(non_snake_case)]
+        #[doc = $why]
+        mod $body {
+            $crate::test_device!(@cpu_and_cuda $body);
+        }
+    };
+    (@cpu_and_cuda $body:ident) => {
+        #[test]
+        pub fn cpu() {
+            super::$body(&candle_core::Device::Cpu)
+        }
+
+        #[cfg(feature = "cuda")]
+        #[test]
+        pub fn cuda() {
+            if let Some(dev) = $crate::cuda_device() {
+                super::$body(&dev)
             }
         }
     };

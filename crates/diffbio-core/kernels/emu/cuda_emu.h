@@ -3,23 +3,29 @@
 // CPU, under ThreadSanitizer and AddressSanitizer too.
 //
 // Model:
-// - One OS thread per CUDA thread; the blocks of a launch run one after another, so a
-//   `__shared__` variable can be static storage and dynamic shared memory one buffer,
-//   poisoned with 0xFF bytes (NaN in any float) before every block.
+// - Each CUDA thread is a fiber (its own stack, switched by a few instructions) of the
+//   launching host thread; the blocks of a
+//   launch run one after another, the threads of a block round-robin, switching only at a
+//   barrier or an exit. So a `__shared__` variable can be static storage and dynamic
+//   shared memory one buffer, poisoned with 0xFF bytes (NaN in any float) before every
+//   block; and a barrier costs a few nanoseconds per thread, not an OS context switch.
 // - `__syncthreads()` is a barrier of the block's threads that have not exited (threads
 //   that return early drop out, as on sm_70+ hardware).
 // - `__syncwarp()` and the `__shfl*_sync` functions are barriers of a warp's 32 lanes
 //   (those not exited). A shuffle exchanges values through per-lane slots and aborts when
 //   the lanes of one warp arrive from different call sites (a divergent shuffle) or with
 //   a mask other than all 32 lanes.
-// - A watchdog aborts a launch that makes no progress for DIFFBIO_EMU_TIMEOUT seconds
-//   (default 60), naming the last barrier reached: a barrier some threads never reach.
-// - Barriers are C++20 std::barrier (arrive_and_drop for exited threads), built on
-//   atomics, so ThreadSanitizer sees the ordering they give and reports shared-memory
-//   accesses they do not order.
+// - When every live thread of a block waits at a barrier that cannot complete (one some
+//   threads never reach), the launch aborts at once, naming the barrier: a deadlock.
+// - Under ThreadSanitizer each fiber is a TSan thread (the fiber API, switches without
+//   synchronisation) and a barrier is a release by every thread that arrives and an
+//   acquire by every thread that leaves: TSan sees exactly the ordering barriers give,
+//   and reports the shared-memory accesses they do not order. Under AddressSanitizer the
+//   fiber stacks are announced at every switch.
 //
-// What this cannot show: nvcc's code generation, the rounding of `__expf`, occupancy and
-// speed. A feature the kernels do not use is not emulated: it fails to compile (see the
+// What this cannot show: nvcc's code generation, the rounding of `__expf`, occupancy,
+// speed, and interleavings other than barrier to barrier (a race TSan reports all the
+// same). A feature the kernels do not use is not emulated: it fails to compile (see the
 // poisoned names at the end).
 #pragma once
 
@@ -28,19 +34,23 @@
 #include <stdint.h>
 
 #include <algorithm>
-#include <atomic>
-#include <barrier>
-#include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <tuple>
+#include <utility>
 #include <type_traits>
 #include <vector>
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #define __global__
 #define __device__
@@ -65,46 +75,190 @@ namespace emu {
     std::abort();
 }
 
-inline std::chrono::seconds timeout() {
-    const char* s = std::getenv("DIFFBIO_EMU_TIMEOUT");
-    return std::chrono::seconds(s ? std::atoi(s) : 60);
-}
+// ---- fibers ------------------------------------------------------------------------
 
-// Progress of the running launch, for the deadlock watchdog: bumped at every barrier
-// passed and every thread exit; `where` names the last barrier reached.
-struct Progress {
-    std::atomic<unsigned long> ticks{0};
-    std::atomic<const char*> what{"start"};
-    std::atomic<int> line{0};
+// The emulator's own bookkeeping (scheduler, barrier queues, shuffle slots) runs on one
+// host thread but in the TSan threads of many fibers: it is kept out of TSan's sight, so
+// that only the kernels' own accesses are checked.
+#if defined(__SANITIZE_THREAD__)
+#define EMU_INTERNAL inline __attribute__((no_sanitize_thread, noinline))
+#else
+#define EMU_INTERNAL inline
+#endif
+
+struct Fiber;
+
+// Sanitizer hooks around a switch of stacks (no-ops in a plain build).
+struct SwitchHooks {
+#if defined(__SANITIZE_ADDRESS__)
+    void* fake_stack = nullptr;
+#endif
+#if defined(__SANITIZE_THREAD__)
+    void* tsan = nullptr;
+#endif
 };
 
-inline Progress& progress() {
+struct Progress {
+    const char* what = "start";
+    int line = 0;
+};
+
+EMU_INTERNAL Progress& progress() {
     static Progress p;
     return p;
 }
 
-inline void tick(const char* what, int line) {
-    progress().what.store(what, std::memory_order_relaxed);
-    progress().line.store(line, std::memory_order_relaxed);
-    progress().ticks.fetch_add(1, std::memory_order_relaxed);
+struct ThreadState {
+    unsigned shuffles = 0;  // this lane's shuffles so far: picks the slot set
+    uint3 thread_idx{0, 0, 0};
+    uint3 block_idx{0, 0, 0};
+    dim3 block_dim;
+    struct Block* block = nullptr;
+};
+
+// Switches stacks: saves the callee-saved registers on the current stack, stores its
+// pointer in *save, and resumes the stack at `to` (x86-64 System V; a fiber's first resume
+// "returns" into its entry function). Far cheaper than swapcontext, which makes a system
+// call each time.
+extern "C" void diffbio_emu_switch(void** save, void* to);
+asm(R"(
+    .text
+    .weak diffbio_emu_switch
+    .type diffbio_emu_switch, @function
+diffbio_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size diffbio_emu_switch, .-diffbio_emu_switch
+)");
+
+struct Fiber {
+    ThreadState state;
+    void* sp = nullptr;  // its saved stack pointer while it does not run
+    SwitchHooks hooks;
+    bool waiting = false;
+    bool done = false;
+};
+
+// The scheduler of the running block: the host thread's own context, and the fiber that
+// runs now (nullptr while the host thread runs).
+struct Scheduler {
+    void* host_sp = nullptr;
+    SwitchHooks host_hooks;
+    const void* host_stack_bottom = nullptr;
+    size_t host_stack_size = 0;
+    Fiber* current = nullptr;
+};
+
+EMU_INTERNAL Scheduler& scheduler() {
+    static Scheduler s;
+    return s;
 }
 
-// A barrier whose parties drop out as they exit (std::barrier's arrive_and_drop, as
-// sm_70+ hardware drops exited threads from a block barrier).
+constexpr size_t kStackBytes = 256 * 1024;
+
+// Stacks for up to 1024 fibers, kept between launches.
+EMU_INTERNAL char* fiber_stack(unsigned t) {
+    static std::vector<std::unique_ptr<char[]>> stacks;
+    while (stacks.size() <= t) stacks.emplace_back(new char[kStackBytes]);
+    return stacks[t].get();
+}
+
+// Host thread → fiber `f`, back when `f` waits or exits.
+EMU_INTERNAL void resume(Fiber* f, char* stack) {
+    Scheduler& s = scheduler();
+    s.current = f;
+#if defined(__SANITIZE_THREAD__)
+    __tsan_switch_to_fiber(f->hooks.tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(&s.host_hooks.fake_stack, stack, kStackBytes);
+#else
+    (void)stack;
+#endif
+    diffbio_emu_switch(&s.host_sp, f->sp);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(s.host_hooks.fake_stack, nullptr, nullptr);
+#endif
+    s.current = nullptr;
+}
+
+// The running fiber → the host thread (until resumed; for good once `done`).
+EMU_INTERNAL void yield() {
+    Scheduler& s = scheduler();
+    Fiber* f = s.current;
+#if defined(__SANITIZE_THREAD__)
+    __tsan_switch_to_fiber(s.host_hooks.tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(f->done ? nullptr : &f->hooks.fake_stack, s.host_stack_bottom,
+                                   s.host_stack_size);
+#endif
+    diffbio_emu_switch(&f->sp, s.host_sp);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(f->hooks.fake_stack, nullptr, nullptr);
+#endif
+}
+
+EMU_INTERNAL ThreadState& self() { return scheduler().current->state; }
+
+// A barrier whose parties drop out as they exit (as sm_70+ hardware drops exited threads
+// from a block barrier). Generations alternate between two TSan sync tokens, so that a
+// thread already at the next barrier does not order the accesses of those still leaving
+// this one.
 class Barrier {
    public:
-    explicit Barrier(int parties) : barrier_(parties) {}
+    explicit Barrier(int parties) : parties_(parties) {}
 
-    void arrive_and_wait(const char* what, int line) {
-        tick(what, line);
-        barrier_.arrive_and_wait();
-        tick(what, line);
+    EMU_INTERNAL void arrive_and_wait(const char* what, int line) {
+        progress() = {what, line};
+        Fiber* me = scheduler().current;
+        const unsigned generation = generation_;
+#if defined(__SANITIZE_THREAD__)
+        __tsan_release(&tokens_[generation % 2]);
+#endif
+        waiting_[n_waiting_++] = me;
+        if (n_waiting_ == parties_) {
+            complete();
+        } else {
+            me->waiting = true;
+            while (me->waiting) yield();
+        }
+#if defined(__SANITIZE_THREAD__)
+        __tsan_acquire(&tokens_[generation % 2]);
+#endif
+        (void)generation;
     }
 
-    void exit() { barrier_.arrive_and_drop(); }
+    EMU_INTERNAL void exit() {
+        --parties_;
+        if (n_waiting_ > 0 && n_waiting_ == parties_) complete();
+    }
 
    private:
-    std::barrier<> barrier_;
+    EMU_INTERNAL void complete() {
+        for (int i = 0; i < n_waiting_; ++i) waiting_[i]->waiting = false;
+        n_waiting_ = 0;
+        ++generation_;
+    }
+
+    int parties_;
+    unsigned generation_ = 0;
+    Fiber* waiting_[1024];  // a plain array: no library code runs in TSan's sight
+    int n_waiting_ = 0;
+    char tokens_[2] = {0, 0};
 };
 
 constexpr int kWarp = 32;
@@ -129,33 +283,25 @@ struct Block {
     Barrier barrier;
     std::vector<std::unique_ptr<Warp>> warps;
     std::unique_ptr<unsigned char[]> dynamic_shared;
+    void (*body)(void*) = nullptr;  // runs the kernel with the launch's arguments
+    void* launch = nullptr;
+#if defined(__SANITIZE_THREAD__)
+    char finished = 0;  // TSan token: every thread's work before the host reads the results
+#endif
 };
 
-struct ThreadState {
-    unsigned shuffles = 0;  // this lane's shuffles so far: picks the slot set
-    uint3 thread_idx{0, 0, 0};
-    uint3 block_idx{0, 0, 0};
-    dim3 block_dim;
-    Block* block = nullptr;
-};
+EMU_INTERNAL void* dynamic_shared() { return self().block->dynamic_shared.get(); }
 
-inline ThreadState& self() {
-    thread_local ThreadState state;
-    return state;
-}
+EMU_INTERNAL int lane() { return (int)(self().thread_idx.x % kWarp); }
 
-inline void* dynamic_shared() { return self().block->dynamic_shared.get(); }
-
-inline int lane() { return (int)(self().thread_idx.x % kWarp); }
-
-inline Warp& warp() { return *self().block->warps[self().thread_idx.x / kWarp]; }
+EMU_INTERNAL Warp& warp() { return *self().block->warps[self().thread_idx.x / kWarp]; }
 
 inline void check_full(unsigned mask, const char* what, int line) {
     if (mask != 0xffffffffu) fail("only full-warp masks are emulated", what, line);
 }
 
 template <typename T>
-T exchange(unsigned mask, T value, int source, int line, const char* what) {
+EMU_INTERNAL T exchange(unsigned mask, T value, int source, int line, const char* what) {
     static_assert(sizeof(T) == 4 || sizeof(T) == 8, "shuffles move 32- or 64-bit values");
     check_full(mask, what, line);
     Warp& w = warp();
@@ -181,66 +327,102 @@ T exchange(unsigned mask, T value, int source, int line, const char* what) {
     return out;
 }
 
-// Aborts the process when the running launch makes no progress for timeout() seconds:
-// some thread waits at a barrier that others never reach.
-class Watchdog {
-   public:
-    Watchdog() : thread_([this] { watch(); }) {}
-    ~Watchdog() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            done_ = true;
-        }
-        stop_.notify_one();
-        thread_.join();
-    }
+// A fiber's life: the kernel, then it leaves its warp's and block's barriers.
+EMU_INTERNAL void fiber_main() {
+    Scheduler& s = scheduler();
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(nullptr, &s.host_stack_bottom, &s.host_stack_size);
+#endif
+    Fiber* f = s.current;
+    Block* block = f->state.block;
+    block->body(block->launch);
+    block->warps[f->state.thread_idx.x / kWarp]->barrier.exit();
+    block->barrier.exit();
+    progress() = {"exit", 0};
+#if defined(__SANITIZE_THREAD__)
+    __tsan_release(&block->finished);
+#endif
+    f->done = true;
+    yield();  // never resumed
+}
 
-   private:
-    void watch() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        unsigned long seen = progress().ticks.load();
-        while (!stop_.wait_for(lock, timeout(), [this] { return done_; })) {
-            const unsigned long now = progress().ticks.load();
-            if (now == seen) fail("deadlock: no thread progressed; last barrier", progress().what.load(), progress().line.load());
-            seen = now;
-        }
-    }
+// One lock for every launch of every kernel: the scheduler, the fiber stacks and the
+// kernels' static `__shared__` storage are per process.
+EMU_INTERNAL std::mutex& launch_mutex() {
+    static std::mutex m;
+    return m;
+}
 
-    std::mutex mutex_;
-    std::condition_variable stop_;
-    bool done_ = false;
-    std::thread thread_;
-};
+template <typename Kernel, typename Tuple, size_t... I>
+void call(Kernel kernel, Tuple& args, std::index_sequence<I...>) {
+    kernel(std::get<I>(args)...);
+}
 
 // Runs `kernel(args...)` on a grid of `grid` blocks of `block` threads (1-D, as the
-// kernels use), with `shared_bytes` of dynamic shared memory per block.
+// kernels use), with `shared_bytes` of dynamic shared memory per block. Launches from
+// several host threads run one at a time (static `__shared__` storage is per process), as
+// on one CUDA stream.
 template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), unsigned grid, unsigned block, size_t shared_bytes,
+EMU_INTERNAL void launch(void (*kernel)(Params...), unsigned grid, unsigned block, size_t shared_bytes,
             Args... args) {
+    std::lock_guard<std::mutex> lock(launch_mutex());
     if (block == 0 || block > 1024 || block % kWarp != 0) fail("block size", "launch", (int)block);
-    Watchdog watchdog;
+    using Launch = std::pair<decltype(kernel), std::tuple<Args...>>;
+    Launch l{kernel, std::tuple<Args...>(args...)};
+#if defined(__SANITIZE_THREAD__)
+    scheduler().host_hooks.tsan = __tsan_get_current_fiber();
+#endif
+    std::vector<Fiber> fibers(block);
     for (unsigned b = 0; b < grid; ++b) {
         Block state(block);
         // Exactly `shared_bytes`, so AddressSanitizer reports a read or write past the end.
         state.dynamic_shared.reset(new unsigned char[shared_bytes ? shared_bytes : 1]);
         std::memset(state.dynamic_shared.get(), 0xFF, shared_bytes);
-        std::vector<std::thread> threads;
-        threads.reserve(block);
+        state.launch = &l;
+        state.body = [](void* p) {
+            Launch& l = *static_cast<Launch*>(p);
+            call(l.first, l.second, std::index_sequence_for<Args...>{});
+        };
         for (unsigned t = 0; t < block; ++t) {
-            threads.emplace_back([&, t, b] {
-                ThreadState& me = self();
-                me.shuffles = 0;
-                me.thread_idx = {t, 0, 0};
-                me.block_idx = {b, 0, 0};
-                me.block_dim.x = block;
-                me.block = &state;
-                kernel(args...);
-                state.warps[t / kWarp]->barrier.exit();
-                state.barrier.exit();
-                tick("exit", 0);
-            });
+            Fiber& f = fibers[t];
+            f.state = ThreadState{};
+            f.state.thread_idx = {t, 0, 0};
+            f.state.block_idx = {b, 0, 0};
+            f.state.block_dim.x = block;
+            f.state.block = &state;
+            f.waiting = f.done = false;
+            // A first frame for diffbio_emu_switch to pop: six zeroed registers, then
+            // fiber_main as the return address, entered with the stack 8 mod 16 as
+            // after a call.
+            auto top = reinterpret_cast<uintptr_t>(fiber_stack(t) + kStackBytes) & ~uintptr_t(15);
+            void** frame = reinterpret_cast<void**>(top) - 8;
+            for (int r = 0; r < 6; ++r) frame[r] = nullptr;
+            frame[6] = reinterpret_cast<void*>(&fiber_main);
+            frame[7] = nullptr;
+            f.sp = frame;
+#if defined(__SANITIZE_THREAD__)
+            f.hooks.tsan = __tsan_create_fiber(0);  // created after the host's writes
+#endif
         }
-        for (auto& thread : threads) thread.join();
+        for (unsigned live = block; live > 0;) {
+            bool progressed = false;
+            live = 0;
+            for (unsigned t = 0; t < block; ++t) {
+                Fiber& f = fibers[t];
+                if (f.done) continue;
+                if (!f.waiting) {
+                    resume(&f, fiber_stack(t));
+                    progressed = true;
+                }
+                live += !f.done;
+            }
+            if (live > 0 && !progressed)
+                fail("deadlock: every live thread waits; last barrier", progress().what, progress().line);
+        }
+#if defined(__SANITIZE_THREAD__)
+        __tsan_acquire(&state.finished);
+        for (Fiber& f : fibers) __tsan_destroy_fiber(f.hooks.tsan);
+#endif
     }
 }
 

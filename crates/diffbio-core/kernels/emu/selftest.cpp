@@ -4,14 +4,16 @@
 // emulated forward), the AUROC surrogate's value and gradients (SPEC.md §6, all pairs).
 // Outputs start as NaN, so an element a kernel forgets to write fails.
 //
-// scripts/emulate-kernels.sh builds it three times (plain, ThreadSanitizer,
-// AddressSanitizer + UndefinedBehaviorSanitizer) and runs it; it exits non-zero on a
-// mismatch, and the emulator or a sanitizer aborts on a race, a deadlock, a divergent
-// shuffle or an out-of-bounds access.
+// It is the sanitizers' driver: scripts/emulate-kernels.sh builds it three times (plain,
+// ThreadSanitizer, AddressSanitizer + UndefinedBehaviorSanitizer) and runs it; it exits
+// non-zero on a mismatch, and the emulator or a sanitizer aborts on a race, a deadlock, a
+// divergent shuffle or an out-of-bounds access. The parity of the kernels with the CPU
+// path, launched through the Rust plans a GPU uses, is `cargo test --features cuda-emu`.
 //
-// The launch shapes below repeat the Rust launchers' (crates/diffbio-core/src/*/cuda.rs):
-// at most 8 warps per block within 48 KiB of dynamic shared memory, single blocks of 1024
-// threads, 256 centres per AUROC block.
+// The launch shapes below follow the Rust plans (crates/diffbio-core/src/*/launch.rs): at
+// most 8 warps per block within 48 KiB of dynamic shared memory, single blocks of 1024
+// threads, 256 centres per AUROC block. A shape the plans never produce is still a valid
+// launch, so a difference here weakens a check but cannot hide a kernel bug it shows.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -304,7 +306,7 @@ void check_mixing_cases(std::mt19937_64& rng) {
 template <typename T>
 void check_auroc_cases(std::mt19937_64& rng) {
     std::normal_distribution<double> normal;
-    for (int64_t n : {5, 37, 1500}) {
+    for (int64_t n : {5, 37, 1500, 2600}) {  // 2600: more others than one tile (1024)
         std::vector<double> s(n), y(n);
         for (int64_t i = 0; i < n; ++i) {
             s[i] = std::round(normal(rng) * 4) / 4;  // heavy ties

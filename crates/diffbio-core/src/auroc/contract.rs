@@ -1,5 +1,5 @@
 //! The contract of the fused AUROC-surrogate op, shared by the CPU kernel (`cpu.rs`), the
-//! CUDA launchers (`cuda.rs`) and the CUDA kernels (`kernels/pairwise_sigmoid_auroc.cuh`
+//! kernel launches (`launch.rs`) and the CUDA kernels (`kernels/pairwise_sigmoid_auroc.cuh`
 //! repeats the layout; a test checks that they agree).
 //!
 //! - **Inputs**: scores `[n]` f32 or f64; labels `[n]` as 0/1 in the scores' dtype; the

@@ -1,12 +1,14 @@
 //! The contract of the fused batch-mixing op, shared by the CPU kernels (`cpu.rs`), the
-//! CUDA launchers (`cuda.rs`) and the CUDA kernels (`kernels/knn_entropy.cuh` repeats the
+//! kernel launches (`launch.rs`) and the CUDA kernels (`kernels/knn_entropy.cuh` repeats the
 //! layout and the constants; a test checks that they agree).
 //!
 //! - **Inputs**: `x`, `[n, d]` row-major f32 or f64; labels `[n]` u32 in `0..B`.
 //! - **Distances**: `D_ij = |x_i − x_j|²`, the squared Euclidean distance, with the cell
 //!   itself excluded (`D_ii = +∞`). The CPU computes it as `|x_i|² + |x_j|² − 2 x_i·x_j`
-//!   from matrix-product tiles (clamped at 0), the CUDA kernels in the direct form
-//!   `Σ (x_i − x_j)²`; the two differ by rounding only.
+//!   from matrix-product tiles (clamped at 0) of the points centred on their mean (so
+//!   that rounding scales with the spread of the points, not their distance from the
+//!   origin), the CUDA kernels in the direct form `Σ (x_i − x_j)²`; the two differ by
+//!   rounding only (about ε·|x − mean|², which a low temperature amplifies by 1/T).
 //! - **Neighbours**: κ_i is the exact k-th smallest `D_i·` in the total order (distance,
 //!   then the smaller index); j*(i) is the neighbour at that rank.
 //! - **Output** (f64 whatever the input dtype): `[loss, stats of row 0, row 1, ...]`, the
