@@ -43,19 +43,26 @@ fn emulated_kernels() {
         .flag("-include")
         .flag(format!("{dir}/kernels/emu/cuda_emu.h"))
         .file(format!("{dir}/kernels/emu/launch.cpp"));
-    let sanitizer: &[&str] = match std::env::var("DIFFBIO_EMU_SANITIZE").as_deref() {
-        Ok("thread") => &["-fsanitize=thread"],
-        Ok("address") => &[
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            "-fno-omit-frame-pointer",
-        ],
-        Ok("") | Err(_) => &[],
-        Ok(other) => panic!("DIFFBIO_EMU_SANITIZE={other}: expected thread or address"),
-    };
-    for flag in sanitizer {
+    // Rust links with `-nodefaultlibs`, so the sanitizer runtimes are named explicitly.
+    let (flags, runtimes): (&[&str], &[&str]) =
+        match std::env::var("DIFFBIO_EMU_SANITIZE").as_deref() {
+            Ok("thread") => (&["-fsanitize=thread"], &["tsan"]),
+            Ok("address") => (
+                &[
+                    "-fsanitize=address,undefined",
+                    "-fno-sanitize-recover=all",
+                    "-fno-omit-frame-pointer",
+                ],
+                &["asan", "ubsan"],
+            ),
+            Ok("") | Err(_) => (&[], &[]),
+            Ok(other) => panic!("DIFFBIO_EMU_SANITIZE={other}: expected thread or address"),
+        };
+    for flag in flags {
         build.flag(flag);
-        println!("cargo::rustc-link-arg={flag}");
+    }
+    for runtime in runtimes {
+        println!("cargo::rustc-link-lib=dylib={runtime}");
     }
     build.compile("diffbio_cuda_emu");
 }
