@@ -1,9 +1,11 @@
 //! With the `cuda` feature, compiles `kernels/*.cu` to PTX (bindgen_cuda, nvcc from PATH,
 //! `CUDA_COMPUTE_CAP`, default 90) and writes `OUT_DIR/ptx.rs`. With `cuda-emu`, compiles
-//! the same kernels as host C++ against the emulator (`kernels/emu`, g++ >= 12), with
-//! ThreadSanitizer or AddressSanitizer + UBSan when `DIFFBIO_EMU_SANITIZE` is `thread` or
-//! `address` (the test binaries are then linked with the sanitizer's runtime). Without
-//! either, does nothing, so the default build needs no CUDA toolkit and no C++ compiler.
+//! the same kernels as host C++ against the emulator (`kernels/emu`, g++ >= 12), under
+//! AddressSanitizer + UBSan when `DIFFBIO_EMU_SANITIZE=address` (the test binaries are then
+//! linked with their runtimes). ThreadSanitizer is not offered here: the Rust test harness,
+//! built without it, trips it on its own channels; `scripts/emulate-kernels.sh thread` runs
+//! the kernels under it through the C++ self-test instead. Without either feature, does
+//! nothing, so the default build needs no CUDA toolkit and no C++ compiler.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -46,7 +48,6 @@ fn emulated_kernels() {
     // Rust links with `-nodefaultlibs`, so the sanitizer runtimes are named explicitly.
     let (flags, runtimes): (&[&str], &[&str]) =
         match std::env::var("DIFFBIO_EMU_SANITIZE").as_deref() {
-            Ok("thread") => (&["-fsanitize=thread"], &["tsan"]),
             Ok("address") => (
                 &[
                     "-fsanitize=address,undefined",
@@ -56,7 +57,7 @@ fn emulated_kernels() {
                 &["asan", "ubsan"],
             ),
             Ok("") | Err(_) => (&[], &[]),
-            Ok(other) => panic!("DIFFBIO_EMU_SANITIZE={other}: expected thread or address"),
+            Ok(other) => panic!("DIFFBIO_EMU_SANITIZE={other}: expected address"),
         };
     for flag in flags {
         build.flag(flag);
