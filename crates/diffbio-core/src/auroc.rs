@@ -170,6 +170,30 @@ struct PairwiseSigmoid {
     temperature: f64,
 }
 
+impl PairwiseSigmoid {
+    /// `[2 + n]`: the value, ∂/∂T, then ∂/∂s.
+    fn output_shape(n: usize) -> Shape {
+        Shape::from(contract::GRAD_SCORES + n)
+    }
+
+    /// The op through the kernels on `dev` (a GPU, or the emulator).
+    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+    fn on_kernels<D: crate::launch::KernelDevice>(
+        &self,
+        dev: &D,
+        (scores, layout): (&D::Storage, &Layout),
+        labels: (&D::Storage, &Layout),
+    ) -> candle_core::Result<(D::Storage, Shape)> {
+        let forward = launch::Forward {
+            dev,
+            labels,
+            temperature: self.temperature,
+        };
+        let out = crate::launch::on_real_device(forward, scores, layout)?;
+        Ok((out, Self::output_shape(layout.shape().dims1()?)))
+    }
+}
+
 /// The CPU kernel on the scores, with their labels as 0/1 in the same dtype.
 struct CpuForward<'a> {
     temperature: f64,
@@ -206,26 +230,14 @@ impl CustomOp3 for PairwiseSigmoid {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
         if crate::emulator::active() {
-            let forward = launch::Forward {
-                dev: &crate::emulator::Emulator,
-                labels: (s2, l2),
-                temperature: self.temperature,
-            };
-            let out = crate::launch::on_real_device(forward, s1, l1)?;
-            return Ok((
-                out,
-                Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
-            ));
+            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
         let forward = CpuForward {
             temperature: self.temperature,
             labels: (s2, l2),
         };
         let out = on_real(forward, s1, l1)?;
-        Ok((
-            out,
-            Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
-        ))
+        Ok((out, Self::output_shape(l1.shape().dims1()?)))
     }
 
     #[cfg(feature = "cuda")]
@@ -239,16 +251,7 @@ impl CustomOp3 for PairwiseSigmoid {
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
-        let forward = launch::Forward {
-            dev: s1.device(),
-            labels: (s2, l2),
-            temperature: self.temperature,
-        };
-        let out = crate::launch::on_real_device(forward, s1, l1)?;
-        Ok((
-            out,
-            Shape::from(contract::GRAD_SCORES + l1.shape().dims1()?),
-        ))
+        self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 
     fn bwd(

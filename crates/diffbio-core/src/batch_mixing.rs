@@ -160,6 +160,32 @@ impl From<&BatchMixingConfig> for KnnEntropy {
     }
 }
 
+impl KnnEntropy {
+    /// `[1 + n·width]`: the loss, then the statistics of each row.
+    fn output_shape(&self, n: usize) -> Shape {
+        Shape::from(1 + n * RowStats::width(self.params.n_batches))
+    }
+
+    /// The forward through the kernels on `dev` (a GPU, or the emulator).
+    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+    fn on_kernels<D: crate::launch::KernelDevice>(
+        &self,
+        dev: &D,
+        (x, x_layout): (&D::Storage, &Layout),
+        (labels, labels_layout): (&D::Storage, &Layout),
+    ) -> candle_core::Result<(D::Storage, Shape)> {
+        let dims = x_layout.shape().dims2()?;
+        let forward = launch::Forward {
+            dev,
+            labels: D::input::<u32>(labels, labels_layout)?,
+            dims,
+            params: &self.params,
+        };
+        let out = crate::launch::on_real_device(forward, x, x_layout)?;
+        Ok((out, self.output_shape(dims.0)))
+    }
+}
+
 /// The forward CPU kernel on `x` (`[n, d]`) and its labels.
 struct CpuForward<'a> {
     params: &'a Params,
@@ -189,26 +215,18 @@ impl CustomOp2 for KnnEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = l1.shape().dims2()?;
-        let labels = contiguous_slice(s2.as_slice::<u32>()?, l2)?;
-        let len = 1 + dims.0 * RowStats::width(self.params.n_batches);
         #[cfg(feature = "cuda-emu")]
         if crate::emulator::active() {
-            let forward = launch::Forward {
-                dev: &crate::emulator::Emulator,
-                labels,
-                dims,
-                params: &self.params,
-            };
-            let out = crate::launch::on_real_device(forward, s1, l1)?;
-            return Ok((out, Shape::from(len)));
+            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
+        let dims = l1.shape().dims2()?;
         let forward = CpuForward {
             params: &self.params,
             dims,
-            labels,
+            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
         };
-        Ok((CpuStorage::F64(on_real(forward, s1, l1)?), Shape::from(len)))
+        let out = on_real(forward, s1, l1)?;
+        Ok((CpuStorage::F64(out), self.output_shape(dims.0)))
     }
 
     #[cfg(feature = "cuda")]
@@ -219,17 +237,8 @@ impl CustomOp2 for KnnEntropy {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::launch::{on_real_device, KernelDevice};
-        use candle_core::{backend::BackendStorage, CudaDevice};
-        let dims = l1.shape().dims2()?;
-        let forward = launch::Forward {
-            dev: s1.device(),
-            labels: CudaDevice::input::<u32>(s2, l2)?,
-            dims,
-            params: &self.params,
-        };
-        let len = 1 + dims.0 * RowStats::width(self.params.n_batches);
-        Ok((on_real_device(forward, s1, l1)?, Shape::from(len)))
+        use candle_core::backend::BackendStorage;
+        self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 
     fn bwd(
@@ -255,6 +264,28 @@ impl CustomOp2 for KnnEntropy {
 #[derive(Debug, Clone, Copy)]
 struct KnnEntropyGrad {
     params: Params,
+}
+
+impl KnnEntropyGrad {
+    /// The backward through the kernels on `dev` (a GPU, or the emulator).
+    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+    fn on_kernels<D: crate::launch::KernelDevice>(
+        &self,
+        dev: &D,
+        (x, x_layout): (&D::Storage, &Layout),
+        (labels, labels_layout): (&D::Storage, &Layout),
+        (forward_out, out_layout): (&D::Storage, &Layout),
+    ) -> candle_core::Result<(D::Storage, Shape)> {
+        let backward = launch::Backward {
+            dev,
+            labels: D::input::<u32>(labels, labels_layout)?,
+            forward_out: D::input::<f64>(forward_out, out_layout)?,
+            dims: x_layout.shape().dims2()?,
+            params: &self.params,
+        };
+        let grad = crate::launch::on_real_device(backward, x, x_layout)?;
+        Ok((grad, x_layout.shape().clone()))
+    }
 }
 
 /// The backward CPU kernel on `x` (`[n, d]`), its labels and the forward output.
@@ -290,26 +321,15 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = l1.shape().dims2()?;
-        let labels = contiguous_slice(s2.as_slice::<u32>()?, l2)?;
-        let forward_out = contiguous_slice(s3.as_slice::<f64>()?, l3)?;
         #[cfg(feature = "cuda-emu")]
         if crate::emulator::active() {
-            let backward = launch::Backward {
-                dev: &crate::emulator::Emulator,
-                labels,
-                stats: &forward_out[1..],
-                dims,
-                params: &self.params,
-            };
-            let grad = crate::launch::on_real_device(backward, s1, l1)?;
-            return Ok((grad, l1.shape().clone()));
+            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2), (s3, l3));
         }
         let backward = CpuBackward {
             params: &self.params,
-            dims,
-            labels,
-            forward_out,
+            dims: l1.shape().dims2()?,
+            labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
+            forward_out: contiguous_slice(s3.as_slice::<f64>()?, l3)?,
         };
         Ok((on_real(backward, s1, l1)?, l1.shape().clone()))
     }
@@ -324,16 +344,7 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use crate::launch::{on_real_device, KernelDevice};
-        use candle_core::{backend::BackendStorage, CudaDevice};
-        let forward_out = CudaDevice::input::<f64>(s3, l3)?;
-        let backward = launch::Backward {
-            dev: s1.device(),
-            labels: CudaDevice::input::<u32>(s2, l2)?,
-            stats: forward_out.slice(1..),
-            dims: l1.shape().dims2()?,
-            params: &self.params,
-        };
-        Ok((on_real_device(backward, s1, l1)?, l1.shape().clone()))
+        use candle_core::backend::BackendStorage;
+        self.on_kernels(s1.device(), (s1, l1), (s2, l2), (s3, l3))
     }
 }

@@ -101,8 +101,11 @@ impl KernelDevice for CudaDevice {
         input.len()
     }
 
-    fn read_input<'a, T: Element>(input: &'a CudaView<'_, T>) -> Arg<CudaArg<'a>> {
-        Arg::Buffer(CudaArg::Read(Box::new(input.slice(..))))
+    fn read_input_from<'a, T: Element>(
+        input: &'a CudaView<'_, T>,
+        start: usize,
+    ) -> Arg<CudaArg<'a>> {
+        Arg::Buffer(CudaArg::Read(Box::new(input.slice(start..))))
     }
 
     fn read<'a, T: Element>(buffer: &'a CudaSlice<T>) -> Arg<CudaArg<'a>> {

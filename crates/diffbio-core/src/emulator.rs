@@ -113,8 +113,8 @@ impl KernelDevice for Emulator {
         input.len()
     }
 
-    fn read_input<'a, T: Element>(input: &'a &[T]) -> Arg<HostPtr<'a>> {
-        Arg::Buffer(HostPtr(input.as_ptr() as *mut c_void, PhantomData))
+    fn read_input_from<'a, T: Element>(input: &'a &[T], start: usize) -> Arg<HostPtr<'a>> {
+        Arg::Buffer(HostPtr(input[start..].as_ptr() as *mut c_void, PhantomData))
     }
 
     fn read<'a, T: Element>(buffer: &'a Vec<T>) -> Arg<HostPtr<'a>> {

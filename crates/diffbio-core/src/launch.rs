@@ -181,8 +181,11 @@ pub(crate) trait KernelDevice {
 
     /// The number of elements of an input.
     fn input_len<T: Element>(input: &Self::Input<'_, T>) -> usize;
-    /// An input as a read-only kernel argument.
-    fn read_input<'a, T: Element>(input: &'a Self::Input<'_, T>) -> Arg<Self::Arg<'a>>;
+    /// `input[start..]` as a read-only kernel argument.
+    fn read_input_from<'a, T: Element>(
+        input: &'a Self::Input<'_, T>,
+        start: usize,
+    ) -> Arg<Self::Arg<'a>>;
     /// A buffer as a read-only kernel argument.
     fn read<'a, T: Element>(buffer: &'a Self::Buffer<T>) -> Arg<Self::Arg<'a>>;
     /// `buffer[start..]` as a kernel argument the kernel writes.

@@ -121,8 +121,8 @@ fn forward<D: KernelDevice, T: KernelReal>(
     let compact = compact_plan::<T, _>(
         n,
         [
-            D::read_input(scores),
-            D::read_input(labels),
+            D::read_input_from(scores, 0),
+            D::read_input_from(labels, 0),
             D::write_from(&mut pos_scores, 0),
             D::write_from(&mut pos_index, 0),
             D::write_from(&mut neg_scores, 0),

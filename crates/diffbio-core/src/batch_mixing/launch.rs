@@ -109,8 +109,8 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
             self.dims,
             p,
             [
-                D::read_input(&x),
-                D::read_input(&self.labels),
+                D::read_input_from(&x, 0),
+                D::read_input_from(&self.labels, 0),
                 D::write_from(&mut out, 1),
                 D::write_from(&mut entropy, 0),
             ],
@@ -125,12 +125,12 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
     }
 }
 
-/// The backward on `x` (`[n, d]`), its labels and the forward's statistics (the forward
-/// output without its loss): `∂loss/∂x` for a unit upstream gradient.
+/// The backward on `x` (`[n, d]`), its labels and the forward output: `∂loss/∂x` for a
+/// unit upstream gradient.
 pub(crate) struct Backward<'a, D: KernelDevice> {
     pub dev: &'a D,
     pub labels: D::Input<'a, u32>,
-    pub stats: D::Input<'a, f64>,
+    pub forward_out: D::Input<'a, f64>,
     pub dims: (usize, usize),
     pub params: &'a Params,
 }
@@ -145,9 +145,10 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
             self.dims,
             self.params,
             [
-                D::read_input(&x),
-                D::read_input(&self.labels),
-                D::read_input(&self.stats),
+                D::read_input_from(&x, 0),
+                D::read_input_from(&self.labels, 0),
+                // The statistics follow the loss in the forward output.
+                D::read_input_from(&self.forward_out, 1),
                 D::write_from(&mut grad, 0),
             ],
         )?;
