@@ -10,6 +10,8 @@
 # The script is idempotent: once the cache holds a complete install, a rerun only prints
 # the env (~10 ms). Everything it logs goes to stderr; only `export` lines go to stdout.
 #
+# It also installs NCCL 2.30.7 (PyPI's nvidia-nccl-cu13) for `--features nccl`.
+#
 # Knobs (env): CUDA_TOOLCHAIN_CACHE (default ~/.cache/cuda-toolchain),
 #              CUDA_COMPUTE_CAP (default 90 = H100/H200; must be plain digits for bindgen_cuda),
 #              CUDA_STUB_AT_RUNTIME=auto|1|0 (append the stub libcuda.so.1 to LD_LIBRARY_PATH
@@ -33,6 +35,12 @@ nvidia-cuda-nvrtc==13.0.88   --hash=sha256:ad9b6d2ead2435f11cbb6868809d2adeeee30
 nvidia-cublas==13.1.0.3      --hash=sha256:ee8722c1f0145ab246bccb9e452153b5e0515fd094c3678df50b2a0888b8b171
 nvidia-curand==10.4.0.35     --hash=sha256:1aee33a5da6e1db083fe2b90082def8915f30f3248d5896bcec36a579d941bfc
 '
+
+# NCCL for the `nccl` feature (cudarc's `nccl` binds NCCL 2.30), in its own cache folder
+# (~300 MB download) so that the pins above stay cached: libnccl.so.2 and nccl.h, with the
+# unversioned link the linker needs put beside the CUDA libraries.
+NCCL_REQUIREMENT='nvidia-nccl-cu13==2.30.7 --hash=sha256:cefa7fdb9710efd0f39c5f1be1d61ff6fc9a996c451265bd7fbdcf9455ed4b50'
+NCCL_PREFIX="$CACHE/nccl-2.30.7-r1"
 
 log() { echo "[cuda-toolchain] $*" >&2; }
 
@@ -84,6 +92,21 @@ install_toolchain() {
   trap - EXIT
 }
 
+install_nccl() {
+  local tmp="$CACHE/.tmp-nccl.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
+  printf '%s\n' "$NCCL_REQUIREMENT" > "$tmp/requirements.txt"
+  log "pip: installing NCCL 2.30.7 into $NCCL_PREFIX (~300 MB download)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-cache-dir --no-deps --only-binary=:all: --require-hashes --target "$tmp" -r "$tmp/requirements.txt" >&2
+  [ -e "$tmp/nvidia/nccl/lib/libnccl.so.2" ] || { log "missing libnccl.so.2 in the NCCL wheel"; return 1; }
+  printf '%s\n' "$NCCL_REQUIREMENT" > "$tmp/.complete"
+  rm -rf "$NCCL_PREFIX"
+  mv "$tmp" "$NCCL_PREFIX"
+  trap - EXIT
+}
+
 # Is a real driver (libcuda.so.1) reachable by the dynamic loader, or a GPU device node present?
 has_driver() {
   /sbin/ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 ' && return 0
@@ -103,6 +126,12 @@ main() {
   else
     install_toolchain
   fi
+  [ -f "$NCCL_PREFIX/.complete" ] || install_nccl
+  # Relative links (the cache may move): -lnccl at link time, libnccl.so.2 at run time.
+  local nccl_lib="../../../../${NCCL_PREFIX##*/}/nvidia/nccl/lib/libnccl.so.2"
+  ln -sfn "$nccl_lib" "$CUDA_ROOT_DIR/lib/libnccl.so.2"
+  ln -sfn libnccl.so.2 "$CUDA_ROOT_DIR/lib/libnccl.so"
+  [ -e "$CUDA_ROOT_DIR/lib/libnccl.so" ] || { log "libnccl.so link is broken"; exit 1; }
 
   local stub=0 stub_tail=''
   case "${CUDA_STUB_AT_RUNTIME:-auto}" in

@@ -5,6 +5,9 @@ mod contract;
 mod cpu;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
+mod sharded;
+
+use std::ops::Range;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use diffbio_pairwise::Real;
@@ -114,7 +117,66 @@ impl DifferentiableAuroc {
         let compute = validate::fused_dtype(dtype);
         let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
         validate::finite(predictions, "predictions")?;
-        // The tensor carries the gradient; its value, read once here, goes to the kernels.
+        let (temperature, value) = self.temperature_for(predictions)?;
+        let scores = predictions.to_dtype(compute)?.contiguous()?;
+        let op = PairwiseSigmoid {
+            temperature: value,
+            rows: 0..n,
+        };
+        let out = scores.apply_op3(&labels, &temperature, op)?;
+        Ok(out
+            .narrow(0, contract::VALUE, 1)?
+            .reshape(())?
+            .to_dtype(dtype)?)
+    }
+
+    /// The surrogate of the whole set of cells sharded over the ranks of `comm`, on every
+    /// rank; its backward gives this rank's entries of the single-device `∂/∂s` and its
+    /// share of `∂/∂T` (the shares sum to the single-device one; the contract is in
+    /// [`crate::dist`]). `predictions`, `labels`: this rank's cells, `[n_r]` (`n_r` may be
+    /// 0). The temperature must have the same value on every rank.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use diffbio_core::dist::{Communicator, ThreadComm};
+    /// use diffbio_core::DifferentiableAuroc;
+    /// # fn main() -> diffbio_core::Result<()> {
+    /// let scores = [0.9f64, 0.8, 0.1, 0.2, 0.5];
+    /// let labels = [1u32, 0, 0, 1, 1];
+    /// let auroc = DifferentiableAuroc::new(0.5)?;
+    /// let dev = Device::Cpu;
+    /// let whole = auroc.forward(&Tensor::new(&scores, &dev)?, &Tensor::new(&labels, &dev)?)?;
+    /// let values = std::thread::scope(|s| {
+    ///     let handles: Vec<_> = ThreadComm::group(2)
+    ///         .into_iter()
+    ///         .map(|comm| {
+    ///             let auroc = &auroc;
+    ///             s.spawn(move || -> diffbio_core::Result<f64> {
+    ///                 let mine = if comm.rank() == 0 { 0..2 } else { 2..5 };
+    ///                 let s = Tensor::new(&scores[mine.clone()], &Device::Cpu)?;
+    ///                 let y = Tensor::new(&labels[mine], &Device::Cpu)?;
+    ///                 Ok(auroc.forward_sharded(&comm, &s, &y)?.to_scalar::<f64>()?)
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     handles.into_iter().map(|h| h.join().unwrap()).collect::<diffbio_core::Result<Vec<_>>>()
+    /// })?;
+    /// assert!(values.iter().all(|v| (v - whole.to_scalar::<f64>().unwrap()).abs() < 1e-15));
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_sharded(
+        &self,
+        comm: &dyn crate::dist::Communicator,
+        predictions: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Tensor> {
+        sharded::forward(self, comm, predictions, labels)
+    }
+
+    /// The temperature as a scalar tensor in the compute dtype of `predictions` (it
+    /// carries the gradient) and its value as that dtype holds it (read once, for the
+    /// kernels), checked > 0.
+    fn temperature_for(&self, predictions: &Tensor) -> Result<(Tensor, f64)> {
         let (temperature, value) = match &self.temperature {
             Temperature::Fixed(t) => (Tensor::new(*t, predictions.device())?, *t),
             Temperature::Learned(t) => {
@@ -124,23 +186,13 @@ impl DifferentiableAuroc {
                 (t.reshape(())?, value)
             }
         };
-        let temperature = temperature.to_dtype(compute)?;
-        // The value as the compute dtype holds it, as the kernels would read it from the tensor.
+        let compute = validate::fused_dtype(predictions.dtype());
         let value = if compute == DType::F32 {
             value as f32 as f64
         } else {
             value
         };
-        let scores = predictions.to_dtype(compute)?.contiguous()?;
-        let out = scores.apply_op3(
-            &labels,
-            &temperature,
-            PairwiseSigmoid { temperature: value },
-        )?;
-        Ok(out
-            .narrow(0, contract::VALUE, 1)?
-            .reshape(())?
-            .to_dtype(dtype)?)
+        Ok((temperature.to_dtype(compute)?, value))
     }
 }
 
@@ -161,19 +213,28 @@ fn scalar_value(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0])
 }
 
-/// The fused op on `(scores, labels as 0/1 floats, temperature [])`. Output:
-/// `[value, ∂/∂T, ∂/∂s...]` (O(n)), so that `bwd` is a scale of what the forward computed.
-/// The temperature tensor is an input only so that it receives ∂/∂T; the kernels use
-/// `temperature`, its value, read once by `forward`.
-#[derive(Debug, Clone, Copy)]
+/// The fused op on `(scores, labels as 0/1 floats, temperature [])` with the cells `rows`
+/// as centres (all n on one device; a rank's own cells when sharded). Output: `[value,
+/// ∂/∂T, ∂/∂s of each cell in rows]` (O(n)), so that `bwd` is a scale of what the forward
+/// computed. The temperature tensor is an input only so that it receives ∂/∂T; the
+/// kernels use `temperature`, its value, read once by `forward`.
+#[derive(Debug, Clone)]
 struct PairwiseSigmoid {
     temperature: f64,
+    rows: Range<usize>,
 }
 
 impl PairwiseSigmoid {
-    /// `[2 + n]`: the value, ∂/∂T, then ∂/∂s.
-    fn output_shape(n: usize) -> Shape {
-        Shape::from(contract::GRAD_SCORES + n)
+    /// `[2 + rows]`: the value, ∂/∂T, then ∂/∂s.
+    fn output_shape(&self) -> Shape {
+        Shape::from(contract::GRAD_SCORES + self.rows.len())
+    }
+
+    /// Whether the kernels can compute these rows of n: today only all of them (row
+    /// ranges arrive with the tiled kernels; the sharded surrogate runs on the CPU).
+    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+    fn on_kernels_for(&self, n: usize) -> bool {
+        self.rows == (0..n)
     }
 
     /// The op through the kernels on `dev` (a GPU, or the emulator).
@@ -190,13 +251,13 @@ impl PairwiseSigmoid {
             temperature: self.temperature,
         };
         let out = crate::launch::on_real_device(forward, scores, layout)?;
-        Ok((out, Self::output_shape(layout.shape().dims1()?)))
+        Ok((out, self.output_shape()))
     }
 }
 
 /// The CPU kernel on the scores, with their labels as 0/1 in the same dtype.
 struct CpuForward<'a> {
-    temperature: f64,
+    op: &'a PairwiseSigmoid,
     labels: (&'a CpuStorage, &'a Layout),
 }
 
@@ -206,10 +267,12 @@ impl RealKernel for CpuForward<'_> {
 
     fn run<T: Real + WithDType>(self, scores: &[T]) -> candle_core::Result<CpuStorage> {
         let labels = contiguous_slice(self.labels.0.as_slice::<T>()?, self.labels.1)?;
+        let (rows, temperature) = (self.op.rows.clone(), self.op.temperature);
         Ok(T::to_cpu_storage_owned(cpu::forward(
             scores,
             labels,
-            self.temperature,
+            rows,
+            temperature,
         )))
     }
 }
@@ -229,15 +292,15 @@ impl CustomOp3 for PairwiseSigmoid {
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
+        if crate::emulator::active() && self.on_kernels_for(l1.shape().dims1()?) {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
         let forward = CpuForward {
-            temperature: self.temperature,
+            op: self,
             labels: (s2, l2),
         };
         let out = on_real(forward, s1, l1)?;
-        Ok((out, Self::output_shape(l1.shape().dims1()?)))
+        Ok((out, self.output_shape()))
     }
 
     #[cfg(feature = "cuda")]
@@ -251,6 +314,9 @@ impl CustomOp3 for PairwiseSigmoid {
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
+        if !self.on_kernels_for(l1.shape().dims1()?) {
+            candle_core::bail!("pairwise-sigmoid-auroc: row ranges run on the CPU (see `dist`)");
+        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 
@@ -262,15 +328,31 @@ impl CustomOp3 for PairwiseSigmoid {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let n = scores.dim(0)?;
         let upstream = grad_res.narrow(0, contract::VALUE, 1)?;
-        let grad_scores = res
-            .narrow(0, contract::GRAD_SCORES, n)?
-            .broadcast_mul(&upstream)?;
-        let grad_t = res
-            .narrow(0, contract::GRAD_TEMPERATURE, 1)?
-            .mul(&upstream)?
-            .reshape(temperature.shape())?;
+        let (grad_scores, grad_t) = scaled_gradients(res, &upstream, scores, temperature)?;
         Ok((Some(grad_scores), None, Some(grad_t)))
     }
+}
+
+/// `upstream ·` the gradients in an op output `out` (`[value, ∂/∂T, ∂/∂s of each score]`),
+/// as `scores` and `temperature` are shaped and placed.
+fn scaled_gradients(
+    out: &Tensor,
+    upstream: &Tensor,
+    scores: &Tensor,
+    temperature: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let upstream = upstream.reshape(1)?.to_device(out.device())?;
+    let n = scores.dim(0)?;
+    let grad_scores = out
+        .narrow(0, contract::GRAD_SCORES, n)?
+        .broadcast_mul(&upstream)?;
+    let grad_t = out
+        .narrow(0, contract::GRAD_TEMPERATURE, 1)?
+        .mul(&upstream)?
+        .reshape(temperature.shape())?;
+    Ok((
+        grad_scores.to_device(scores.device())?,
+        grad_t.to_device(temperature.device())?,
+    ))
 }

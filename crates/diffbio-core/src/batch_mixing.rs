@@ -5,6 +5,9 @@ mod contract;
 mod cpu;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
+mod sharded;
+
+use std::ops::Range;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use diffbio_pairwise::Real;
@@ -106,6 +109,69 @@ impl BatchMixingLoss {
         validate::shape_is(batch_labels, "batch_labels", &[n])
             .map_err(|_| shape_error(n_labels, n))?;
         validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
+        self.check_batch(embeddings, batch_labels)?;
+        let dtype = embeddings.dtype();
+        let compute = validate::fused_dtype(dtype);
+        let x = embeddings.to_dtype(compute)?.contiguous()?;
+        let labels = batch_labels.to_dtype(DType::U32)?.contiguous()?;
+        let op = KnnEntropy {
+            params: self.params(),
+            rows: 0..n,
+        };
+        let out = x.apply_op2(&labels, op)?;
+        Ok(out.narrow(0, 0, 1)?.reshape(())?.to_dtype(dtype)?)
+    }
+
+    /// The loss of the whole minibatch sharded over the ranks of `comm`, on every rank;
+    /// its backward gives this rank's rows of the single-device gradient (the contract is
+    /// in [`crate::dist`]). `embeddings`: this rank's cells, float `[n_r, d]` (`n_r` may be
+    /// 0); `batch_labels`: their labels `[n_r]`. `k ≤ n − 1` and the labels are checked
+    /// against the whole batch, with the same result on every rank.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor, Var};
+    /// use diffbio_core::dist::{Communicator, ThreadComm};
+    /// use diffbio_core::{BatchMixingConfig, BatchMixingLoss};
+    /// # fn main() -> diffbio_core::Result<()> {
+    /// let dev = Device::Cpu;
+    /// let x = Tensor::randn(0f64, 1.0, (40, 4), &dev)?;
+    /// let labels = Tensor::from_vec((0..40u32).map(|i| i % 2).collect(), 40, &dev)?;
+    /// let loss = BatchMixingLoss::new(BatchMixingConfig { n_neighbors: 5, n_batches: 2, temperature: 1.0 })?;
+    /// let whole = loss.forward(&x, &labels)?.to_scalar::<f64>()?;
+    /// let shards = [(0, 25), (25, 15)]; // rank r holds rows start..start + len
+    /// let values = std::thread::scope(|s| {
+    ///     let handles: Vec<_> = ThreadComm::group(2)
+    ///         .into_iter()
+    ///         .map(|comm| {
+    ///             let (x, labels) = (&x, &labels);
+    ///             s.spawn(move || -> diffbio_core::Result<f64> {
+    ///                 let (start, len) = shards[comm.rank()];
+    ///                 let mine = Var::from_tensor(&x.narrow(0, start, len)?)?;
+    ///                 let l = loss.forward_sharded(&comm, mine.as_tensor(), &labels.narrow(0, start, len)?)?;
+    ///                 let grad = l.backward()?.get(&mine).unwrap().clone(); // rows start.. of ∂L/∂x
+    ///                 assert_eq!(grad.dims(), &[len, 4]);
+    ///                 Ok(l.to_scalar::<f64>()?)
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     handles.into_iter().map(|h| h.join().unwrap()).collect::<diffbio_core::Result<Vec<_>>>()
+    /// })?;
+    /// assert!(values.iter().all(|v| (v - whole).abs() < 1e-12));
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_sharded(
+        &self,
+        comm: &dyn crate::dist::Communicator,
+        embeddings: &Tensor,
+        batch_labels: &Tensor,
+    ) -> Result<Tensor> {
+        sharded::forward(self, comm, embeddings, batch_labels)
+    }
+
+    /// The checks that need the whole batch: `n ≥ 2`, `k ≤ n − 1`, labels in `0..B`,
+    /// finite embeddings.
+    fn check_batch(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<()> {
+        let n = embeddings.dim(0)?;
         if n < 2 {
             return Err(Error::Empty {
                 input: "embeddings",
@@ -120,15 +186,16 @@ impl BatchMixingLoss {
                 reason: "must be <= n - 1 (the number of other cells)",
             });
         }
-        let dtype = embeddings.dtype();
-        let compute = validate::fused_dtype(dtype);
         validate::class_labels(batch_labels, "batch_labels", self.config.n_batches)?;
-        validate::finite(embeddings, "embeddings")?;
+        validate::finite(embeddings, "embeddings")
+    }
 
-        let x = embeddings.to_dtype(compute)?.contiguous()?;
-        let labels = batch_labels.to_dtype(DType::U32)?.contiguous()?;
-        let out = x.apply_op2(&labels, KnnEntropy::from(&self.config))?;
-        Ok(out.narrow(0, 0, 1)?.reshape(())?.to_dtype(dtype)?)
+    fn params(&self) -> Params {
+        Params {
+            k: self.config.n_neighbors,
+            n_batches: self.config.n_batches,
+            temperature: self.config.temperature,
+        }
     }
 }
 
@@ -140,30 +207,20 @@ fn shape_error(got: usize, n: usize) -> Error {
     }
 }
 
-/// The fused forward op. Output (f64 whatever the input dtype): `[loss, per-row
-/// statistics...]` (see `contract`), so that `bwd` finds what it needs without an n×n
-/// buffer; `forward` narrows the scalar out.
-#[derive(Debug, Clone, Copy)]
+/// The fused forward op on `(x [n, d], labels [n])` for the cells `rows` (all n on one
+/// device; a rank's own cells when sharded) against all n. Output (f64 whatever the input
+/// dtype): `[α Σ_{i ∈ rows} H_i, statistics of each row in rows...]` (see `contract`), so
+/// that `bwd` finds what it needs without an n×n buffer; `forward` narrows the scalar out.
+#[derive(Debug, Clone)]
 struct KnnEntropy {
     params: Params,
-}
-
-impl From<&BatchMixingConfig> for KnnEntropy {
-    fn from(c: &BatchMixingConfig) -> Self {
-        Self {
-            params: Params {
-                k: c.n_neighbors,
-                n_batches: c.n_batches,
-                temperature: c.temperature,
-            },
-        }
-    }
+    rows: Range<usize>,
 }
 
 impl KnnEntropy {
-    /// `[1 + n·width]`: the loss, then the statistics of each row.
-    fn output_shape(&self, n: usize) -> Shape {
-        Shape::from(1 + n * RowStats::width(self.params.n_batches))
+    /// `[1 + rows·width]`: the loss (or its share), then the statistics of each row.
+    fn output_shape(&self) -> Shape {
+        Shape::from(1 + self.rows.len() * RowStats::width(self.params.n_batches))
     }
 
     /// The forward through the kernels on `dev` (a GPU, or the emulator).
@@ -182,13 +239,13 @@ impl KnnEntropy {
             params: &self.params,
         };
         let out = crate::launch::on_real_device(forward, x, x_layout)?;
-        Ok((out, self.output_shape(dims.0)))
+        Ok((out, self.output_shape()))
     }
 }
 
 /// The forward CPU kernel on `x` (`[n, d]`) and its labels.
 struct CpuForward<'a> {
-    params: &'a Params,
+    op: &'a KnnEntropy,
     dims: (usize, usize),
     labels: &'a [u32],
 }
@@ -198,8 +255,14 @@ impl RealKernel for CpuForward<'_> {
     type Output = Vec<f64>;
 
     fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<Vec<f64>> {
-        let (n, d) = self.dims;
-        Ok(cpu::forward(x, n, d, self.labels, self.params))
+        let rows = self.op.rows.clone();
+        Ok(cpu::forward(
+            x,
+            self.dims,
+            self.labels,
+            rows,
+            &self.op.params,
+        ))
     }
 }
 
@@ -215,18 +278,18 @@ impl CustomOp2 for KnnEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = l1.shape().dims2()?;
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
+        if crate::emulator::active() && all_rows(&self.rows, dims.0) {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
-        let dims = l1.shape().dims2()?;
         let forward = CpuForward {
-            params: &self.params,
+            op: self,
             dims,
             labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
         };
         let out = on_real(forward, s1, l1)?;
-        Ok((CpuStorage::F64(out), self.output_shape(dims.0)))
+        Ok((CpuStorage::F64(out), self.output_shape()))
     }
 
     #[cfg(feature = "cuda")]
@@ -238,6 +301,9 @@ impl CustomOp2 for KnnEntropy {
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
+        if !all_rows(&self.rows, l1.shape().dims2()?.0) {
+            candle_core::bail!("knn-entropy: row ranges run on the CPU (see `dist`)");
+        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 
@@ -248,25 +314,40 @@ impl CustomOp2 for KnnEntropy {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_x = x.apply_op3_no_bwd(
-            labels,
-            &res.contiguous()?,
-            &KnnEntropyGrad {
-                params: self.params,
-            },
-        )?;
-        let upstream = grad_res.narrow(0, 0, 1)?.to_dtype(x.dtype())?;
-        Ok((Some(grad_x.broadcast_mul(&upstream)?), None))
+        let grad = KnnEntropyGrad {
+            params: self.params,
+            rows: self.rows.clone(),
+        };
+        let upstream = grad_res.narrow(0, 0, 1)?;
+        Ok((Some(grad.scaled((x, labels, res), &upstream)?), None))
     }
 }
 
-/// The backward op: `∂loss/∂x` from `(x, labels, forward output)`, row-owned, no atomics.
-#[derive(Debug, Clone, Copy)]
+/// The backward op: rows `rows` of `∂loss/∂x` from `(x, labels, [loss, statistics of
+/// every row])`, row-owned, no atomics.
+#[derive(Debug, Clone)]
 struct KnnEntropyGrad {
     params: Params,
+    rows: Range<usize>,
 }
 
 impl KnnEntropyGrad {
+    /// `upstream · ∂loss/∂x` for the rows, from `(x, labels, forward output)`, on the
+    /// device and in the dtype of `x`.
+    fn scaled(
+        &self,
+        (x, labels, forward_out): (&Tensor, &Tensor, &Tensor),
+        upstream: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let grad = x.apply_op3_no_bwd(labels, &forward_out.contiguous()?, self)?;
+        grad.broadcast_mul(&upstream.to_dtype(x.dtype())?.reshape(1)?)
+    }
+
+    /// `[rows, d]`.
+    fn output_shape(&self, x_layout: &Layout) -> candle_core::Result<Shape> {
+        Ok(Shape::from((self.rows.len(), x_layout.shape().dims2()?.1)))
+    }
+
     /// The backward through the kernels on `dev` (a GPU, or the emulator).
     #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
     fn on_kernels<D: crate::launch::KernelDevice>(
@@ -284,14 +365,14 @@ impl KnnEntropyGrad {
             params: &self.params,
         };
         let grad = crate::launch::on_real_device(backward, x, x_layout)?;
-        Ok((grad, x_layout.shape().clone()))
+        Ok((grad, self.output_shape(x_layout)?))
     }
 }
 
 /// The backward CPU kernel on `x` (`[n, d]`), its labels and the forward output.
 struct CpuBackward<'a> {
-    params: &'a Params,
-    dims: (usize, usize),
+    op: &'a KnnEntropyGrad,
+    d: usize,
     labels: &'a [u32],
     forward_out: &'a [f64],
 }
@@ -301,8 +382,15 @@ impl RealKernel for CpuBackward<'_> {
     type Output = CpuStorage;
 
     fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<CpuStorage> {
-        let (n, d) = self.dims;
-        let grad = cpu::backward(x, n, d, self.labels, self.forward_out, self.params);
+        let rows = self.op.rows.clone();
+        let grad = cpu::backward(
+            x,
+            self.d,
+            self.labels,
+            self.forward_out,
+            rows,
+            &self.op.params,
+        );
         Ok(T::to_cpu_storage_owned(grad))
     }
 }
@@ -322,16 +410,16 @@ impl CustomOp3 for KnnEntropyGrad {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
+        if crate::emulator::active() && all_rows(&self.rows, l1.shape().dims2()?.0) {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2), (s3, l3));
         }
         let backward = CpuBackward {
-            params: &self.params,
-            dims: l1.shape().dims2()?,
+            op: self,
+            d: l1.shape().dims2()?.1,
             labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
             forward_out: contiguous_slice(s3.as_slice::<f64>()?, l3)?,
         };
-        Ok((on_real(backward, s1, l1)?, l1.shape().clone()))
+        Ok((on_real(backward, s1, l1)?, self.output_shape(l1)?))
     }
 
     #[cfg(feature = "cuda")]
@@ -345,6 +433,16 @@ impl CustomOp3 for KnnEntropyGrad {
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
+        if !all_rows(&self.rows, l1.shape().dims2()?.0) {
+            candle_core::bail!("knn-entropy-grad: row ranges run on the CPU (see `dist`)");
+        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2), (s3, l3))
     }
+}
+
+/// Whether the kernels can compute `rows` of n: today only all of them (row ranges
+/// arrive with the tiled kernels; the sharded loss computes its rows on the CPU).
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+fn all_rows(rows: &Range<usize>, n: usize) -> bool {
+    *rows == (0..n)
 }

@@ -89,6 +89,22 @@ pub enum Error {
         expected: String,
     },
 
+    /// Another rank refused its shard of a sharded loss (its own error says why), so
+    /// this rank stops too instead of waiting for it.
+    #[error("rank {rank} refused its inputs to the sharded loss (its own error says why)")]
+    PeerInput {
+        /// The first rank that refused.
+        rank: usize,
+    },
+
+    /// A collective between ranks failed: a rank left, the ranks called different
+    /// collectives or passed tensors that do not fit together, or NCCL reported an error.
+    #[error("communication between ranks failed: {reason}")]
+    Communication {
+        /// What happened.
+        reason: String,
+    },
+
     /// An error raised by Candle itself (allocation, kernel launch, ...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

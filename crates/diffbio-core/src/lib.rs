@@ -13,6 +13,7 @@ mod batch_mixing;
 mod clustering;
 #[cfg(feature = "cuda")]
 mod cuda_kernels;
+pub mod dist;
 mod diversity;
 #[cfg(feature = "cuda-emu")]
 pub mod emulator;

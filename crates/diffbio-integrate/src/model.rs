@@ -1,7 +1,9 @@
 //! The encoder being trained, its losses and one optimisation step.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use diffbio_core::dist::{sum_over_ranks, Communicator};
 use diffbio_core::{BatchMixingConfig, BatchMixingLoss};
 
 /// Hyper-parameters of the integration model and its training.
@@ -105,9 +107,16 @@ impl Integrator {
     /// squared norm per dimension is 1: distances, and with them the mixing loss's
     /// temperature, keep one meaning however the encoder's weights grow or shrink.
     pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
+        self.embed_in(x, &Batch::whole(x)?)
+    }
+
+    /// [`Integrator::embed`] with the batch's statistics taken over `batch`.
+    fn embed_in(&self, x: &Tensor, batch: &Batch<'_>) -> Result<Tensor> {
         let h = self.encoder.forward(x)?;
-        let centred = h.broadcast_sub(&h.mean_keepdim(0)?)?;
-        let scale = (centred.sqr()?.mean_all()? + 1e-8)?.sqrt()?;
+        let mean = batch.mean(&h.sum_keepdim(0)?, batch.cells)?;
+        let centred = h.broadcast_sub(&mean)?;
+        let spread = batch.mean(&centred.sqr()?.sum_all()?, batch.cells * h.dim(1)?)?;
+        let scale = (spread + 1e-8)?.sqrt()?;
         centred.broadcast_div(&scale)
     }
 
@@ -126,15 +135,91 @@ impl Integrator {
         mixing: &BatchMixingLoss,
         weight: f64,
     ) -> Result<Losses> {
-        let z = self.embed(x)?;
-        let reconstruction = (self.reconstruct(&z, batch)? - x)?.sqr()?.mean_all()?;
-        let mixing_loss = mixing.forward(&z, batch)?;
+        self.losses_in(x, batch, mixing, weight, &Batch::whole(x)?)
+    }
+
+    /// The objective on this rank's shard `x` of a minibatch of `cells` cells sharded over
+    /// the ranks of `comm`: `total` is this rank's share (the reconstruction error of its
+    /// cells over the whole batch's count, plus the sharded mixing loss), so that the
+    /// parameter gradients summed over the ranks are the single-process ones; `mixing`
+    /// and `reconstruction` are the whole minibatch's values.
+    pub fn losses_sharded<C>(
+        &self,
+        comm: &C,
+        (x, batch): (&Tensor, &Tensor),
+        cells: usize,
+        mixing: &BatchMixingLoss,
+        weight: f64,
+    ) -> Result<Losses>
+    where
+        C: Communicator + Clone + Send + Sync + 'static,
+    {
+        let shards = Batch {
+            cells,
+            sum: &|t: &Tensor| Ok(sum_over_ranks(comm, t)?),
+            mixing: Some(&|z: &Tensor, batch: &Tensor| Ok(mixing.forward_sharded(comm, z, batch)?)),
+        };
+        let losses = self.losses_in(x, batch, mixing, weight, &shards)?;
+        let reconstruction = Tensor::new(losses.reconstruction, x.device())?;
+        Ok(Losses {
+            reconstruction: comm.all_reduce_sum(&reconstruction)?.to_scalar()?,
+            ..losses
+        })
+    }
+
+    /// The objective's terms with the batch's statistics and the mixing loss over
+    /// `batch`; `reconstruction` is `x`'s share of the batch's.
+    fn losses_in(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        mixing: &BatchMixingLoss,
+        weight: f64,
+        batch: &Batch<'_>,
+    ) -> Result<Losses> {
+        let z = self.embed_in(x, batch)?;
+        let squared_error = (self.reconstruct(&z, labels)? - x)?.sqr()?.sum_all()?;
+        let reconstruction = (squared_error / (batch.cells * x.dim(1)?) as f64)?;
+        let mixing_loss = match batch.mixing {
+            None => mixing.forward(&z, labels)?,
+            Some(sharded) => sharded(&z, labels)?,
+        };
         let total = (&reconstruction + (&mixing_loss * weight)?)?;
         Ok(Losses {
             mixing: mixing_loss.to_scalar()?,
             reconstruction: reconstruction.to_scalar()?,
             total,
         })
+    }
+}
+
+/// A loss of `(latent code, batch labels)`.
+type LossFn<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+/// The minibatch a forward pass sees: all of it on one device, or the whole of a
+/// minibatch sharded over ranks, its sums and its mixing loss then taken over the ranks.
+struct Batch<'a> {
+    /// Cells in the whole minibatch.
+    cells: usize,
+    /// The sum of a per-shard partial sum over the minibatch.
+    sum: &'a dyn Fn(&Tensor) -> Result<Tensor>,
+    /// The mixing loss over the minibatch, when it is sharded.
+    mixing: Option<LossFn<'a>>,
+}
+
+impl Batch<'_> {
+    /// All of the minibatch is `x`.
+    fn whole(x: &Tensor) -> Result<Batch<'static>> {
+        Ok(Batch {
+            cells: x.dim(0)?,
+            sum: &|t: &Tensor| Ok(t.clone()),
+            mixing: None,
+        })
+    }
+
+    /// A partial sum over the minibatch, divided by `count`.
+    fn mean(&self, partial: &Tensor, count: usize) -> Result<Tensor> {
+        (self.sum)(partial)? / count as f64
     }
 }
 
@@ -152,6 +237,7 @@ fn one_hot(labels: &Tensor, classes: usize, dtype: DType) -> Result<Tensor> {
 pub struct Trainer {
     /// The model being trained.
     pub model: Integrator,
+    varmap: VarMap,
     optimizer: AdamW,
     mixing: BatchMixingLoss,
     config: TrainConfig,
@@ -191,6 +277,7 @@ impl Trainer {
         let n = x.dim(0)?;
         Ok(Self {
             model,
+            varmap,
             optimizer,
             mixing,
             config,
@@ -226,6 +313,67 @@ impl Trainer {
             .losses(&x, &batch, &self.mixing, self.config.mixing_weight)?;
         self.optimizer.backward_step(&losses.total)?;
         Ok(losses)
+    }
+
+    /// One data-parallel AdamW step: every rank draws the same minibatch (the same seed),
+    /// takes its own contiguous part of it, computes its share of the objective
+    /// ([`Integrator::losses_sharded`]) and its gradients; the gradients are summed over
+    /// the ranks (one collective of all parameters), and every rank takes the same step,
+    /// so the models stay identical and follow single-process training. Returns the
+    /// losses of the whole minibatch before the step.
+    pub fn step_sharded<C>(&mut self, comm: &C) -> diffbio_core::Result<Losses>
+    where
+        C: Communicator + Clone + Send + Sync + 'static,
+    {
+        let cells = self.next_batch();
+        let size = cells.len();
+        let (rank, world) = (comm.rank(), comm.world_size());
+        let mine = cells[rank * size / world..(rank + 1) * size / world].to_vec();
+        let len = mine.len();
+        let index = Tensor::from_vec(mine, len, self.x.device())?;
+        let x = self.x.index_select(&index, 0)?;
+        let batch = self.batch.index_select(&index, 0)?;
+        let losses = self.model.losses_sharded(
+            comm,
+            (&x, &batch),
+            size,
+            &self.mixing,
+            self.config.mixing_weight,
+        )?;
+        let grads = self.summed_gradients(comm, &losses.total)?;
+        self.optimizer.step(&grads)?;
+        Ok(losses)
+    }
+
+    /// The gradients of `objective` summed over the ranks: every parameter's (zero where
+    /// this rank's share does not reach it) in the order of their names, in one collective.
+    fn summed_gradients(
+        &self,
+        comm: &dyn Communicator,
+        objective: &Tensor,
+    ) -> diffbio_core::Result<GradStore> {
+        let mut grads = objective.backward()?;
+        let data = self.varmap.data().lock().expect("varmap lock");
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        let params: Vec<&Tensor> = names.iter().map(|n| data[*n].as_tensor()).collect();
+        let flat = params
+            .iter()
+            .map(|p| match grads.get(p) {
+                Some(g) => g.flatten_all(),
+                None => p.zeros_like()?.flatten_all(),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let summed = comm.all_reduce_sum(&Tensor::cat(&flat, 0)?)?;
+        let mut offset = 0;
+        for p in params {
+            let g = summed
+                .narrow(0, offset, p.elem_count())?
+                .reshape(p.shape())?;
+            offset += p.elem_count();
+            grads.insert(p, g);
+        }
+        Ok(grads)
     }
 
     /// The losses on all cells, without a step.

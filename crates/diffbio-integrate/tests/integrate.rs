@@ -193,3 +193,45 @@ fn training_is_reproducible_and_mixes_batches() {
         .mean;
     assert!(accuracy > 0.9, "{accuracy}");
 }
+
+#[test]
+fn data_parallel_training_follows_single_process_training_step_for_step() {
+    let data = small().generate();
+    let config = TrainConfig {
+        steps: 6,
+        batch_size: 250,
+        hidden_dims: 32,
+        mixing: diffbio_core::BatchMixingConfig {
+            n_neighbors: 10,
+            ..TrainConfig::default().mixing
+        },
+        ..TrainConfig::default()
+    };
+    let objective = |l: &model::Losses| l.reconstruction + 0.2 * l.mixing;
+    let mut single = trainer(&data, config);
+    let want: Vec<f32> = (0..config.steps)
+        .map(|_| objective(&single.step().unwrap()))
+        .collect();
+    let curves: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = diffbio_core::dist::ThreadComm::group(3)
+            .into_iter()
+            .map(|comm| {
+                let data = &data;
+                s.spawn(move || {
+                    let mut t = trainer(data, config);
+                    (0..config.steps)
+                        .map(|_| objective(&t.step_sharded(&comm).unwrap()))
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for curve in curves {
+        for (step, (got, want)) in curve.iter().zip(&want).enumerate() {
+            assert!((got - want).abs() < 1e-5, "step {step}: {got} vs {want}");
+        }
+    }
+    // The curve moves, so equal curves mean equal steps.
+    assert!(want[0] - want[5] > 0.01, "{want:?}");
+}

@@ -5,7 +5,10 @@
 //! so only the window between needs a sigmoid; the window is found by binary search.
 //! The gradients of negatives come from the mirror pass (each negative over its window of
 //! positives), so both passes are parallel without atomics. Value, ∂/∂s and ∂/∂T come out
-//! of the same sweep.
+//! of the same sweep. The sweeps run over a range of cells as centres against all the
+//! others (every cell on one device, a rank's own cells when sharded).
+
+use std::ops::Range;
 
 use diffbio_pairwise::{dispatch, for_each_lane, Real, Vectorised, LANES};
 use rayon::prelude::*;
@@ -81,6 +84,17 @@ fn all_window_sums<T: Real>(
         .collect()
 }
 
+/// The entries of sorted `(scores, positions)` whose position is in `rows`, order kept.
+fn restricted<T: Real>(class: &(Vec<T>, Vec<usize>), rows: &Range<usize>) -> (Vec<T>, Vec<usize>) {
+    class
+        .0
+        .iter()
+        .zip(&class.1)
+        .filter(|(_, i)| rows.contains(i))
+        .map(|(&s, &i)| (s, i))
+        .unzip()
+}
+
 /// Sorted scores of one class, with their positions in the input (scores are finite).
 fn sorted_class<T: Real>(scores: &[T], labels: &[T], class: f64) -> (Vec<T>, Vec<usize>) {
     let mut pairs: Vec<(T, usize)> = scores
@@ -102,26 +116,36 @@ fn window<T: Real>(others: &[T], centre: T, half_width: T) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// Value and gradients (for a unit upstream gradient); see the module docs.
-pub(crate) fn forward<T: Real>(scores: &[T], labels: &[T], temperature: f64) -> Vec<T> {
-    let n = scores.len();
-    let mut out = vec![T::from_f64(0.0); GRAD_SCORES + n];
-    let (pos, pos_index) = sorted_class(scores, labels, 1.0);
-    let (neg, neg_index) = sorted_class(scores, labels, 0.0);
+/// Value and gradients (for a unit upstream gradient) with the cells `rows` as centres:
+/// `[Σ over the positives in rows, its ∂/∂T, ∂/∂s of each cell in rows]`, so the value
+/// and ∂/∂T are the whole op's when `rows` is every cell and a share of them otherwise;
+/// see the module docs.
+pub(crate) fn forward<T: Real>(
+    scores: &[T],
+    labels: &[T],
+    rows: Range<usize>,
+    temperature: f64,
+) -> Vec<T> {
+    let mut out = vec![T::from_f64(0.0); GRAD_SCORES + rows.len()];
+    let positives = sorted_class(scores, labels, 1.0);
+    let negatives = sorted_class(scores, labels, 0.0);
+    let (pos, neg) = (&positives.0, &negatives.0);
     if pos.is_empty() || neg.is_empty() {
         return out;
     }
+    let (own_pos, pos_index) = restricted(&positives, &rows);
+    let (own_neg, neg_index) = restricted(&negatives, &rows);
     let inv_t = 1.0 / temperature;
     let (scale, half_width) = (T::from_f64(inv_t), T::from_f64(WINDOW * temperature));
     let norm = 1.0 / (pos.len() as f64 * neg.len() as f64);
 
     // Positives: value (pairs below the window count 1), ∂/∂s_i and ∂/∂T.
-    let per_positive: Vec<(f64, f64, f64)> = all_window_sums(&pos, &neg, scale, half_width)
+    let per_positive: Vec<(f64, f64, f64)> = all_window_sums(&own_pos, neg, scale, half_width)
         .into_iter()
         .map(|(below, [sig, slope, slope_z])| (below as f64 + sig, slope * inv_t, -slope_z * inv_t))
         .collect();
     // Negatives: ∂/∂s_j = −Σ_i σ'/T over the window of positives (z = (s_i − s_j)/T).
-    let per_negative: Vec<f64> = all_window_sums(&neg, &pos, T::default() - scale, half_width)
+    let per_negative: Vec<f64> = all_window_sums(&own_neg, pos, T::default() - scale, half_width)
         .into_iter()
         .map(|(_, [_, slope, _])| -slope * inv_t)
         .collect();
@@ -130,10 +154,10 @@ pub(crate) fn forward<T: Real>(scores: &[T], labels: &[T], temperature: f64) -> 
     for (&(v, g_s, g_t), &i) in per_positive.iter().zip(&pos_index) {
         value += v;
         grad_t += g_t;
-        out[GRAD_SCORES + i] = T::from_f64(g_s * norm);
+        out[GRAD_SCORES + i - rows.start] = T::from_f64(g_s * norm);
     }
     for (&g_s, &j) in per_negative.iter().zip(&neg_index) {
-        out[GRAD_SCORES + j] = T::from_f64(g_s * norm);
+        out[GRAD_SCORES + j - rows.start] = T::from_f64(g_s * norm);
     }
     out[VALUE] = T::from_f64(value * norm);
     out[GRAD_TEMPERATURE] = T::from_f64(grad_t * norm);

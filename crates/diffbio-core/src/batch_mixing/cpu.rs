@@ -11,6 +11,9 @@
 //!   statistics of rows i and j, and accumulate `Σ_j C_ij (x_i − x_j)` with a second GEMM;
 //!   every row owns its output, so there are no atomics and the result is deterministic.
 //! - The statistics leave (and re-enter) in input row order, as [`RowStats`] lays out.
+//! - Both passes compute a range of rows against all n columns (all rows on one device,
+//!   a rank's own cells when the loss is sharded): the range's cells come first in the
+//!   batch order, so they are positions `0..rows.len()`.
 
 use std::ops::Range;
 
@@ -29,10 +32,14 @@ fn alpha(n: usize, n_batches: usize) -> f64 {
     -1.0 / (n as f64 * ((n_batches as f64).ln() + EPS))
 }
 
-/// The cells in batch order: a stable sort of the rows by label.
+/// The cells in batch order: a stable sort of the rows by (outside the computed range,
+/// label), so the computed rows are the first positions and each batch is at most two
+/// runs of columns.
 struct ByBatch<T> {
     points: Points<T>,
     labels: Vec<u32>,
+    /// The positions where a run of one label ends (where the label changes, and n).
+    run_ends: Vec<usize>,
     /// `order[p]`: the input row at batch-order position `p`.
     order: Vec<usize>,
     /// `position[i]`: the batch-order position of input row `i` (the inverse of `order`).
@@ -40,9 +47,9 @@ struct ByBatch<T> {
 }
 
 impl<T: Real> ByBatch<T> {
-    fn new(x: &[T], d: usize, labels: &[u32]) -> Self {
+    fn new(x: &[T], d: usize, labels: &[u32], rows: &Range<usize>) -> Self {
         let mut order: Vec<usize> = (0..labels.len()).collect();
-        order.sort_by_key(|&i| labels[i]);
+        order.sort_by_key(|&i| (!rows.contains(&i), labels[i]));
         let mut position = vec![0; order.len()];
         order.iter().enumerate().for_each(|(p, &i)| position[i] = p);
         // Centred on the column means: distances do not change, but the tiles'
@@ -64,10 +71,14 @@ impl<T: Real> ByBatch<T> {
                     .map(|(v, m)| T::from_f64(v.to_f64() - m))
             })
             .collect();
-        let labels = order.iter().map(|&i| labels[i]).collect();
+        let labels: Vec<u32> = order.iter().map(|&i| labels[i]).collect();
+        let run_ends = (1..=labels.len())
+            .filter(|&p| p == labels.len() || labels[p] != labels[p - 1])
+            .collect();
         Self {
             points: Points::new(x, d),
             labels,
+            run_ends,
             order,
             position,
         }
@@ -88,9 +99,9 @@ impl<T: Real> ByBatch<T> {
             if start >= cols.end {
                 return None;
             }
-            let label = self.labels[start];
-            let end = start + self.labels[start..cols.end].partition_point(|&l| l == label);
-            let run = (label as usize, start..end);
+            let next = self.run_ends[self.run_ends.partition_point(|&e| e <= start)];
+            let end = next.min(cols.end);
+            let run = (self.labels[start] as usize, start..end);
             start = end;
             Some(run)
         })
@@ -108,10 +119,12 @@ impl<T: Real> ByBatch<T> {
         }
     }
 
-    /// Statistics rows in batch order → input order, j* as an input row.
-    fn to_input_order(&self, sorted: &[f64], width: usize, out: &mut [f64]) {
+    /// Statistics of the computed rows (positions `0..`) → their order in `rows`, j* as
+    /// an input row.
+    fn to_input_order(&self, sorted: &[f64], width: usize, rows: &Range<usize>, out: &mut [f64]) {
         for (p, row) in sorted.chunks_exact(width).enumerate() {
-            let dest = &mut out[self.order[p] * width..(self.order[p] + 1) * width];
+            let local = self.order[p] - rows.start;
+            let dest = &mut out[local * width..(local + 1) * width];
             dest.copy_from_slice(row);
             dest[RowStats::JSTAR] = self.order[row[RowStats::JSTAR] as usize] as f64;
         }
@@ -163,24 +176,25 @@ fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
     [total(z), total(s), total(r)]
 }
 
-/// Forward pass. Returns `[loss, stats of input row 0, row 1, ...]` in f64 whatever `T`
-/// ([`RowStats`]), so that the backward pass sees exactly the κ_i and Dmin_i the forward
-/// pass used.
+/// Forward pass over `rows` of the n cells. Returns `[α Σ_{i ∈ rows} H_i, stats of
+/// row rows.start, ...]` in f64 whatever `T` ([`RowStats`]): the loss when `rows` is
+/// every row, a rank's share of it otherwise; the backward pass sees exactly the κ_i and
+/// Dmin_i the forward pass used.
 pub(crate) fn forward<T: Real>(
     x: &[T],
-    n: usize,
-    d: usize,
+    (n, d): (usize, usize),
     labels: &[u32],
+    rows: Range<usize>,
     p: &Params,
 ) -> Vec<f64> {
-    let cells = ByBatch::new(x, d, labels);
+    let cells = ByBatch::new(x, d, labels, &rows);
     let width = RowStats::width(p.n_batches);
-    let mut sorted = vec![0.0; n * width];
+    let mut sorted = vec![0.0; rows.len() * width];
     let entropy_sum: f64 = sorted
         .par_chunks_mut(ROW_BLOCK * width)
         .enumerate()
         .map(|(block, block_stats)| {
-            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
+            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(rows.len());
             dispatch(ForwardBlock {
                 cells: &cells,
                 p,
@@ -189,9 +203,9 @@ pub(crate) fn forward<T: Real>(
             })
         })
         .sum();
-    let mut out = vec![0.0; 1 + n * width];
+    let mut out = vec![0.0; 1 + rows.len() * width];
     out[0] = alpha(n, p.n_batches) * entropy_sum;
-    cells.to_input_order(&sorted, width, &mut out[1..]);
+    cells.to_input_order(&sorted, width, &rows, &mut out[1..]);
     out
 }
 
@@ -381,24 +395,26 @@ fn pair_weights<T: Real>(
     lane_sum(dists)
 }
 
-/// Backward pass: `∂loss/∂x` (for a unit upstream gradient) from the forward output.
+/// Backward pass: rows `rows` of `∂loss/∂x` (for a unit upstream gradient) from the
+/// statistics of **every** row (`forward_out[1..]`, input order), since row i's gradient
+/// has a term from each row j that has i among its neighbours.
 pub(crate) fn backward<T: Real>(
     x: &[T],
-    n: usize,
     d: usize,
     labels: &[u32],
     forward_out: &[f64],
+    rows: Range<usize>,
     p: &Params,
 ) -> Vec<T> {
-    let cells = ByBatch::new(x, d, labels);
+    let cells = ByBatch::new(x, d, labels, &rows);
     let stats = &forward_out[1..];
     let saved = SavedColumns::<T>::new(stats, &cells.order, p.n_batches, p.temperature);
-    let mut grad_sorted = vec![T::default(); n * d];
+    let mut grad_sorted = vec![T::default(); rows.len() * d];
     grad_sorted
         .par_chunks_mut(ROW_BLOCK * d)
         .enumerate()
         .for_each(|(block, block_grad)| {
-            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(n);
+            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(rows.len());
             dispatch(BackwardBlock {
                 cells: &cells,
                 saved: &saved,
@@ -408,9 +424,10 @@ pub(crate) fn backward<T: Real>(
             });
         });
     add_kappa_terms(&cells, stats, p.n_batches, &mut grad_sorted);
-    let mut grad = vec![T::default(); n * d];
-    for (pos, &i) in cells.order.iter().enumerate() {
-        grad[i * d..(i + 1) * d].copy_from_slice(&grad_sorted[pos * d..(pos + 1) * d]);
+    let mut grad = vec![T::default(); rows.len() * d];
+    for (pos, &i) in cells.order[..rows.len()].iter().enumerate() {
+        let local = i - rows.start;
+        grad[local * d..(local + 1) * d].copy_from_slice(&grad_sorted[pos * d..(pos + 1) * d]);
     }
     grad
 }
@@ -487,7 +504,8 @@ fn backward_block<T: Real>(
 
 /// The κ part of G: `∂L/∂κ_i` flows to the pair (i, j*(i)), i.e. adds
 /// `2 ∂L/∂κ_i (x_i − x_j*)` to row i and `2 ∂L/∂κ_i (x_j* − x_i)` to row j*.
-/// Each row gathers its own terms (through the inverse of j*), so no row is written twice.
+/// Each computed row (`grad`, positions `0..`) gathers its own terms, also from rows
+/// outside the range (through the inverse of j* over all rows), so no row is written twice.
 fn add_kappa_terms<T: Real>(cells: &ByBatch<T>, stats: &[f64], b: usize, grad: &mut [T]) {
     let (n, d, width) = (cells.n(), cells.d(), RowStats::width(b));
     // In batch-order positions: the statistics are in input order.
