@@ -523,3 +523,50 @@ fn mismatched_collectives_fail_every_rank() {
         assert!(matches!(r, Err(Error::Communication { .. })), "{r:?}");
     }
 }
+
+/// Two thread ranks on one GPU (the multi-GPU path without NCCL): the shards live on the
+/// device, the values and gradient rows match the CPU's single-device ones.
+#[cfg(feature = "cuda")]
+#[test]
+fn sharded_losses_on_cuda_ranks_match_the_cpu() {
+    let Some(dev) = diffbio_testing::cuda_device() else {
+        return;
+    };
+    let mut rng = Rng::new(13);
+    let (n, d) = (300, 8);
+    let loss = BatchMixingLoss::new(BatchMixingConfig::default()).unwrap();
+    let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+    let whole = Var::from_tensor(&x).unwrap();
+    let single = loss.forward(whole.as_tensor(), &labels).unwrap();
+    let single_grad = flat(single.backward().unwrap().get(&whole).unwrap());
+    let single = scalar(&single);
+
+    let shards = Arc::new(deal(n, 2, 0, true, &mut rng));
+    let (dealt, x, labels) = (shards.clone(), x.clone(), labels.clone());
+    let results = on_ranks(2, move |comm| {
+        let mine = &dealt[comm.rank()];
+        let shard = Var::from_tensor(&rows(&x, mine).to_device(&dev).unwrap()).unwrap();
+        let l = loss
+            .forward_sharded(
+                &comm,
+                shard.as_tensor(),
+                &rows(&labels, mine).to_device(&dev).unwrap(),
+            )
+            .unwrap();
+        assert!(l.device().is_cuda());
+        let grad = l.backward().unwrap().get(&shard).unwrap().clone();
+        assert!(grad.device().is_cuda());
+        (scalar(&l), flat(&grad))
+    });
+    for (value, _) in &results {
+        assert!(
+            rel_err(*value, single, 1e-300) < 1e-12,
+            "{value} vs {single}"
+        );
+    }
+    let grads: Vec<Vec<f64>> = results.into_iter().map(|(_, g)| g).collect();
+    let err = norm_rel_err(&assemble(&shards, &grads, n, d), &single_grad, 1e-300);
+    assert!(err < 1e-12, "gradient rows differ by {err:e}");
+}
