@@ -9,7 +9,7 @@ nv=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + 
 libs=$(find "$nv" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
 unset CUDA_STUB_AT_RUNTIME
-for bin in cuda_parity kernels_bench; do  # shipped xz-compressed (the carry limit)
+for bin in cuda_parity dist kernels_bench; do  # shipped xz-compressed (the carry limit)
   [ -x "$here/$bin" ] || python3 -c 'import lzma, shutil, sys
 with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst: shutil.copyfileobj(src, dst)' \
     "$here/$bin.xz" "$here/$bin" && chmod +x "$here/$bin"
@@ -23,6 +23,9 @@ status=0
 echo "== parity suite" | tee -a "$out/summary.txt"
 "$here/cuda_parity" --test-threads=1 --nocapture > "$out/parity.log" 2>&1 || status=1
 grep -E "^test |test result|SKIPPED|panicked" "$out/parity.log" | tee -a "$out/summary.txt"
+echo "== sharded losses, two thread ranks on one GPU" | tee -a "$out/summary.txt"
+"$here/dist" --nocapture > "$out/dist.log" 2>&1 || status=1
+grep -E "^test |test result|SKIPPED|panicked" "$out/dist.log" | tee -a "$out/summary.txt"
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer --tool $tool" | tee -a "$out/summary.txt"
   compute-sanitizer --tool "$tool" --error-exitcode 3 "$here/cuda_parity" --test-threads=1 \

@@ -179,12 +179,30 @@ pub(crate) fn sum_to_cpu(comm: &dyn Communicator, t: &Tensor, device: &Device) -
         .to_device(&Device::Cpu)?)
 }
 
-/// A one-element storage holding `value` in `dtype` (the value of a sharded loss, whose
-/// gradient its op's `bwd` computes).
-pub(crate) fn scalar_storage(
-    dtype: DType,
+/// The output of a sharded loss's op: its value (computed by `forward_sharded`) as a
+/// scalar of the op input's dtype; the op's `bwd` gives the gradient.
+pub(crate) fn value_on_cpu(
+    like: &candle_core::CpuStorage,
     value: f64,
-) -> candle_core::Result<candle_core::CpuStorage> {
+) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+    use candle_core::backend::BackendStorage;
+    Ok((scalar(like.dtype(), value)?, candle_core::Shape::from(())))
+}
+
+/// [`value_on_cpu`] on the op input's CUDA device.
+#[cfg(feature = "cuda")]
+pub(crate) fn value_on_cuda(
+    like: &candle_core::CudaStorage,
+    value: f64,
+) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+    use candle_core::backend::{BackendDevice, BackendStorage};
+    let value = like
+        .device()
+        .storage_from_cpu_storage(&scalar(like.dtype(), value)?)?;
+    Ok((value, candle_core::Shape::from(())))
+}
+
+fn scalar(dtype: DType, value: f64) -> candle_core::Result<candle_core::CpuStorage> {
     use candle_core::CpuStorage;
     Ok(match dtype {
         DType::F32 => CpuStorage::F32(vec![value as f32]),

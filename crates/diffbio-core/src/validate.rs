@@ -123,13 +123,7 @@ pub(crate) fn finite(t: &Tensor, input: &'static str) -> Result<()> {
 
 /// Integer class labels (U8, U32 or I64) in `0..n_classes`.
 pub(crate) fn class_labels(labels: &Tensor, input: &'static str, n_classes: usize) -> Result<()> {
-    if !matches!(labels.dtype(), DType::U8 | DType::U32 | DType::I64) {
-        return Err(Error::DType {
-            input,
-            expected: "an integer dtype (u8, u32, i64)",
-            got: labels.dtype(),
-        });
-    }
+    class_label_dtype(labels, input)?;
     let as_i64 = labels.to_dtype(DType::I64)?;
     let lowest = as_i64.min_all()?.to_scalar::<i64>()?;
     let highest = as_i64.max_all()?.to_scalar::<i64>()?;
@@ -143,6 +137,19 @@ pub(crate) fn class_labels(labels: &Tensor, input: &'static str, n_classes: usiz
         }
     }
     Ok(())
+}
+
+/// An integer dtype for class labels: U8, U32 or I64.
+pub(crate) fn class_label_dtype(labels: &Tensor, input: &'static str) -> Result<()> {
+    if matches!(labels.dtype(), DType::U8 | DType::U32 | DType::I64) {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            input,
+            expected: "an integer dtype (u8, u32, i64)",
+            got: labels.dtype(),
+        })
+    }
 }
 
 /// Binary labels of any dtype whose values are exactly 0 or 1; returns them as `dtype`.

@@ -99,46 +99,61 @@ fn assemble(shards: &[Vec<usize>], grads: &[Vec<f64>], n: usize, width: usize) -
 
 const WORLDS: [usize; 5] = [1, 2, 3, 4, 7];
 
+/// Batch mixing on random cells dealt to `world` ranks (rank 2 holding `small`, rank 1
+/// none) whose shards live on `device`: every rank's value, and its gradient rows, equal
+/// the single-device CPU loss's.
+fn mixing_sharded_matches(
+    loss: BatchMixingLoss,
+    (n, d): (usize, usize),
+    world: usize,
+    small: usize,
+    device: &Device,
+    rng: &mut Rng,
+) {
+    let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+    let whole = Var::from_tensor(&x).unwrap();
+    let single = loss.forward(whole.as_tensor(), &labels).unwrap();
+    let single_grad = flat(single.backward().unwrap().get(&whole).unwrap());
+    let single = scalar(&single);
+
+    let shards = Arc::new(deal(n, world, small, true, rng));
+    let (x, labels, dealt, device) = (x.clone(), labels.clone(), shards.clone(), device.clone());
+    let results = on_ranks(world, move |comm| {
+        let mine = &dealt[comm.rank()];
+        let shard = Var::from_tensor(&rows(&x, mine).to_device(&device).unwrap()).unwrap();
+        let labels = rows(&labels, mine).to_device(&device).unwrap();
+        let l = loss
+            .forward_sharded(&comm, shard.as_tensor(), &labels)
+            .unwrap();
+        let grad = l.backward().unwrap().get(&shard).unwrap().clone();
+        assert!(l.device().same_device(&device) && grad.device().same_device(&device));
+        (scalar(&l), flat(&grad))
+    });
+    for (rank, (value, _)) in results.iter().enumerate() {
+        assert!(
+            rel_err(*value, single, 1e-300) < 1e-12,
+            "W = {world}, rank {rank}: {value} vs {single}"
+        );
+    }
+    let grads: Vec<Vec<f64>> = results.into_iter().map(|(_, g)| g).collect();
+    let err = norm_rel_err(&assemble(&shards, &grads, n, d), &single_grad, 1e-300);
+    assert!(err < 1e-12, "W = {world}: gradient rows differ by {err:e}");
+}
+
 #[test]
 fn batch_mixing_sharded_equals_the_single_device_loss() {
     let mut rng = Rng::new(7);
     for (case, &world) in WORLDS.iter().enumerate() {
-        let (n, d, k) = (45 + 9 * case, 3 + case % 3, 6);
         let config = BatchMixingConfig {
-            n_neighbors: k,
+            n_neighbors: 6,
             n_batches: 3,
             temperature: 0.4 + 0.3 * case as f64,
         };
+        let dims = (45 + 9 * case, 3 + case % 3);
         let loss = BatchMixingLoss::new(config).unwrap();
-        let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
-        let labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
-        let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
-        let whole = Var::from_tensor(&x).unwrap();
-        let single = loss.forward(whole.as_tensor(), &labels).unwrap();
-        let single_grad = flat(single.backward().unwrap().get(&whole).unwrap());
-        let single = scalar(&single);
-
-        let shards = Arc::new(deal(n, world, k - 2, true, &mut rng));
-        let (x, labels, dealt) = (x.clone(), labels.clone(), shards.clone());
-        let results = on_ranks(world, move |comm| {
-            let mine = &dealt[comm.rank()];
-            let shard = Var::from_tensor(&rows(&x, mine)).unwrap();
-            let l = loss
-                .forward_sharded(&comm, shard.as_tensor(), &rows(&labels, mine))
-                .unwrap();
-            let grad = flat(l.backward().unwrap().get(&shard).unwrap());
-            (scalar(&l), grad)
-        });
-        for (rank, (value, _)) in results.iter().enumerate() {
-            assert!(
-                rel_err(*value, single, 1e-300) < 1e-12,
-                "W = {world}, rank {rank}: {value} vs {single}"
-            );
-        }
-        let grads: Vec<Vec<f64>> = results.into_iter().map(|(_, g)| g).collect();
-        let sharded_grad = assemble(&shards, &grads, n, d);
-        let err = norm_rel_err(&sharded_grad, &single_grad, 1e-300);
-        assert!(err < 1e-12, "W = {world}: gradient rows differ by {err:e}");
+        mixing_sharded_matches(loss, dims, world, 4, &Device::Cpu, &mut rng);
     }
 }
 
@@ -453,6 +468,29 @@ fn a_shard_that_cannot_be_gathered_is_its_error_and_a_peer_error_elsewhere() {
 }
 
 #[test]
+fn float_batch_labels_are_refused_on_their_rank() {
+    let results = mixing_on_ranks(2, 5, 0, |x, labels| {
+        (x, labels.to_dtype(DType::F32).unwrap())
+    });
+    assert!(
+        matches!(
+            results[0],
+            Err(Error::DType {
+                input: "batch_labels",
+                ..
+            })
+        ),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        matches!(results[1], Err(Error::PeerInput { rank: 0 })),
+        "{:?}",
+        results[1]
+    );
+}
+
+#[test]
 fn auroc_errors_agree_across_ranks() {
     // A label 2 on rank 1; then a temperature that differs on rank 2.
     let results = on_ranks(3, |comm| {
@@ -532,41 +570,6 @@ fn sharded_losses_on_cuda_ranks_match_the_cpu() {
     let Some(dev) = diffbio_testing::cuda_device() else {
         return;
     };
-    let mut rng = Rng::new(13);
-    let (n, d) = (300, 8);
     let loss = BatchMixingLoss::new(BatchMixingConfig::default()).unwrap();
-    let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
-    let labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
-    let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
-    let whole = Var::from_tensor(&x).unwrap();
-    let single = loss.forward(whole.as_tensor(), &labels).unwrap();
-    let single_grad = flat(single.backward().unwrap().get(&whole).unwrap());
-    let single = scalar(&single);
-
-    let shards = Arc::new(deal(n, 2, 0, true, &mut rng));
-    let (dealt, x, labels) = (shards.clone(), x.clone(), labels.clone());
-    let results = on_ranks(2, move |comm| {
-        let mine = &dealt[comm.rank()];
-        let shard = Var::from_tensor(&rows(&x, mine).to_device(&dev).unwrap()).unwrap();
-        let l = loss
-            .forward_sharded(
-                &comm,
-                shard.as_tensor(),
-                &rows(&labels, mine).to_device(&dev).unwrap(),
-            )
-            .unwrap();
-        assert!(l.device().is_cuda());
-        let grad = l.backward().unwrap().get(&shard).unwrap().clone();
-        assert!(grad.device().is_cuda());
-        (scalar(&l), flat(&grad))
-    });
-    for (value, _) in &results {
-        assert!(
-            rel_err(*value, single, 1e-300) < 1e-12,
-            "{value} vs {single}"
-        );
-    }
-    let grads: Vec<Vec<f64>> = results.into_iter().map(|(_, g)| g).collect();
-    let err = norm_rel_err(&assemble(&shards, &grads, n, d), &single_grad, 1e-300);
-    assert!(err < 1e-12, "gradient rows differ by {err:e}");
+    mixing_sharded_matches(loss, (300, 8), 2, 0, &dev, &mut Rng::new(13));
 }

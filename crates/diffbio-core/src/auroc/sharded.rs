@@ -6,7 +6,6 @@
 //! negatives against all positives (their ∂/∂s). The value shares are summed; the
 //! gradients need no further communication.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
 
 use super::{contract, scaled_gradients, DifferentiableAuroc, PairwiseSigmoid};
@@ -111,10 +110,7 @@ impl CustomOp2 for ShardedPairwiseSigmoid {
         _: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            dist::scalar_storage(s.dtype(), self.value)?,
-            Shape::from(()),
-        ))
+        dist::value_on_cpu(s, self.value)
     }
 
     #[cfg(feature = "cuda")]
@@ -125,12 +121,7 @@ impl CustomOp2 for ShardedPairwiseSigmoid {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendDevice;
-        let value = dist::scalar_storage(s.dtype(), self.value)?;
-        Ok((
-            s.device().storage_from_cpu_storage(&value)?,
-            Shape::from(()),
-        ))
+        dist::value_on_cuda(s, self.value)
     }
 
     fn bwd(

@@ -6,7 +6,6 @@
 //! so the backward pass (rows i of `Σ_j C_ij (x_i − x_j)` with `C_ij = 2 (G_ij + G_ji)`,
 //! which needs row j's statistics) runs without communication.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 use super::contract::RowStats;
@@ -84,6 +83,7 @@ fn check_shard(embeddings: &Tensor, batch_labels: &Tensor) -> Result<(usize, usi
         });
     }
     validate::shape_is(batch_labels, "batch_labels", &[rows])?;
+    validate::class_label_dtype(batch_labels, "batch_labels")?;
     validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
     Ok((rows, cols))
 }
@@ -107,10 +107,7 @@ impl CustomOp1 for ShardedKnnEntropy {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            dist::scalar_storage(s.dtype(), self.value)?,
-            Shape::from(()),
-        ))
+        dist::value_on_cpu(s, self.value)
     }
 
     #[cfg(feature = "cuda")]
@@ -119,12 +116,7 @@ impl CustomOp1 for ShardedKnnEntropy {
         s: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendDevice;
-        let value = dist::scalar_storage(s.dtype(), self.value)?;
-        Ok((
-            s.device().storage_from_cpu_storage(&value)?,
-            Shape::from(()),
-        ))
+        dist::value_on_cuda(s, self.value)
     }
 
     fn bwd(
