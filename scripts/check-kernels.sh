@@ -62,6 +62,10 @@ if [ "$check_only" = 0 ]; then
 
 ## Launch shapes and occupancy reasoning
 
+Every kernel computes a range of rows `[row_start, row_start + n_rows)` of the n cells
+against all n (every row on one device; a rank's own cells for the sharded losses of
+`diffbio::dist`); grids cover the range, so a rank's launch is 1/W of the whole one.
+
 - `knn_entropy_fwd_*`: one warp per row, up to 8 warps per block. Dynamic shared memory per
   warp is `d·sizeof(T)` (the row) + `32·k·(sizeof(T)+4)` (the lanes' top-k lists) +
   `2·B·32·sizeof(T)` (per-lane class sums); warps per block = min(8, 48 KiB / that). For the
@@ -74,7 +78,8 @@ if [ "$check_only" = 0 ]; then
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads
   (fixed-order reductions and the stable compaction scan); O(n) work, not on the hot path.
 - `auroc_pairs_*`: 256 threads per block, one centre per thread, 4 KiB (f32) / 8 KiB (f64)
-  static shared tile of the other class.
+  static shared tile of the other class. The centres of a range are one contiguous run of
+  their class after the stable compaction, which finds its bounds by binary search.
 
 ## On the CPU
 

@@ -1,6 +1,9 @@
 // k-NN soft-neighbour batch entropy (SPEC.md §1), forward and backward.
 //
-// One warp owns one row i. Memory is O(n·(k + B)): the per-row statistics below, plus
+// One warp owns one row i. Every kernel computes the rows [row_start, row_start + n_rows)
+// of the n against all n columns (all of them on one device, a rank's own cells when the
+// loss is sharded); row r of the outputs is input row row_start + r, and j*(i) and the
+// self-exclusion use input rows. Memory is O(n·(k + B)): the per-row statistics below, plus
 // shared memory per warp; there is never an n×n buffer. No atomics anywhere: every output
 // element is written by the warp that owns its row, and every reduction has a fixed order,
 // so results are deterministic.
@@ -13,11 +16,12 @@
 //           m = e/(e + q_i) = σ((κ_i − D − 1e-10)/T), each lane accumulates Z, S_c, R_c in
 //           its own shared-memory slots; a fixed-order warp reduction finishes them, and
 //           lane 0 writes the row's entropy and the statistics the backward pass needs.
-// knn_entropy_loss_* then sums the entropies in a fixed order (one block).
+// knn_entropy_loss_* then sums the rows' entropies in a fixed order (one block).
 //
 // Backward (knn_entropy_bwd_*), per row i: recompute D_ij, form
 //   C_ij = 2 (G_ij + G_ji),  G_ij = −(e_ij/T)(β_{i,b_j} m_ij (2 − m_ij) + γ_i) + [j = j*(i)] ∂L/∂κ_i
-// from the saved statistics of rows i and j, and accumulate Σ_j C_ij (x_i − x_j) in
+// from the saved statistics of rows i and j (of every row j, so `stats` holds all n), and
+// accumulate Σ_j C_ij (x_i − x_j) in
 // per-lane dimension slots. The κ terms are found in the same loop (j = j*(i), j*(j) = i).
 //
 // Distances use the direct form Σ (x_i − x_j)²; x_i is staged in shared memory, x_j is read
@@ -64,13 +68,15 @@ __device__ __forceinline__ void warp_argmin(T& dist, int& index, int& lane_of) {
 // per-class accumulators S and R laid out [class][lane] (conflict-free).
 template <typename T>
 __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
-                                int n, int d, int k, int n_batches, T inv_t,
-                                double* __restrict__ stats, double* __restrict__ entropy) {
+                                int n, int d, int k, int n_batches, T inv_t, int row_start,
+                                int n_rows, double* __restrict__ stats,
+                                double* __restrict__ entropy) {
     DYNAMIC_SHARED(unsigned char, smem_raw);
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
     const int warps = blockDim.x / WARP;
-    const int i = blockIdx.x * warps + warp;
+    const int r = blockIdx.x * warps + warp;
+    const int i = row_start + r;
     const size_t per_warp = (size_t)d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)) +
                             (size_t)2 * n_batches * WARP * sizeof(T);
     unsigned char* base = smem_raw + per_warp * warp;
@@ -79,7 +85,7 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
     int* top_j = (int*)(base + d * sizeof(T) + (size_t)WARP * k * sizeof(T));
     T* acc_s = (T*)(base + d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)));
     T* acc_r = acc_s + (size_t)n_batches * WARP;
-    if (i >= n) return;  // whole warp leaves together
+    if (r >= n_rows) return;  // whole warp leaves together
 
     for (int c = lane; c < d; c += WARP) xi[c] = x[(size_t)i * d + c];
     __syncwarp();
@@ -140,7 +146,7 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
     z = warp_sum(z);
 
     // Entropy and backward statistics (lane 0 writes; classes reduced in a fixed order).
-    double* row = stats + (size_t)i * (ST_BETA + n_batches);
+    double* row = stats + (size_t)r * (ST_BETA + n_batches);
     const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
     double s_total = 0;
     for (int c = 0; c < n_batches; ++c) s_total += (double)warp_sum(acc_s[c * WARP + lane]);
@@ -169,16 +175,17 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
         row[ST_JSTAR] = (double)jstar;
         row[ST_GAMMA] = EPS * grad_den;
         row[ST_GRAD_KAPPA] = grad_kappa;
-        entropy[i] = h;
+        entropy[r] = h;
     }
 }
 
-// Fixed-order sum of the per-row entropies: out[0] = α Σ_i H_i. One block of 1024 threads.
-__device__ void knn_entropy_loss(const double* __restrict__ entropy, int n, int n_batches,
-                                 double* __restrict__ out) {
+// Fixed-order sum of the rows' entropies: out[0] = α Σ_r H_r, α = −1/(n (log B + ε)) for
+// the n cells of the whole batch. One block of 1024 threads.
+__device__ void knn_entropy_loss(const double* __restrict__ entropy, int n_rows, int n,
+                                 int n_batches, double* __restrict__ out) {
     __shared__ double partial[1024];
     double acc = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) acc += entropy[i];
+    for (int r = threadIdx.x; r < n_rows; r += blockDim.x) acc += entropy[r];
     const double total = block_sum(acc, partial);
     if (threadIdx.x == 0) {
         const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
@@ -197,15 +204,16 @@ __device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T i
 template <typename T>
 __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
                                 const double* __restrict__ stats, int n, int d, int n_batches,
-                                T inv_t, T* __restrict__ grad) {
+                                T inv_t, int row_start, int n_rows, T* __restrict__ grad) {
     DYNAMIC_SHARED(unsigned char, smem_raw);
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
     const int warps = blockDim.x / WARP;
-    const int i = blockIdx.x * warps + warp;
+    const int r = blockIdx.x * warps + warp;
+    const int i = row_start + r;
     T* xi = (T*)(smem_raw + (size_t)2 * d * sizeof(T) * warp);
     T* acc = xi + d;
-    if (i >= n) return;
+    if (r >= n_rows) return;
     const int width = ST_BETA + n_batches;
     const double* row_i = stats + (size_t)i * width;
     const T dmin_i = (T)row_i[ST_DMIN];
@@ -245,27 +253,32 @@ __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restr
         }
     }
     __syncwarp();
-    for (int k = lane; k < d; k += WARP) grad[(size_t)i * d + k] = acc[k];
+    for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = acc[k];
 }
 
 extern "C" {
 __global__ void knn_entropy_fwd_f32(const float* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, float inv_t, double* stats, double* entropy) {
-    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, inv_t, stats, entropy);
+                                    int n_batches, float inv_t, int row_start, int n_rows,
+                                    double* stats, double* entropy) {
+    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, inv_t, row_start, n_rows, stats, entropy);
 }
 __global__ void knn_entropy_fwd_f64(const double* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, double inv_t, double* stats, double* entropy) {
-    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, inv_t, stats, entropy);
+                                    int n_batches, double inv_t, int row_start, int n_rows,
+                                    double* stats, double* entropy) {
+    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, inv_t, row_start, n_rows, stats, entropy);
 }
-__global__ void knn_entropy_loss_f64(const double* entropy, int n, int n_batches, double* out) {
-    knn_entropy_loss(entropy, n, n_batches, out);
+__global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
+                                     double* out) {
+    knn_entropy_loss(entropy, n_rows, n, n_batches, out);
 }
 __global__ void knn_entropy_bwd_f32(const float* x, const uint32_t* labels, const double* stats,
-                                    int n, int d, int n_batches, float inv_t, float* grad) {
-    knn_entropy_bwd<float>(x, labels, stats, n, d, n_batches, inv_t, grad);
+                                    int n, int d, int n_batches, float inv_t, int row_start,
+                                    int n_rows, float* grad) {
+    knn_entropy_bwd<float>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);
 }
 __global__ void knn_entropy_bwd_f64(const double* x, const uint32_t* labels, const double* stats,
-                                    int n, int d, int n_batches, double inv_t, double* grad) {
-    knn_entropy_bwd<double>(x, labels, stats, n, d, n_batches, inv_t, grad);
+                                    int n, int d, int n_batches, double inv_t, int row_start,
+                                    int n_rows, double* grad) {
+    knn_entropy_bwd<double>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);
 }
 }

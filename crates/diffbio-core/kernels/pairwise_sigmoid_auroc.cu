@@ -2,13 +2,17 @@
 //
 //   auroc = Σ_{i∈P, j∈N} σ((s_i − s_j)/T) / (|P|·|N|)
 //
+// The centres are the cells [row_start, row_start + n_rows) (all of them on one device, a
+// rank's own cells when the surrogate is sharded), each against all of the other class:
 // 1. auroc_compact_*: one block gathers positives and negatives once (stable, in input
-//    order) with a block-wide scan, recording each one's input position.
-// 2. auroc_pairs_*: one thread per "centre" (a positive, or a negative in the mirror pass)
+//    order) with a block-wide scan, recording each one's input position; being stable,
+//    the centres of each class are one contiguous run of it, whose bounds it also finds.
+// 2. auroc_pairs_*: one thread per centre (a positive, or a negative in the mirror pass)
 //    sweeps all the other class through shared-memory tiles and sums σ, σ' and σ'·z. Every
 //    thread owns its sums, so there are no atomics.
-// 3. auroc_finish_*: one block sums the per-positive values and ∂/∂T terms in a fixed
-//    order and scatters ∂/∂s to the output: out = [value, ∂/∂T, ∂/∂s_0 .. ∂/∂s_{n−1}].
+// 3. auroc_finish_*: one block sums the centre positives' values and ∂/∂T terms in a
+//    fixed order and scatters ∂/∂s to the output: out = [value, ∂/∂T, ∂/∂s of each centre]
+//    (the whole surrogate when the centres are every cell, a share of it otherwise).
 // Pair counts are 64-bit; the 1/(|P||N|) normalisation is passed in as a double.
 
 #include <stdint.h>
@@ -18,12 +22,25 @@
 
 #define TILE 1024
 
+// The first of the `len` sorted `index` values that is >= `bound`.
+__device__ __forceinline__ int64_t lower_bound(const int64_t* index, int64_t len, int64_t bound) {
+    int64_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (index[mid] < bound) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 // Stable compaction by a block-wide exclusive scan (one block, blockDim.x = 1024).
-// Writes pos_scores/pos_index (label 1) and neg_scores/neg_index (label 0), and counts.
+// Writes pos_scores/pos_index (label 1) and neg_scores/neg_index (label 0), and counts:
+// [n_pos, n_neg, first and end of the centre positives, first and end of the centre
+// negatives] (COUNT_* in the header).
 template <typename T>
 __device__ void auroc_compact(const T* __restrict__ scores, const T* __restrict__ labels, int64_t n,
-                              T* pos_scores, int64_t* pos_index, T* neg_scores, int64_t* neg_index,
-                              int64_t* counts) {
+                              int64_t row_start, int64_t n_rows, T* pos_scores, int64_t* pos_index,
+                              T* neg_scores, int64_t* neg_index, int64_t* counts) {
     __shared__ int64_t scan[1024];
     const int t = threadIdx.x;
     const int64_t per = (n + blockDim.x - 1) / blockDim.x;
@@ -49,9 +66,15 @@ __device__ void auroc_compact(const T* __restrict__ scores, const T* __restrict_
             neg_index[q++] = e;
         }
     }
-    if (t == blockDim.x - 1) {
-        counts[0] = scan[t];
-        counts[1] = n - scan[t];
+    __syncthreads();  // every index written (global memory, visible to the block)
+    if (t == 0) {
+        const int64_t n_pos = scan[blockDim.x - 1], n_neg = n - n_pos;
+        counts[COUNT_POS] = n_pos;
+        counts[COUNT_NEG] = n_neg;
+        counts[COUNT_POS_FIRST] = lower_bound(pos_index, n_pos, row_start);
+        counts[COUNT_POS_END] = lower_bound(pos_index, n_pos, row_start + n_rows);
+        counts[COUNT_NEG_FIRST] = lower_bound(neg_index, n_neg, row_start);
+        counts[COUNT_NEG_END] = lower_bound(neg_index, n_neg, row_start + n_rows);
     }
 }
 
@@ -87,23 +110,30 @@ __device__ void auroc_pairs(const T* __restrict__ centres, int64_t n_centres, co
     }
 }
 
-// out[OUT_VALUE] = Σ value / (|P||N|), out[OUT_GRAD_TEMPERATURE] = ∂/∂T,
-// out[OUT_GRAD_SCORES + idx] = ∂/∂s. One block of 1024.
+// out[OUT_VALUE] = Σ value / (|P||N|), out[OUT_GRAD_TEMPERATURE] = ∂/∂T, over the centre
+// positives, out[OUT_GRAD_SCORES + idx − row_start] = ∂/∂s of each centre; the sums are
+// the centres' (sums[3c..3c + 3] for the c-th centre of its class). One block of 1024.
 template <typename T>
 __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __restrict__ pos_index,
                              const T* __restrict__ neg_sums, const int64_t* __restrict__ neg_index,
-                             const int64_t* __restrict__ counts, double norm, T inv_t, T* __restrict__ out) {
+                             const int64_t* __restrict__ counts, int64_t row_start, double norm,
+                             T inv_t, T* __restrict__ out) {
     __shared__ double value[1024];
     __shared__ double grad_t[1024];
-    const int64_t n_pos = counts[0], n_neg = counts[1];
+    const int64_t* own_pos = pos_index + counts[COUNT_POS_FIRST];
+    const int64_t* own_neg = neg_index + counts[COUNT_NEG_FIRST];
+    const int64_t n_pos = counts[COUNT_POS_END] - counts[COUNT_POS_FIRST];
+    const int64_t n_neg = counts[COUNT_NEG_END] - counts[COUNT_NEG_FIRST];
     double v = 0, g = 0;
     for (int64_t p = threadIdx.x; p < n_pos; p += blockDim.x) {
         v += (double)pos_sums[3 * p];
         g -= (double)pos_sums[3 * p + 2] * (double)inv_t;
-        out[OUT_GRAD_SCORES + pos_index[p]] = (T)((double)pos_sums[3 * p + 1] * (double)inv_t * norm);
+        out[OUT_GRAD_SCORES + own_pos[p] - row_start] =
+            (T)((double)pos_sums[3 * p + 1] * (double)inv_t * norm);
     }
     for (int64_t q = threadIdx.x; q < n_neg; q += blockDim.x)
-        out[OUT_GRAD_SCORES + neg_index[q]] = (T)(-(double)neg_sums[3 * q + 1] * (double)inv_t * norm);
+        out[OUT_GRAD_SCORES + own_neg[q] - row_start] =
+            (T)(-(double)neg_sums[3 * q + 1] * (double)inv_t * norm);
     const double value_total = block_sum(v, value);
     const double grad_t_total = block_sum(g, grad_t);
     if (threadIdx.x == 0) {
@@ -113,10 +143,12 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
 }
 
 #define INSTANTIATE(T, SUFFIX)                                                                     \
-    __global__ void auroc_compact_##SUFFIX(const T* scores, const T* labels, int64_t n, T* pos_scores, \
+    __global__ void auroc_compact_##SUFFIX(const T* scores, const T* labels, int64_t n,              \
+                                           int64_t row_start, int64_t n_rows, T* pos_scores,        \
                                            int64_t* pos_index, T* neg_scores, int64_t* neg_index,   \
                                            int64_t* counts) {                                      \
-        auroc_compact<T>(scores, labels, n, pos_scores, pos_index, neg_scores, neg_index, counts); \
+        auroc_compact<T>(scores, labels, n, row_start, n_rows, pos_scores, pos_index, neg_scores,  \
+                         neg_index, counts);                                                       \
     }                                                                                              \
     __global__ void auroc_pairs_##SUFFIX(const T* centres, int64_t n_centres, const T* others,      \
                                          int64_t n_others, T scale, T* sums) {                      \
@@ -124,8 +156,10 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
     }                                                                                              \
     __global__ void auroc_finish_##SUFFIX(const T* pos_sums, const int64_t* pos_index,              \
                                           const T* neg_sums, const int64_t* neg_index,              \
-                                          const int64_t* counts, double norm, T inv_t, T* out) {    \
-        auroc_finish<T>(pos_sums, pos_index, neg_sums, neg_index, counts, norm, inv_t, out);       \
+                                          const int64_t* counts, int64_t row_start, double norm,    \
+                                          T inv_t, T* out) {                                        \
+        auroc_finish<T>(pos_sums, pos_index, neg_sums, neg_index, counts, row_start, norm, inv_t, \
+                        out);                                                                      \
     }
 
 extern "C" {

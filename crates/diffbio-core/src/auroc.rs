@@ -230,13 +230,6 @@ impl PairwiseSigmoid {
         Shape::from(contract::GRAD_SCORES + self.rows.len())
     }
 
-    /// Whether the kernels can compute these rows of n: today only all of them (row
-    /// ranges arrive with the tiled kernels; the sharded surrogate runs on the CPU).
-    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
-    fn on_kernels_for(&self, n: usize) -> bool {
-        self.rows == (0..n)
-    }
-
     /// The op through the kernels on `dev` (a GPU, or the emulator).
     #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
     fn on_kernels<D: crate::launch::KernelDevice>(
@@ -248,6 +241,7 @@ impl PairwiseSigmoid {
         let forward = launch::Forward {
             dev,
             labels,
+            rows: &self.rows,
             temperature: self.temperature,
         };
         let out = crate::launch::on_real_device(forward, scores, layout)?;
@@ -292,7 +286,7 @@ impl CustomOp3 for PairwiseSigmoid {
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() && self.on_kernels_for(l1.shape().dims1()?) {
+        if crate::emulator::active() {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
         let forward = CpuForward {
@@ -314,9 +308,6 @@ impl CustomOp3 for PairwiseSigmoid {
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
-        if !self.on_kernels_for(l1.shape().dims1()?) {
-            candle_core::bail!("pairwise-sigmoid-auroc: row ranges run on the CPU (see `dist`)");
-        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 

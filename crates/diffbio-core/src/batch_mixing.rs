@@ -236,6 +236,7 @@ impl KnnEntropy {
             dev,
             labels: D::input::<u32>(labels, labels_layout)?,
             dims,
+            rows: &self.rows,
             params: &self.params,
         };
         let out = crate::launch::on_real_device(forward, x, x_layout)?;
@@ -278,11 +279,11 @@ impl CustomOp2 for KnnEntropy {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = l1.shape().dims2()?;
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() && all_rows(&self.rows, dims.0) {
+        if crate::emulator::active() {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
         }
+        let dims = l1.shape().dims2()?;
         let forward = CpuForward {
             op: self,
             dims,
@@ -301,9 +302,6 @@ impl CustomOp2 for KnnEntropy {
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
-        if !all_rows(&self.rows, l1.shape().dims2()?.0) {
-            candle_core::bail!("knn-entropy: row ranges run on the CPU (see `dist`)");
-        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2))
     }
 
@@ -362,6 +360,7 @@ impl KnnEntropyGrad {
             labels: D::input::<u32>(labels, labels_layout)?,
             forward_out: D::input::<f64>(forward_out, out_layout)?,
             dims: x_layout.shape().dims2()?,
+            rows: &self.rows,
             params: &self.params,
         };
         let grad = crate::launch::on_real_device(backward, x, x_layout)?;
@@ -410,7 +409,7 @@ impl CustomOp3 for KnnEntropyGrad {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() && all_rows(&self.rows, l1.shape().dims2()?.0) {
+        if crate::emulator::active() {
             return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2), (s3, l3));
         }
         let backward = CpuBackward {
@@ -433,16 +432,6 @@ impl CustomOp3 for KnnEntropyGrad {
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
-        if !all_rows(&self.rows, l1.shape().dims2()?.0) {
-            candle_core::bail!("knn-entropy-grad: row ranges run on the CPU (see `dist`)");
-        }
         self.on_kernels(s1.device(), (s1, l1), (s2, l2), (s3, l3))
     }
-}
-
-/// Whether the kernels can compute `rows` of n: today only all of them (row ranges
-/// arrive with the tiled kernels; the sharded loss computes its rows on the CPU).
-#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
-fn all_rows(rows: &Range<usize>, n: usize) -> bool {
-    *rows == (0..n)
 }

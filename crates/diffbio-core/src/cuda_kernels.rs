@@ -108,8 +108,8 @@ impl KernelDevice for CudaDevice {
         Arg::Buffer(CudaArg::Read(Box::new(input.slice(start..))))
     }
 
-    fn read<'a, T: Element>(buffer: &'a CudaSlice<T>) -> Arg<CudaArg<'a>> {
-        Arg::Buffer(CudaArg::Read(Box::new(buffer.slice(..))))
+    fn read_from<'a, T: Element>(buffer: &'a CudaSlice<T>, start: usize) -> Arg<CudaArg<'a>> {
+        Arg::Buffer(CudaArg::Read(Box::new(buffer.slice(start..))))
     }
 
     fn write_from<'a, T: Element>(buffer: &'a mut CudaSlice<T>, start: usize) -> Arg<CudaArg<'a>> {

@@ -28,8 +28,8 @@
 //! are validated on the gathered data, so a NaN, a label out of range or `k ≥ n` on one
 //! rank is the same typed error on every rank (an input that cannot be gathered — wrong
 //! rank, dtype or device — is an error on its own rank and [`Error::PeerInput`] on the
-//! others): never a hang. Until the CUDA kernels take row ranges, a CUDA rank computes
-//! its rows on the CPU from a host copy of the gathered columns.
+//! others): never a hang. Everything stays on the shards' device: on a GPU the fused
+//! ops' kernels compute the rank's row range.
 //!
 //! Every rank must call the same sequence of collectives, as with NCCL: a rank that never
 //! calls hangs the others (a [`ThreadComm`] whose thread ends or panics does not: the
@@ -165,18 +165,9 @@ pub(crate) fn own_rows(infos: &[ShardInfo], rank: usize) -> std::ops::Range<usiz
     start..start + infos[rank].rows
 }
 
-/// Every rank's `t` in rank order, as a CPU tensor without gradient (the sharded ops
-/// compute on the CPU until the kernels take row ranges).
-pub(crate) fn gather_to_cpu(comm: &dyn Communicator, t: &Tensor) -> Result<Tensor> {
-    Ok(comm.all_gather(&t.detach())?.to_device(&Device::Cpu)?)
-}
-
-/// The sum over ranks of a CPU `t`, computed on `device` (where the communicator's
-/// collectives run), back on the CPU.
-pub(crate) fn sum_to_cpu(comm: &dyn Communicator, t: &Tensor, device: &Device) -> Result<Tensor> {
-    Ok(comm
-        .all_reduce_sum(&t.to_device(device)?)?
-        .to_device(&Device::Cpu)?)
+/// Every rank's `t` in rank order, without gradient (the columns of the sharded ops).
+pub(crate) fn gather(comm: &dyn Communicator, t: &Tensor) -> Result<Tensor> {
+    comm.all_gather(&t.detach())
 }
 
 /// The output of a sharded loss's op: its value (computed by `forward_sharded`) as a

@@ -117,8 +117,11 @@ impl KernelDevice for Emulator {
         Arg::Buffer(HostPtr(input[start..].as_ptr() as *mut c_void, PhantomData))
     }
 
-    fn read<'a, T: Element>(buffer: &'a Vec<T>) -> Arg<HostPtr<'a>> {
-        Arg::Buffer(HostPtr(buffer.as_ptr() as *mut c_void, PhantomData))
+    fn read_from<'a, T: Element>(buffer: &'a Vec<T>, start: usize) -> Arg<HostPtr<'a>> {
+        Arg::Buffer(HostPtr(
+            buffer[start..].as_ptr() as *mut c_void,
+            PhantomData,
+        ))
     }
 
     fn write_from<'a, T: Element>(buffer: &'a mut Vec<T>, start: usize) -> Arg<HostPtr<'a>> {

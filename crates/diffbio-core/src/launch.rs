@@ -186,8 +186,8 @@ pub(crate) trait KernelDevice {
         input: &'a Self::Input<'_, T>,
         start: usize,
     ) -> Arg<Self::Arg<'a>>;
-    /// A buffer as a read-only kernel argument.
-    fn read<'a, T: Element>(buffer: &'a Self::Buffer<T>) -> Arg<Self::Arg<'a>>;
+    /// `buffer[start..]` as a read-only kernel argument.
+    fn read_from<'a, T: Element>(buffer: &'a Self::Buffer<T>, start: usize) -> Arg<Self::Arg<'a>>;
     /// `buffer[start..]` as a kernel argument the kernel writes.
     fn write_from<'a, T: Element>(
         buffer: &'a mut Self::Buffer<T>,

@@ -99,15 +99,51 @@ fn assemble(shards: &[Vec<usize>], grads: &[Vec<f64>], n: usize, width: usize) -
 
 const WORLDS: [usize; 5] = [1, 2, 3, 4, 7];
 
+/// Where the ranks compute: on a device (the CPU, a GPU), or on the CPU with the fused
+/// ops' CUDA kernels run by the emulator.
+#[derive(Clone)]
+enum On {
+    Device(Device),
+    #[cfg(feature = "cuda-emu")]
+    Emulator,
+}
+
+impl On {
+    fn device(&self) -> Device {
+        match self {
+            On::Device(dev) => dev.clone(),
+            #[cfg(feature = "cuda-emu")]
+            On::Emulator => Device::Cpu,
+        }
+    }
+
+    /// f64 agreement with the single-device CPU loss: the CPU path's rows are the same
+    /// arithmetic; the kernels use the direct form of the distances (see the contract).
+    fn tolerance(&self) -> f64 {
+        match self {
+            On::Device(dev) if dev.is_cpu() => 1e-12,
+            _ => 1e-9,
+        }
+    }
+
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self {
+            On::Device(_) => f(),
+            #[cfg(feature = "cuda-emu")]
+            On::Emulator => diffbio_core::emulator::with_emulated_kernels(f),
+        }
+    }
+}
+
 /// Batch mixing on random cells dealt to `world` ranks (rank 2 holding `small`, rank 1
-/// none) whose shards live on `device`: every rank's value, and its gradient rows, equal
-/// the single-device CPU loss's.
+/// none) computing `on`: every rank's value, and its gradient rows, equal the
+/// single-device CPU loss's.
 fn mixing_sharded_matches(
     loss: BatchMixingLoss,
     (n, d): (usize, usize),
     world: usize,
     small: usize,
-    device: &Device,
+    on: &On,
     rng: &mut Rng,
 ) {
     let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
@@ -119,27 +155,31 @@ fn mixing_sharded_matches(
     let single = scalar(&single);
 
     let shards = Arc::new(deal(n, world, small, true, rng));
-    let (x, labels, dealt, device) = (x.clone(), labels.clone(), shards.clone(), device.clone());
+    let (x, labels, dealt, ranks_on) = (x.clone(), labels.clone(), shards.clone(), on.clone());
     let results = on_ranks(world, move |comm| {
-        let mine = &dealt[comm.rank()];
-        let shard = Var::from_tensor(&rows(&x, mine).to_device(&device).unwrap()).unwrap();
-        let labels = rows(&labels, mine).to_device(&device).unwrap();
-        let l = loss
-            .forward_sharded(&comm, shard.as_tensor(), &labels)
-            .unwrap();
-        let grad = l.backward().unwrap().get(&shard).unwrap().clone();
-        assert!(l.device().same_device(&device) && grad.device().same_device(&device));
-        (scalar(&l), flat(&grad))
+        ranks_on.run(|| {
+            let device = ranks_on.device();
+            let mine = &dealt[comm.rank()];
+            let shard = Var::from_tensor(&rows(&x, mine).to_device(&device).unwrap()).unwrap();
+            let labels = rows(&labels, mine).to_device(&device).unwrap();
+            let l = loss
+                .forward_sharded(&comm, shard.as_tensor(), &labels)
+                .unwrap();
+            let grad = l.backward().unwrap().get(&shard).unwrap().clone();
+            assert!(l.device().same_device(&device) && grad.device().same_device(&device));
+            (scalar(&l), flat(&grad))
+        })
     });
+    let tol = on.tolerance();
     for (rank, (value, _)) in results.iter().enumerate() {
         assert!(
-            rel_err(*value, single, 1e-300) < 1e-12,
+            rel_err(*value, single, 1e-300) < tol,
             "W = {world}, rank {rank}: {value} vs {single}"
         );
     }
     let grads: Vec<Vec<f64>> = results.into_iter().map(|(_, g)| g).collect();
     let err = norm_rel_err(&assemble(&shards, &grads, n, d), &single_grad, 1e-300);
-    assert!(err < 1e-12, "W = {world}: gradient rows differ by {err:e}");
+    assert!(err < tol, "W = {world}: gradient rows differ by {err:e}");
 }
 
 #[test]
@@ -153,7 +193,7 @@ fn batch_mixing_sharded_equals_the_single_device_loss() {
         };
         let dims = (45 + 9 * case, 3 + case % 3);
         let loss = BatchMixingLoss::new(config).unwrap();
-        mixing_sharded_matches(loss, dims, world, 4, &Device::Cpu, &mut rng);
+        mixing_sharded_matches(loss, dims, world, 4, &On::Device(Device::Cpu), &mut rng);
     }
 }
 
@@ -195,57 +235,65 @@ fn batch_mixing_sharded_f32_and_f16_shards_match_to_their_precision() {
     }
 }
 
+/// The AUROC surrogate on `n` random scores (ties within and across ranks) dealt to
+/// `world` ranks computing `on`, each with its own replica of a learnable temperature:
+/// every rank's value, its ∂/∂s entries and the sum of the ∂/∂T shares equal the
+/// single-device CPU ones.
+fn auroc_sharded_matches(n: usize, world: usize, t0: f64, on: &On, rng: &mut Rng) {
+    let scores: Vec<f64> = (0..n).map(|_| (rng.normal() * 4.0).round() / 4.0).collect();
+    let labels: Vec<f64> = (0..n).map(|_| (rng.uniform() < 0.4) as u8 as f64).collect();
+    let scores = Tensor::from_vec(scores, n, &Device::Cpu).unwrap();
+    let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+    let s = Var::from_tensor(&scores).unwrap();
+    let t = Var::new(t0, &Device::Cpu).unwrap();
+    let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone()).unwrap();
+    let single = auroc.forward(s.as_tensor(), &labels).unwrap();
+    let grads = single.backward().unwrap();
+    let (single_s, single_t) = (flat(grads.get(&s).unwrap()), scalar(grads.get(&t).unwrap()));
+    let single = scalar(&single);
+
+    let shards = Arc::new(deal(n, world, 1, true, rng));
+    let on_tolerance = on.tolerance();
+    let (scores, labels, dealt, on) = (scores.clone(), labels.clone(), shards.clone(), on.clone());
+    let results = on_ranks(world, move |comm| {
+        on.run(|| {
+            let dev = on.device();
+            let mine = &dealt[comm.rank()];
+            let s = Var::from_tensor(&rows(&scores, mine).to_device(&dev).unwrap()).unwrap();
+            let t = Var::new(t0, &dev).unwrap(); // each rank's replica
+            let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone()).unwrap();
+            let labels = rows(&labels, mine).to_device(&dev).unwrap();
+            let v = auroc
+                .forward_sharded(&comm, s.as_tensor(), &labels)
+                .unwrap();
+            let grads = v.backward().unwrap();
+            let (g_s, g_t) = (flat(grads.get(&s).unwrap()), scalar(grads.get(&t).unwrap()));
+            (scalar(&v), g_s, g_t)
+        })
+    });
+    let tol = on_tolerance;
+    for (value, _, _) in &results {
+        assert!(
+            rel_err(*value, single, 1e-300) < tol,
+            "W = {world}: {value} vs {single}"
+        );
+    }
+    let grad_t: f64 = results.iter().map(|r| r.2).sum();
+    assert!(
+        rel_err(grad_t, single_t, 1e-300) < tol,
+        "W = {world}: ∂/∂T {grad_t} vs {single_t}"
+    );
+    let grads: Vec<Vec<f64>> = results.into_iter().map(|r| r.1).collect();
+    let err = norm_rel_err(&assemble(&shards, &grads, n, 1), &single_s, 1e-300);
+    assert!(err < tol, "W = {world}: ∂/∂s differs by {err:e}");
+}
+
 #[test]
 fn auroc_sharded_equals_the_single_device_surrogate_and_temperature_gradient() {
     let mut rng = Rng::new(3);
     for (case, &world) in WORLDS.iter().enumerate() {
-        let n = 50 + 7 * case;
-        // Rounded scores give ties, within a rank and across ranks.
-        let scores: Vec<f64> = (0..n).map(|_| (rng.normal() * 4.0).round() / 4.0).collect();
-        let labels: Vec<f64> = (0..n).map(|_| (rng.uniform() < 0.4) as u8 as f64).collect();
-        let scores = Tensor::from_vec(scores, n, &Device::Cpu).unwrap();
-        let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
-        let t0 = 0.3 + 0.2 * case as f64;
-
-        let s = Var::from_tensor(&scores).unwrap();
-        let t = Var::new(t0, &Device::Cpu).unwrap();
-        let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone()).unwrap();
-        let single = auroc.forward(s.as_tensor(), &labels).unwrap();
-        let grads = single.backward().unwrap();
-        let (single_s, single_t) = (flat(grads.get(&s).unwrap()), scalar(grads.get(&t).unwrap()));
-        let single = scalar(&single);
-
-        let shards = Arc::new(deal(n, world, 1, true, &mut rng));
-        let (scores, labels, dealt) = (scores.clone(), labels.clone(), shards.clone());
-        let results = on_ranks(world, move |comm| {
-            let mine = &dealt[comm.rank()];
-            let s = Var::from_tensor(&rows(&scores, mine)).unwrap();
-            let t = Var::new(t0, &Device::Cpu).unwrap(); // each rank's replica
-            let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone()).unwrap();
-            let v = auroc
-                .forward_sharded(&comm, s.as_tensor(), &rows(&labels, mine))
-                .unwrap();
-            let grads = v.backward().unwrap();
-            (
-                scalar(&v),
-                flat(grads.get(&s).unwrap()),
-                scalar(grads.get(&t).unwrap()),
-            )
-        });
-        for (value, _, _) in &results {
-            assert!(
-                rel_err(*value, single, 1e-300) < 1e-12,
-                "W = {world}: {value} vs {single}"
-            );
-        }
-        let grad_t: f64 = results.iter().map(|r| r.2).sum();
-        assert!(
-            rel_err(grad_t, single_t, 1e-300) < 1e-12,
-            "W = {world}: ∂/∂T {grad_t} vs {single_t}"
-        );
-        let grads: Vec<Vec<f64>> = results.into_iter().map(|r| r.1).collect();
-        let err = norm_rel_err(&assemble(&shards, &grads, n, 1), &single_s, 1e-300);
-        assert!(err < 1e-12, "W = {world}: ∂/∂s differs by {err:e}");
+        let (n, t0) = (50 + 7 * case, 0.3 + 0.2 * case as f64);
+        auroc_sharded_matches(n, world, t0, &On::Device(Device::Cpu), &mut rng);
     }
 }
 
@@ -571,5 +619,26 @@ fn sharded_losses_on_cuda_ranks_match_the_cpu() {
         return;
     };
     let loss = BatchMixingLoss::new(BatchMixingConfig::default()).unwrap();
-    mixing_sharded_matches(loss, (300, 8), 2, 0, &dev, &mut Rng::new(13));
+    let on = On::Device(dev);
+    let mut rng = Rng::new(13);
+    mixing_sharded_matches(loss, (300, 8), 2, 0, &on, &mut rng);
+    auroc_sharded_matches(500, 3, 0.5, &on, &mut rng);
+}
+
+/// The sharded losses with every rank's row range computed by the fused ops' CUDA
+/// kernels, run by the emulator on the CPU (under ASan + UBSan in CI).
+#[cfg(feature = "cuda-emu")]
+#[test]
+fn sharded_losses_through_the_emulated_kernels_match_the_cpu() {
+    let mut rng = Rng::new(17);
+    let loss = BatchMixingLoss::new(BatchMixingConfig {
+        n_neighbors: 5,
+        n_batches: 3,
+        temperature: 0.7,
+    })
+    .unwrap();
+    for world in [3, 4] {
+        mixing_sharded_matches(loss, (40, 3), world, 3, &On::Emulator, &mut rng);
+        auroc_sharded_matches(70, world, 0.4, &On::Emulator, &mut rng);
+    }
 }

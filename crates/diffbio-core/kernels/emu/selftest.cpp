@@ -2,6 +2,8 @@
 // small cases and checks them against float64 references written out here by brute force:
 // the batch-mixing loss (SPEC.md §1) and its gradient (central finite differences of the
 // emulated forward), the AUROC surrogate's value and gradients (SPEC.md §6, all pairs).
+// Every case also runs as three row ranges (the sharded losses' launches), whose rows must
+// equal the whole launch's bit for bit and whose shares must add up to its value.
 // Outputs start as NaN, so an element a kernel forgets to write fails.
 //
 // It is the sanitizers' driver: scripts/emulate-kernels.sh builds it three times (plain,
@@ -119,15 +121,22 @@ size_t forward_per_warp(const Mixing& c, size_t size) {
 
 int warps_for(size_t per_warp) { return (int)std::min<size_t>(8, 48 * 1024 / per_warp); }
 
-// The emulated forward pass: the loss, and the statistics in `stats`. With `host_sum` the
-// per-row entropies are totalled here instead of by knn_entropy_loss (a block of 1024
-// threads): the finite differences call this for every coordinate.
+// Rows [start, start + len) of the cells: what one launch computes.
+struct Rows {
+    int start, len;
+};
+
+// The emulated forward pass of `rows` (all of them by default): their share of the loss,
+// and their statistics in `stats` (sized for those rows only, so ASan sees a stray row).
+// With `host_sum` the per-row entropies are totalled here instead of by knn_entropy_loss
+// (a block of 1024 threads): the finite differences call this for every coordinate.
 template <typename T>
 double emulated_mixing(const std::vector<T>& x, const std::vector<uint32_t>& labels, const Mixing& c,
-                       std::vector<double>& stats, bool host_sum = false) {
+                       std::vector<double>& stats, bool host_sum = false, Rows rows = {0, -1}) {
+    if (rows.len < 0) rows.len = c.n;
     const int width = kWidthFixed + c.b;
-    stats.assign((size_t)c.n * width, NAN);
-    std::vector<double> entropy(c.n, NAN), loss(1, NAN);
+    stats.assign((size_t)rows.len * width, NAN);
+    std::vector<double> entropy(rows.len, NAN), loss(1, NAN);
     const T* xp = x.data();
     const uint32_t* lp = labels.data();
     double* sp = stats.data();
@@ -137,21 +146,23 @@ double emulated_mixing(const std::vector<T>& x, const std::vector<uint32_t>& lab
     T inv_t = (T)(1.0 / c.t);
     const size_t per_warp = forward_per_warp(c, sizeof(T));
     const int warps = warps_for(per_warp);
-    launch(std::string("knn_entropy_fwd_") + suffix<T>(), (n + warps - 1) / warps, 32 * warps,
-           per_warp * warps, {&xp, &lp, &n, &d, &k, &b, &inv_t, &sp, &ep});
+    launch(std::string("knn_entropy_fwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
+           per_warp * warps, {&xp, &lp, &n, &d, &k, &b, &inv_t, &rows.start, &rows.len, &sp, &ep});
     if (host_sum) {
         double total = 0;
         for (double h : entropy) total += h;
         return -total / (c.n * (std::log((double)c.b) + 1e-8));
     }
-    launch("knn_entropy_loss_f64", 1, 1024, 0, {&ep, &n, &b, &op});
+    launch("knn_entropy_loss_f64", 1, 1024, 0, {&ep, &rows.len, &n, &b, &op});
     return loss[0];
 }
 
+// The emulated backward pass of `rows` (all of them by default) from every row's `stats`.
 template <typename T>
 std::vector<double> emulated_mixing_grad(const std::vector<T>& x, const std::vector<uint32_t>& labels,
-                                         const Mixing& c, std::vector<double>& stats) {
-    std::vector<T> grad((size_t)c.n * c.d, (T)NAN);
+                                         const Mixing& c, std::vector<double>& stats, Rows rows = {0, -1}) {
+    if (rows.len < 0) rows.len = c.n;
+    std::vector<T> grad((size_t)rows.len * c.d, (T)NAN);
     const T* xp = x.data();
     const uint32_t* lp = labels.data();
     const double* sp = stats.data();
@@ -160,9 +171,46 @@ std::vector<double> emulated_mixing_grad(const std::vector<T>& x, const std::vec
     T inv_t = (T)(1.0 / c.t);
     const size_t per_warp = 2 * (size_t)c.d * sizeof(T);
     const int warps = warps_for(per_warp);
-    launch(std::string("knn_entropy_bwd_") + suffix<T>(), (n + warps - 1) / warps, 32 * warps,
-           per_warp * warps, {&xp, &lp, &sp, &n, &d, &b, &inv_t, &gp});
+    launch(std::string("knn_entropy_bwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
+           per_warp * warps, {&xp, &lp, &sp, &n, &d, &b, &inv_t, &rows.start, &rows.len, &gp});
     return std::vector<double>(grad.begin(), grad.end());
+}
+
+// Three launches covering the n cells (the middle one at least one row).
+std::vector<Rows> thirds(int n) {
+    const int a = n / 3, b = std::max(a + 1, 2 * n / 3);
+    return {{0, a}, {a, b - a}, {b, n - b}};
+}
+
+// `got` equals `want[from..]` element for element (the same arithmetic, row by row).
+template <typename V>
+void expect_same_rows(const char* what, const std::string& label, const std::vector<V>& got,
+                      const std::vector<V>& want, size_t from) {
+    for (size_t e = 0; e < got.size(); ++e)
+        if (!(got[e] == want[from + e])) {
+            std::fprintf(stderr, "FAIL %s [%s]: element %zu is %.17g, the whole launch's %.17g\n", what,
+                         label.c_str(), from + e, (double)got[e], (double)want[from + e]);
+            ++failures;
+            return;
+        }
+}
+
+// The forward and backward of each third of the rows against the whole launch's.
+template <typename T>
+void check_mixing_rows(const std::vector<T>& x, const std::vector<uint32_t>& labels, const Mixing& c,
+                       std::vector<double>& stats, double loss, const std::string& label) {
+    const std::vector<double> grad = emulated_mixing_grad(x, labels, c, stats);
+    const size_t width = kWidthFixed + c.b;
+    double shares = 0;
+    for (Rows rows : thirds(c.n)) {
+        if (rows.len == 0) continue;  // the launchers skip an empty range
+        std::vector<double> own;
+        shares += emulated_mixing(x, labels, c, own, false, rows);
+        expect_same_rows("batch mixing row-range statistics", label, own, stats, rows.start * width);
+        const std::vector<double> own_grad = emulated_mixing_grad(x, labels, c, stats, rows);
+        expect_same_rows("batch mixing row-range gradient", label, own_grad, grad, (size_t)rows.start * c.d);
+    }
+    expect_close("batch mixing row-range shares", label, shares, loss, 1e-12);
 }
 
 template <typename T>
@@ -190,6 +238,7 @@ void check_mixing(const Mixing& c, std::mt19937_64& rng, bool with_grad, bool du
             expect_close("batch mixing statistics finite", label, v, 0.0, 0.0);
             break;
         }
+    check_mixing_rows(xt, labels, c, stats, got, label);
     if (!with_grad) return;
     const std::vector<double> grad = emulated_mixing_grad(xt, labels, c, stats);
     // The reference gradient: central differences of the emulated float64 forward (for
@@ -236,12 +285,16 @@ void dense_auroc(const std::vector<double>& s, const std::vector<double>& y, dou
     for (double& g : grad_s) g /= pairs;
 }
 
+// The emulated surrogate with the cells `rows` (all of them by default) as centres:
+// [value share, ∂/∂T share, ∂/∂s of each centre]; empty when a class is empty (the
+// launcher then returns zeros without the sweeps). `n_pos` gets the positives' count.
 template <typename T>
-void check_auroc(const std::vector<double>& scores, const std::vector<double>& y, double t, const std::string& what) {
-    int64_t n = (int64_t)scores.size();
-    std::vector<T> s(scores.begin(), scores.end()), labels(y.begin(), y.end());
+std::vector<T> emulated_auroc(const std::vector<T>& s, const std::vector<T>& labels, double t,
+                              int64_t& n_pos_out, Rows rows = {0, -1}) {
+    int64_t n = (int64_t)s.size();
+    int64_t row_start = rows.start, n_rows = rows.len < 0 ? n : rows.len;
     std::vector<T> pos(n, (T)NAN), neg(n, (T)NAN);
-    std::vector<int64_t> pos_index(n, -1), neg_index(n, -1), counts(2, -1);
+    std::vector<int64_t> pos_index(n, -1), neg_index(n, -1), counts(6, -1);
     const T* sp = s.data();
     const T* lp = labels.data();
     T* pp = pos.data();
@@ -249,26 +302,43 @@ void check_auroc(const std::vector<double>& scores, const std::vector<double>& y
     int64_t* pi = pos_index.data();
     int64_t* ni = neg_index.data();
     int64_t* cp = counts.data();
-    launch(std::string("auroc_compact_") + suffix<T>(), 1, 1024, 0, {&sp, &lp, &n, &pp, &pi, &np_, &ni, &cp});
+    launch(std::string("auroc_compact_") + suffix<T>(), 1, 1024, 0,
+           {&sp, &lp, &n, &row_start, &n_rows, &pp, &pi, &np_, &ni, &cp});
     const int64_t n_pos = counts[0], n_neg = counts[1];
-    const std::string label = std::string(suffix<T>()) + " " + what;
-    Timer timer("auroc " + label);
-    expect_close("auroc positives", label, (double)n_pos, (double)std::count(y.begin(), y.end(), 1.0), 0.0);
-    if (n_pos == 0 || n_neg == 0) return;  // the launcher returns zeros without the sweeps
-    std::vector<T> pos_sums(3 * n_pos, (T)NAN), neg_sums(3 * n_neg, (T)NAN), out(2 + n, (T)NAN);
+    n_pos_out = n_pos;
+    if (n_pos == 0 || n_neg == 0) return {};
+    const int64_t pos_first = counts[2], own_pos = counts[3] - counts[2];
+    const int64_t neg_first = counts[4], own_neg = counts[5] - counts[4];
+    std::vector<T> pos_sums(3 * std::max<int64_t>(own_pos, 1), (T)NAN);
+    std::vector<T> neg_sums(3 * std::max<int64_t>(own_neg, 1), (T)NAN), out(2 + n_rows, (T)NAN);
     const T inv_t = (T)(1 / t), minus_inv_t = (T)(-1 / t);
     auto sweep = [&](T* centres, int64_t n_centres, T* others, int64_t n_others, T scale, T* sums) {
+        if (n_centres == 0) return;
         launch(std::string("auroc_pairs_") + suffix<T>(), (unsigned)((n_centres + 255) / 256), 256, 0,
                {&centres, &n_centres, &others, &n_others, &scale, &sums});
     };
-    sweep(pp, n_pos, np_, n_neg, inv_t, pos_sums.data());
-    sweep(np_, n_neg, pp, n_pos, minus_inv_t, neg_sums.data());
+    sweep(pp + pos_first, own_pos, np_, n_neg, inv_t, pos_sums.data());
+    sweep(np_ + neg_first, own_neg, pp, n_pos, minus_inv_t, neg_sums.data());
     double norm = 1.0 / ((double)n_pos * (double)n_neg);
     T* ps = pos_sums.data();
     T* ns = neg_sums.data();
     T* op = out.data();
     T inv = inv_t;
-    launch(std::string("auroc_finish_") + suffix<T>(), 1, 1024, 0, {&ps, &pi, &ns, &ni, &cp, &norm, &inv, &op});
+    launch(std::string("auroc_finish_") + suffix<T>(), 1, 1024, 0,
+           {&ps, &pi, &ns, &ni, &cp, &row_start, &norm, &inv, &op});
+    return out;
+}
+
+template <typename T>
+void check_auroc(const std::vector<double>& scores, const std::vector<double>& y, double t, const std::string& what) {
+    const std::vector<T> s(scores.begin(), scores.end()), labels(y.begin(), y.end());
+    const int64_t n = (int64_t)s.size();
+    const std::string label = std::string(suffix<T>()) + " " + what;
+    Timer timer("auroc " + label);
+    int64_t n_pos = 0;
+    const std::vector<T> out = emulated_auroc(s, labels, t, n_pos);
+    expect_close("auroc positives", label, (double)n_pos, (double)std::count(y.begin(), y.end(), 1.0), 0.0);
+    if (out.empty()) return;
     double value, grad_t;
     std::vector<double> grad_s;
     dense_auroc(std::vector<double>(s.begin(), s.end()), y, (double)(T)t, value, grad_t, grad_s);
@@ -282,6 +352,20 @@ void check_auroc(const std::vector<double>& scores, const std::vector<double>& y
     }
     expect_small("auroc d/ds (error norm / norm)", label, std::sqrt(diff2 / std::max(norm2, 1e-24)),
                  sizeof(T) == 4 ? 1e-4 : 1e-9);
+    // The same cells as centres in three launches: each centre's gradient as in the whole
+    // launch, the value and ∂/∂T shares adding up to its.
+    double value_shares = 0, grad_t_shares = 0;
+    for (Rows rows : thirds((int)n)) {
+        if (rows.len == 0) continue;
+        const std::vector<T> own = emulated_auroc(s, labels, t, n_pos, rows);
+        value_shares += (double)own[0];
+        grad_t_shares += (double)own[1];
+        expect_same_rows("auroc row-range d/ds", label, std::vector<T>(own.begin() + 2, own.end()), out,
+                         2 + (size_t)rows.start);
+    }
+    const double share_tol = sizeof(T) == 4 ? 1e-5 : 1e-12;
+    expect_close("auroc row-range value shares", label, value_shares, (double)out[0], share_tol);
+    expect_close("auroc row-range d/dT shares", label, grad_t_shares, (double)out[1], share_tol);
 }
 
 // DIFFBIO_EMU_ONLY=mixing or =auroc runs one op's checks (e.g. to try a planted bug fast).

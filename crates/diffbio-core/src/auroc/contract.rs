@@ -4,8 +4,12 @@
 //!
 //! - **Inputs**: scores `[n]` f32 or f64; labels `[n]` as 0/1 in the scores' dtype; the
 //!   temperature's value T > 0 (its tensor is an input only to receive ∂/∂T).
-//! - **Output** (the scores' dtype), O(n): `[value, ∂value/∂T, ∂value/∂s_0, ...,
-//!   ∂value/∂s_{n−1}]`, the gradients in input order; all zero when a class is empty.
+//! - **Centres**: the cells `rows` (all n on one device; a rank's own cells when sharded),
+//!   each against all of the other class.
+//! - **Output** (the scores' dtype), O(n): `[value, ∂value/∂T, ∂value/∂s of each centre]`,
+//!   the gradients in input order; value and ∂/∂T summed over the centre positives (the
+//!   whole op's when the centres are every cell, a share otherwise); all zero when a class
+//!   is empty.
 
 /// Index of the surrogate's value.
 pub(crate) const VALUE: usize = 0;
@@ -14,9 +18,23 @@ pub(crate) const GRAD_TEMPERATURE: usize = 1;
 /// Index of ∂value/∂s_0; the score gradients follow in input order.
 pub(crate) const GRAD_SCORES: usize = 2;
 
+/// The kernels' compaction counts (read back by the launch sequence): positives,
+/// negatives, and the bounds of the centres' run within each class.
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+pub(crate) mod counts {
+    pub(crate) const POS: usize = 0;
+    pub(crate) const NEG: usize = 1;
+    pub(crate) const POS_FIRST: usize = 2;
+    pub(crate) const POS_END: usize = 3;
+    pub(crate) const NEG_FIRST: usize = 4;
+    pub(crate) const NEG_END: usize = 5;
+    /// How many there are.
+    pub(crate) const LEN: usize = 6;
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
+    use super::{counts, GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
     use crate::kernel_header::assert_defines;
 
     #[test]
@@ -25,6 +43,13 @@ mod tests {
             ("OUT_VALUE", VALUE as f64),
             ("OUT_GRAD_TEMPERATURE", GRAD_TEMPERATURE as f64),
             ("OUT_GRAD_SCORES", GRAD_SCORES as f64),
+            ("COUNT_POS", counts::POS as f64),
+            ("COUNT_NEG", counts::NEG as f64),
+            ("COUNT_POS_FIRST", counts::POS_FIRST as f64),
+            ("COUNT_POS_END", counts::POS_END as f64),
+            ("COUNT_NEG_FIRST", counts::NEG_FIRST as f64),
+            ("COUNT_NEG_END", counts::NEG_END as f64),
+            ("COUNTS", counts::LEN as f64),
         ];
         assert_defines(
             "pairwise_sigmoid_auroc.cuh",

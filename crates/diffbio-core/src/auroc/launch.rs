@@ -1,12 +1,15 @@
 //! The launches of the pairwise-sigmoid AUROC surrogate (`kernels/pairwise_sigmoid_auroc.cu`)
-//! on any [`KernelDevice`]. Output layout as on the CPU: `[value, ∂/∂T, ∂/∂s_0, ...,
-//! ∂/∂s_{n−1}]`.
+//! on any [`KernelDevice`]. Output layout as on the CPU: `[value, ∂/∂T, ∂/∂s of each
+//! centre]`, the centres a range of the cells (all of them on one device).
 //!
 //! `auroc_compact` splits the scores into positives and negatives (with their input
-//! indices and counts), `auroc_pairs` sweeps each class against the other (one thread per
-//! centre), and `auroc_finish` scatters the per-centre sums into the output.
+//! indices, counts and the centres' run in each class), `auroc_pairs` sweeps each class's
+//! centres against the whole other class (one thread per centre), and `auroc_finish`
+//! scatters the per-centre sums into the output.
 
-use super::contract::GRAD_SCORES;
+use std::ops::Range;
+
+use super::contract::{counts, GRAD_SCORES};
 use crate::launch::{
     kernel_name, Arg, DeviceKernel, KernelDevice, KernelReal, Launch, Module, Shape,
 };
@@ -23,10 +26,11 @@ fn plan<B>(kernel: String, shape: Shape, args: Vec<Arg<B>>) -> Launch<B> {
     }
 }
 
-/// `auroc_compact_*(scores, labels, n, pos_scores, pos_index, neg_scores, neg_index,
-/// counts)`.
+/// `auroc_compact_*(scores, labels, n, row_start, n_rows, pos_scores, pos_index,
+/// neg_scores, neg_index, counts)`.
 pub(crate) fn compact_plan<T: KernelReal, B>(
     n: usize,
+    rows: &Range<usize>,
     [scores, labels, pos_scores, pos_index, neg_scores, neg_index, counts]: [Arg<B>; 7],
 ) -> Launch<B> {
     plan(
@@ -36,6 +40,8 @@ pub(crate) fn compact_plan<T: KernelReal, B>(
             scores,
             labels,
             Arg::I64(n as i64),
+            Arg::I64(rows.start as i64),
+            Arg::I64(rows.len() as i64),
             pos_scores,
             pos_index,
             neg_scores,
@@ -67,10 +73,11 @@ pub(crate) fn pairs_plan<T: KernelReal, B>(
     )
 }
 
-/// `auroc_finish_*(pos_sums, pos_index, neg_sums, neg_index, counts, 1/(n_pos·n_neg), 1/T,
-/// out)`.
+/// `auroc_finish_*(pos_sums, pos_index, neg_sums, neg_index, counts, row_start,
+/// 1/(n_pos·n_neg), 1/T, out)`.
 pub(crate) fn finish_plan<T: KernelReal, B>(
     (n_pos, n_neg): (usize, usize),
+    row_start: usize,
     temperature: f64,
     [pos_sums, pos_index, neg_sums, neg_index, counts, out]: [Arg<B>; 6],
 ) -> Launch<B> {
@@ -83,6 +90,7 @@ pub(crate) fn finish_plan<T: KernelReal, B>(
             neg_sums,
             neg_index,
             counts,
+            Arg::I64(row_start as i64),
             Arg::F64(1.0 / (n_pos as f64 * n_neg as f64)),
             Arg::real::<T>(1.0 / temperature),
             out,
@@ -90,10 +98,12 @@ pub(crate) fn finish_plan<T: KernelReal, B>(
     )
 }
 
-/// The launches on the scores, with their labels as 0/1 in the same dtype.
+/// The launches on the scores, with their labels as 0/1 in the same dtype, the cells
+/// `rows` (not empty) as centres.
 pub(crate) struct Forward<'a, D: KernelDevice> {
     pub dev: &'a D,
     pub labels: (&'a D::Storage, &'a candle_core::Layout),
+    pub rows: &'a Range<usize>,
     pub temperature: f64,
 }
 
@@ -102,14 +112,14 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
 
     fn run<T: KernelReal>(self, scores: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
         let labels = D::input::<T>(self.labels.0, self.labels.1)?;
-        forward::<D, T>(self.dev, &scores, &labels, self.temperature)
+        forward::<D, T>(self.dev, (&scores, &labels), self.rows, self.temperature)
     }
 }
 
 fn forward<D: KernelDevice, T: KernelReal>(
     dev: &D,
-    scores: &D::Input<'_, T>,
-    labels: &D::Input<'_, T>,
+    (scores, labels): (&D::Input<'_, T>, &D::Input<'_, T>),
+    rows: &Range<usize>,
     temperature: f64,
 ) -> candle_core::Result<D::Storage> {
     let n = D::input_len(scores);
@@ -117,9 +127,10 @@ fn forward<D: KernelDevice, T: KernelReal>(
     let mut neg_scores = dev.alloc_zeros::<T>(n)?;
     let mut pos_index = dev.alloc_zeros::<i64>(n)?;
     let mut neg_index = dev.alloc_zeros::<i64>(n)?;
-    let mut counts = dev.alloc_zeros::<i64>(2)?;
+    let mut counts = dev.alloc_zeros::<i64>(counts::LEN)?;
     let compact = compact_plan::<T, _>(
         n,
+        rows,
         [
             D::read_input_from(scores, 0),
             D::read_input_from(labels, 0),
@@ -131,21 +142,35 @@ fn forward<D: KernelDevice, T: KernelReal>(
         ],
     );
     // SAFETY: the plan orders the arguments as `auroc_compact_*` declares them; every
-    // buffer holds n elements, counts 2.
+    // buffer holds n elements, counts `counts::LEN`; rows lie in 0..n.
     unsafe { dev.launch(compact) }?;
-    let host_counts = dev.to_host(&counts)?;
-    let (n_pos, n_neg) = (host_counts[0] as usize, host_counts[1] as usize);
+    let count = dev
+        .to_host(&counts)?
+        .into_iter()
+        .map(|c| c as usize)
+        .collect::<Vec<_>>();
+    let (n_pos, n_neg) = (count[counts::POS], count[counts::NEG]);
     if n_pos == 0 || n_neg == 0 {
         // value 0, zero gradients (SPEC.md §6)
-        return Ok(dev.storage(dev.alloc_zeros::<T>(GRAD_SCORES + n)?));
+        return Ok(dev.storage(dev.alloc_zeros::<T>(GRAD_SCORES + rows.len())?));
     }
-    let mut pos_sums = dev.alloc_output::<T>(3 * n_pos)?;
-    let mut neg_sums = dev.alloc_output::<T>(3 * n_neg)?;
+    let own_pos = count[counts::POS_FIRST]..count[counts::POS_END];
+    let own_neg = count[counts::NEG_FIRST]..count[counts::NEG_END];
+    // One element at least: a class may have no centre in the range.
+    let mut pos_sums = dev.alloc_output::<T>(3 * own_pos.len().max(1))?;
+    let mut neg_sums = dev.alloc_output::<T>(3 * own_neg.len().max(1))?;
     let inv_t = 1.0 / temperature;
     let sweeps = [
-        (n_pos, n_neg, inv_t, &pos_scores, &neg_scores, &mut pos_sums),
         (
+            &own_pos,
             n_neg,
+            inv_t,
+            &pos_scores,
+            &neg_scores,
+            &mut pos_sums,
+        ),
+        (
+            &own_neg,
             n_pos,
             -inv_t,
             &neg_scores,
@@ -153,32 +178,40 @@ fn forward<D: KernelDevice, T: KernelReal>(
             &mut neg_sums,
         ),
     ];
-    for (n_centres, n_others, scale, centres, others, sums) in sweeps {
+    for (centres, n_others, scale, class, others, sums) in sweeps {
+        if centres.is_empty() {
+            continue;
+        }
         let pairs = pairs_plan::<T, _>(
-            n_centres,
+            centres.len(),
             n_others,
             scale,
-            [D::read(centres), D::read(others), D::write_from(sums, 0)],
+            [
+                D::read_from(class, centres.start),
+                D::read_from(others, 0),
+                D::write_from(sums, 0),
+            ],
         );
         // SAFETY: the plan orders the arguments as `auroc_pairs_*` declares them; `sums`
-        // holds 3·n_centres elements, the classes their counts.
+        // holds 3 per centre, the centres are a run of their class, `others` holds its count.
         unsafe { dev.launch(pairs) }?;
     }
-    let mut out = dev.alloc_output::<T>(GRAD_SCORES + n)?;
+    let mut out = dev.alloc_output::<T>(GRAD_SCORES + rows.len())?;
     let finish = finish_plan::<T, _>(
         (n_pos, n_neg),
+        rows.start,
         temperature,
         [
-            D::read(&pos_sums),
-            D::read(&pos_index),
-            D::read(&neg_sums),
-            D::read(&neg_index),
-            D::read(&counts),
+            D::read_from(&pos_sums, 0),
+            D::read_from(&pos_index, 0),
+            D::read_from(&neg_sums, 0),
+            D::read_from(&neg_index, 0),
+            D::read_from(&counts, 0),
             D::write_from(&mut out, 0),
         ],
     );
     // SAFETY: the plan orders the arguments as `auroc_finish_*` declares them; `out` holds
-    // 2 + n elements and every index is < n.
+    // 2 + n_rows elements and every centre's index lies in rows.
     unsafe { dev.launch(finish) }?;
     Ok(dev.storage(out))
 }
@@ -196,8 +229,14 @@ mod tests {
         assert!(
             matches!(p.args[1], Arg::I64(257)) && matches!(p.args[4], Arg::F64(v) if v == -2.0)
         );
-        let f = finish_plan::<f32, ()>((4, 5), 0.5, [(); 6].map(|_| Arg::Buffer(())));
-        assert!(matches!(f.args[5], Arg::F64(v) if v == 0.05));
-        assert!(matches!(f.args[6], Arg::F32(v) if v == 2.0));
+        let f = finish_plan::<f32, ()>((4, 5), 7, 0.5, [(); 6].map(|_| Arg::Buffer(())));
+        assert!(matches!(f.args[5], Arg::I64(7)));
+        assert!(matches!(f.args[6], Arg::F64(v) if v == 0.05));
+        assert!(matches!(f.args[7], Arg::F32(v) if v == 2.0));
+        let c = compact_plan::<f64, ()>(10, &(3..8), [(); 7].map(|_| Arg::Buffer(())));
+        assert!(matches!(
+            (&c.args[3], &c.args[4]),
+            (Arg::I64(3), Arg::I64(5))
+        ));
     }
 }

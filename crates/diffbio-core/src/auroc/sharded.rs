@@ -6,7 +6,7 @@
 //! negatives against all positives (their ∂/∂s). The value shares are summed; the
 //! gradients need no further communication.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
 use super::{contract, scaled_gradients, DifferentiableAuroc, PairwiseSigmoid};
 use crate::dist::{self, Communicator, ShardInfo};
@@ -41,8 +41,8 @@ pub(super) fn forward(
 
     let compute = validate::fused_dtype(dtype);
     let scores_shard = predictions.to_dtype(compute)?.contiguous()?;
-    let scores = dist::gather_to_cpu(comm, &scores_shard)?;
-    let labels = dist::gather_to_cpu(comm, &labels.to_dtype(DType::F64)?)?;
+    let scores = dist::gather(comm, &scores_shard)?;
+    let labels = dist::gather(comm, &labels.to_dtype(DType::F64)?)?;
     // On the gathered cells, so every rank reaches the same verdict.
     if scores.dim(0)? == 0 {
         return Err(Error::Empty {
@@ -50,21 +50,22 @@ pub(super) fn forward(
             reason: "no elements on any rank".into(),
         });
     }
-    let labels = validate::binary_labels(&labels, "labels", compute)?;
+    let labels = validate::binary_labels(&labels, "labels", compute)?.contiguous()?;
     validate::finite(&scores, "predictions")?;
 
     let rows = dist::own_rows(&infos, comm.rank());
-    let t_value = Tensor::new(value, &Device::Cpu)?.to_dtype(compute)?;
-    let own = scores.apply_op3_no_bwd(
-        &labels,
-        &t_value,
-        &PairwiseSigmoid {
+    // [this rank's share of the value, of ∂/∂T, ∂/∂s of its cells]
+    let own = if rows.is_empty() {
+        Tensor::zeros(contract::GRAD_SCORES, compute, device)?
+    } else {
+        let op = PairwiseSigmoid {
             temperature: value,
             rows,
-        },
-    )?;
+        };
+        scores.apply_op3_no_bwd(&labels, &temperature.detach(), &op)?
+    };
     let share = own.narrow(0, contract::VALUE, 1)?.to_dtype(DType::F64)?;
-    let total = dist::sum_to_cpu(comm, &share, device)?;
+    let total = comm.all_reduce_sum(&share)?;
     let op = ShardedPairwiseSigmoid {
         value: total.to_vec1::<f64>()?[0],
         out: own,

@@ -4,7 +4,9 @@
 //! The op output is the contract's (`super::contract`): `[loss, per-row statistics...]` in
 //! f64, rows in input order, so the backward finds κ_i, j*(i), Dmin_i, γ_i, ∂L/∂κ_i and β_i·
 //! without an n×n buffer. Memory: the statistics, one f64 entropy per row, and shared memory
-//! per warp.
+//! per warp. Every kernel computes a range of rows against all n columns.
+
+use std::ops::Range;
 
 use super::contract::{Params, RowStats};
 use crate::launch::{
@@ -19,9 +21,10 @@ fn forward_bytes_per_warp<T: KernelReal>(d: usize, p: &Params) -> usize {
     d * size + 32 * p.k * (size + 4) + 2 * p.n_batches * 32 * size
 }
 
-/// `knn_entropy_fwd_*(x, labels, n, d, k, B, 1/T, stats, entropy)`.
+/// `knn_entropy_fwd_*(x, labels, n, d, k, B, 1/T, row_start, n_rows, stats, entropy)`.
 pub(crate) fn forward_plan<T: KernelReal, B>(
     (n, d): (usize, usize),
+    rows: &Range<usize>,
     p: &Params,
     [x, labels, stats, entropy]: [Arg<B>; 4],
 ) -> candle_core::Result<Launch<B>> {
@@ -30,7 +33,7 @@ pub(crate) fn forward_plan<T: KernelReal, B>(
     Ok(Launch {
         module: Module::KnnEntropy,
         kernel: kernel_name::<T>("knn_entropy_fwd"),
-        shape: Shape::rows(n, warps, per_warp),
+        shape: Shape::rows(rows.len(), warps, per_warp),
         args: vec![
             x,
             labels,
@@ -39,15 +42,18 @@ pub(crate) fn forward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(p.k, "k")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
             Arg::real::<T>(1.0 / p.temperature),
+            Arg::I32(as_i32(rows.start, "row_start")?),
+            Arg::I32(as_i32(rows.len(), "n_rows")?),
             stats,
             entropy,
         ],
     })
 }
 
-/// `knn_entropy_loss_f64(entropy, n, B, out)`: out[0] = the loss, a fixed-order sum.
+/// `knn_entropy_loss_f64(entropy, n_rows, n, B, out)`: out[0] = the rows' share of the
+/// loss of n cells, a fixed-order sum.
 pub(crate) fn loss_plan<B>(
-    n: usize,
+    (n_rows, n): (usize, usize),
     p: &Params,
     [entropy, out]: [Arg<B>; 2],
 ) -> candle_core::Result<Launch<B>> {
@@ -57,6 +63,7 @@ pub(crate) fn loss_plan<B>(
         shape: Shape::single_block(),
         args: vec![
             entropy,
+            Arg::I32(as_i32(n_rows, "n_rows")?),
             Arg::I32(as_i32(n, "n")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
             out,
@@ -64,10 +71,11 @@ pub(crate) fn loss_plan<B>(
     })
 }
 
-/// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, grad)`: shared memory holds x_i and
-/// the row's gradient slots.
+/// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, row_start, n_rows, grad)`: shared
+/// memory holds x_i and the row's gradient slots.
 pub(crate) fn backward_plan<T: KernelReal, B>(
     (n, d): (usize, usize),
+    rows: &Range<usize>,
     p: &Params,
     [x, labels, stats, grad]: [Arg<B>; 4],
 ) -> candle_core::Result<Launch<B>> {
@@ -76,7 +84,7 @@ pub(crate) fn backward_plan<T: KernelReal, B>(
     Ok(Launch {
         module: Module::KnnEntropy,
         kernel: kernel_name::<T>("knn_entropy_bwd"),
-        shape: Shape::rows(n, warps, per_warp),
+        shape: Shape::rows(rows.len(), warps, per_warp),
         args: vec![
             x,
             labels,
@@ -85,16 +93,20 @@ pub(crate) fn backward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(d, "d")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
             Arg::real::<T>(1.0 / p.temperature),
+            Arg::I32(as_i32(rows.start, "row_start")?),
+            Arg::I32(as_i32(rows.len(), "n_rows")?),
             grad,
         ],
     })
 }
 
-/// The forward on `x` (`[n, d]`) and its labels: `[loss, stats row 0, row 1, ...]` (f64).
+/// The forward on `x` (`[n, d]`) and its labels for the rows `rows` (not empty): `[their
+/// share of the loss, stats of each row]` (f64).
 pub(crate) struct Forward<'a, D: KernelDevice> {
     pub dev: &'a D,
     pub labels: D::Input<'a, u32>,
     pub dims: (usize, usize),
+    pub rows: &'a Range<usize>,
     pub params: &'a Params,
 }
 
@@ -103,10 +115,12 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
 
     fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
         let (dev, (n, _), p) = (self.dev, self.dims, self.params);
-        let mut out = dev.alloc_output::<f64>(1 + n * RowStats::width(p.n_batches))?;
-        let mut entropy = dev.alloc_output::<f64>(n)?;
+        let n_rows = self.rows.len();
+        let mut out = dev.alloc_output::<f64>(1 + n_rows * RowStats::width(p.n_batches))?;
+        let mut entropy = dev.alloc_output::<f64>(n_rows)?;
         let rows = forward_plan::<T, _>(
             self.dims,
+            self.rows,
             p,
             [
                 D::read_input_from(&x, 0),
@@ -116,22 +130,24 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
             ],
         )?;
         // SAFETY: the plan orders the arguments as `knn_entropy_fwd_*` declares them; x holds
-        // n·d elements, labels n, stats n·(5 + B), entropy n.
+        // n·d elements, labels n, stats n_rows·(5 + B), entropy n_rows; rows lie in 0..n.
         unsafe { dev.launch(rows) }?;
-        let loss = loss_plan(n, p, [D::read(&entropy), D::write_from(&mut out, 0)])?;
-        // SAFETY: `entropy` holds n doubles; the kernel writes out[0] only.
+        let entropy_in = D::read_from(&entropy, 0);
+        let loss = loss_plan((n_rows, n), p, [entropy_in, D::write_from(&mut out, 0)])?;
+        // SAFETY: `entropy` holds n_rows doubles; the kernel writes out[0] only.
         unsafe { dev.launch(loss) }?;
         Ok(dev.storage(out))
     }
 }
 
-/// The backward on `x` (`[n, d]`), its labels and the forward output: `∂loss/∂x` for a
-/// unit upstream gradient.
+/// The backward on `x` (`[n, d]`), its labels and the forward output with the statistics
+/// of every row: rows `rows` (not empty) of `∂loss/∂x` for a unit upstream gradient.
 pub(crate) struct Backward<'a, D: KernelDevice> {
     pub dev: &'a D,
     pub labels: D::Input<'a, u32>,
     pub forward_out: D::Input<'a, f64>,
     pub dims: (usize, usize),
+    pub rows: &'a Range<usize>,
     pub params: &'a Params,
 }
 
@@ -139,10 +155,11 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
     const OP: &'static str = "knn-entropy-grad";
 
     fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
-        let (n, d) = self.dims;
-        let mut grad = self.dev.alloc_output::<T>(n * d)?;
+        let d = self.dims.1;
+        let mut grad = self.dev.alloc_output::<T>(self.rows.len() * d)?;
         let plan = backward_plan::<T, _>(
             self.dims,
+            self.rows,
             self.params,
             [
                 D::read_input_from(&x, 0),
@@ -153,7 +170,7 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
             ],
         )?;
         // SAFETY: the plan orders the arguments as `knn_entropy_bwd_*` declares them; `grad`
-        // holds n·d elements, the statistics n·(5 + B).
+        // holds n_rows·d elements, the statistics n·(5 + B); rows lie in 0..n.
         unsafe { self.dev.launch(plan) }?;
         Ok(self.dev.storage(grad))
     }
@@ -171,16 +188,20 @@ mod tests {
             temperature: 0.5,
         };
         let args = || [(); 4].map(|_| Arg::Buffer(()));
-        let plan = forward_plan::<f32, ()>((1000, 64), &p, args()).unwrap();
+        let plan = forward_plan::<f32, ()>((1000, 64), &(200..500), &p, args()).unwrap();
         let per_warp = 64 * 4 + 32 * 15 * 8 + 2 * 3 * 32 * 4;
         assert_eq!(plan.kernel, "knn_entropy_fwd_f32");
-        assert_eq!(plan.shape, Shape::rows(1000, 8, per_warp));
-        assert_eq!(plan.args.len(), 9);
+        assert_eq!(plan.shape, Shape::rows(300, 8, per_warp));
+        assert_eq!(plan.args.len(), 11);
         assert!(matches!(plan.args[6], Arg::F32(v) if v == 2.0));
+        assert!(matches!(
+            (&plan.args[7], &plan.args[8]),
+            (Arg::I32(200), Arg::I32(300))
+        ));
         let big_k = Params { k: 400, ..p };
-        assert!(forward_plan::<f64, ()>((1000, 64), &big_k, args()).is_err());
-        let back = backward_plan::<f64, ()>((10, 3), &p, args()).unwrap();
+        assert!(forward_plan::<f64, ()>((1000, 64), &(0..1000), &big_k, args()).is_err());
+        let back = backward_plan::<f64, ()>((10, 3), &(0..10), &p, args()).unwrap();
         assert_eq!(back.shape, Shape::rows(10, 8, 48));
-        assert_eq!(back.args.len(), 8);
+        assert_eq!(back.args.len(), 10);
     }
 }

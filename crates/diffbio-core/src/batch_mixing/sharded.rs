@@ -35,27 +35,30 @@ pub(super) fn forward(
     let x_shard = embeddings
         .to_dtype(validate::fused_dtype(dtype))?
         .contiguous()?;
-    let x = dist::gather_to_cpu(comm, &x_shard)?;
-    let labels = dist::gather_to_cpu(comm, &batch_labels.to_dtype(DType::I64)?)?;
+    let x = dist::gather(comm, &x_shard)?;
+    let labels = dist::gather(comm, &batch_labels.to_dtype(DType::I64)?)?;
     // On the gathered batch, so every rank reaches the same verdict.
     loss.check_batch(&x, &labels)?;
-    let labels = labels.to_dtype(DType::U32)?;
+    let labels = labels.to_dtype(DType::U32)?.contiguous()?;
 
     let params = loss.params();
     let rows = dist::own_rows(&infos, comm.rank());
-    let own = x.apply_op2_no_bwd(
-        &labels,
-        &KnnEntropy {
+    let width = RowStats::width(params.n_batches);
+    // [this rank's share of the loss, the statistics of its rows]
+    let own = if rows.is_empty() {
+        Tensor::zeros(1, DType::F64, device)?
+    } else {
+        let op = KnnEntropy {
             params,
             rows: rows.clone(),
-        },
-    )?;
-    let total = dist::sum_to_cpu(comm, &own.narrow(0, 0, 1)?, device)?;
-    let width = RowStats::width(params.n_batches);
+        };
+        x.apply_op2_no_bwd(&labels, &op)?
+    };
+    let total = comm.all_reduce_sum(&own.narrow(0, 0, 1)?)?;
     let own_stats = own
         .narrow(0, 1, rows.len() * width)?
         .reshape((rows.len(), width))?;
-    let stats = dist::gather_to_cpu(comm, &own_stats.to_device(device)?)?.flatten_all()?;
+    let stats = dist::gather(comm, &own_stats)?.flatten_all()?;
     let value = total.to_vec1::<f64>()?[0];
     let op = ShardedKnnEntropy {
         value,
@@ -94,7 +97,7 @@ fn check_shard(embeddings: &Tensor, batch_labels: &Tensor) -> Result<(usize, usi
 struct ShardedKnnEntropy {
     value: f64,
     grad: KnnEntropyGrad,
-    /// Every cell, `[n, d]` on the CPU, in the compute dtype.
+    /// Every cell, `[n, d]` on the shard's device, in the compute dtype.
     x: Tensor,
     labels: Tensor,
     /// `[loss, statistics of every row]`, as `KnnEntropy` lays them out.
@@ -125,12 +128,10 @@ impl CustomOp1 for ShardedKnnEntropy {
         _: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let upstream = grad_res.to_device(&candle_core::Device::Cpu)?;
-        let grad = self
-            .grad
-            .scaled((&self.x, &self.labels, &self.forward_out), &upstream)?;
-        Ok(Some(
-            grad.to_device(shard.device())?.to_dtype(shard.dtype())?,
-        ))
+        if self.grad.rows.is_empty() {
+            return Ok(Some(shard.zeros_like()?));
+        }
+        let inputs = (&self.x, &self.labels, &self.forward_out);
+        Ok(Some(self.grad.scaled(inputs, grad_res)?))
     }
 }
