@@ -89,6 +89,13 @@ impl Files {
             .unwrap()
             .write_npy(files.path("batch_short.npy"))
             .unwrap();
+        // Sample ids as codes: 4,000,000,000 beside small ones (order kept).
+        let ids = [3i64, 4_000_000_000, 4_000_000_007];
+        let sparse: Vec<i64> = batches().iter().map(|&b| ids[b as usize]).collect();
+        Tensor::new(sparse, &dev)
+            .unwrap()
+            .write_npy(files.path("batch_ids.npy"))
+            .unwrap();
         std::fs::write(files.path("x.csv"), "1,2\n").unwrap();
         std::fs::write(files.path("broken.npy"), "not an npy file").unwrap();
         files
@@ -411,4 +418,16 @@ fn usage_errors_come_from_clap() {
     let err = stderr_of_failure(&out);
     assert!(err.contains("--batch <BATCH>"), "{err}");
     assert!(Path::new(env!("CARGO_BIN_EXE_diffbio")).exists());
+}
+
+#[test]
+fn sparse_codes_score_as_dense_codes() {
+    // Codes like 4,000,000,000 used to make a metric allocate by the largest code (SIGABRT).
+    let files = Files::new();
+    let celltype = files.path("celltype.npy");
+    let labels = ["--labels", celltype.to_str().unwrap(), "--json"];
+    let dense = json(&score(&files, "x.npy", "batch.npy", &labels));
+    let sparse = json(&score(&files, "x.npy", "batch_ids.npy", &labels));
+    assert!(dense.len() > 5, "{dense:?}");
+    assert_eq!(dense, sparse);
 }

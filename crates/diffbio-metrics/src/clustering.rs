@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::labels::{distinct, one_per_cell};
+use crate::labels::{dense, distinct, one_per_cell};
 
 /// Lloyd iterations at most (scib-metrics' `max_iter`).
 const MAX_ITERATIONS: usize = 300;
@@ -189,9 +189,15 @@ struct Contingency {
 
 impl Contingency {
     fn new(a: &[u32], b: &[u32]) -> Self {
-        let mut rows = vec![0u64; *a.iter().max().expect("non-empty") as usize + 1];
-        let mut cols = vec![0u64; *b.iter().max().expect("non-empty") as usize + 1];
-        let mut pairs: Vec<(u32, u32)> = a.iter().copied().zip(b.iter().copied()).collect();
+        let (a, b) = (dense(a), dense(b));
+        let mut rows = vec![0u64; a.count];
+        let mut cols = vec![0u64; b.count];
+        let mut pairs: Vec<(u32, u32)> = a
+            .codes
+            .iter()
+            .copied()
+            .zip(b.codes.iter().copied())
+            .collect();
         pairs.par_sort_unstable();
         let mut cells: Vec<(u32, u32, u64)> = Vec::new();
         for (i, j) in pairs {

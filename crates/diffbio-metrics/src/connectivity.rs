@@ -4,7 +4,7 @@ use petgraph::{algo::kosaraju_scc, graph::DiGraph};
 
 use crate::error::Result;
 use crate::knn::KnnGraph;
-use crate::labels::check_labels;
+use crate::labels::{check_labels, dense, Dense};
 
 /// For each label, the fraction of its cells in the largest strongly connected component
 /// of the *directed* kNN graph restricted to that label's cells; the mean over labels.
@@ -24,9 +24,10 @@ use crate::labels::check_labels;
 /// ```
 pub fn graph_connectivity(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
     check_labels(graph, labels, "labels")?;
-    let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
+    let Dense { codes, count } = dense(labels);
+    let labels: &[u32] = &codes;
     let mut position = vec![0u32; graph.n()]; // index of each cell within its label
-    let mut cells_of: Vec<Vec<usize>> = vec![Vec::new(); n_labels];
+    let mut cells_of: Vec<Vec<usize>> = vec![Vec::new(); count];
     for (i, &label) in labels.iter().enumerate() {
         let cells = &mut cells_of[label as usize];
         position[i] = cells.len() as u32;

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::knn::KnnGraph;
-use crate::labels::{at_least_two, check_labels};
+use crate::labels::{at_least_two, check_labels, dense, Dense};
 use crate::neighbourhood::PerCell;
 
 /// Tolerance on `|H − ln(perplexity)|` of the bisection, as in scib-metrics.
@@ -87,7 +87,11 @@ impl<'g> LisiWeights<'g> {
     /// Per-cell LISI of `labels` (see [`lisi`]).
     pub fn lisi(&self, labels: &[u32]) -> Result<PerCell> {
         check_labels(self.graph, labels, "labels")?;
-        let n_labels = *labels.iter().max().expect("non-empty") as usize + 1;
+        let Dense {
+            codes,
+            count: n_labels,
+        } = dense(labels);
+        let labels: &[u32] = &codes;
         let k = self.graph.k();
         let per_cell = self
             .weights

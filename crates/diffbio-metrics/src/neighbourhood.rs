@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::knn::KnnGraph;
-use crate::labels::{at_least_two, check_labels};
+use crate::labels::{at_least_two, check_labels, dense, Dense};
 
 /// A per-cell metric and its mean over cells.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
     let n_batches = at_least_two(batches, "batches")?;
     let norm = (n_batches as f64).ln();
     let k = graph.k() as f64;
-    let per_cell = per_cell_label_counts(graph, batches, |_, counts| {
+    let per_cell = per_cell_label_counts(graph, &dense(batches), |_, counts| {
         let plogp: f64 = counts
             .iter()
             .filter(|&&c| c > 0)
@@ -62,25 +62,26 @@ pub fn batch_entropy(graph: &KnnGraph, batches: &[u32]) -> Result<PerCell> {
 /// ```
 pub fn knn_accuracy(graph: &KnnGraph, labels: &[u32]) -> Result<PerCell> {
     check_labels(graph, labels, "labels")?;
-    let per_cell = per_cell_label_counts(graph, labels, |i, counts| {
+    let labels = dense(labels);
+    let per_cell = per_cell_label_counts(graph, &labels, |i, counts| {
         // max_by_key keeps the last maximum; scan in reverse so ties go to the smallest label.
         let vote = (0..counts.len())
             .rev()
             .max_by_key(|&c| counts[c])
             .expect("labels");
-        f64::from(vote == labels[i] as usize)
+        f64::from(vote == labels.codes[i] as usize)
     });
     Ok(PerCell::new(per_cell))
 }
 
 /// `score(i, counts)` for every cell, in parallel, where `counts[c]` is the number of cell
-/// i's neighbours with label c.
+/// i's neighbours with (re-coded) label c.
 fn per_cell_label_counts(
     graph: &KnnGraph,
-    labels: &[u32],
+    labels: &Dense<'_>,
     score: impl Fn(usize, &[usize]) -> f64 + Sync,
 ) -> Vec<f64> {
-    let n_labels = *labels.iter().max().expect("labels match a non-empty graph") as usize + 1;
+    let (codes, n_labels) = (&labels.codes, labels.count);
     (0..graph.n())
         .into_par_iter()
         .map_init(
@@ -90,7 +91,7 @@ fn per_cell_label_counts(
                 graph
                     .neighbors(i)
                     .iter()
-                    .for_each(|&j| counts[labels[j] as usize] += 1);
+                    .for_each(|&j| counts[codes[j] as usize] += 1);
                 score(i, counts)
             },
         )

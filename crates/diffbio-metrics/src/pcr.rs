@@ -3,7 +3,7 @@
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::labels::{at_least_two, one_per_cell};
+use crate::labels::{at_least_two, dense, one_per_cell, Dense};
 
 /// Variance of a row-major `[n × dims]` embedding explained by its batch: scib-metrics
 /// regresses every principal component on the one-hot batch and sums the `R²`, each
@@ -30,7 +30,11 @@ pub fn pcr<T: EmbeddingValue>(embedding: &[T], dims: usize, batches: &[u32]) -> 
 fn pcr_of<T: EmbeddingValue>(embedding: Embedding<'_, T>, batches: &[u32]) -> Result<f64> {
     let (n, dims) = (embedding.n(), embedding.dims());
     one_per_cell(batches, n, "batches")?;
-    let n_batches = *batches.iter().max().expect("non-empty") as usize + 1;
+    let Dense {
+        codes,
+        count: n_batches,
+    } = dense(batches);
+    let batches: &[u32] = &codes;
     let mut sums = vec![0.0f64; n_batches * dims];
     let mut counts = vec![0usize; n_batches];
     let mut mean = vec![0.0f64; dims];

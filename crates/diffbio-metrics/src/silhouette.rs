@@ -10,7 +10,7 @@ use diffbio_pairwise::{dispatch, Vectorised};
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::knn::{check_k, knn_of_points_with, KnnGraph};
-use crate::labels::{at_least_two, distinct, one_per_cell, sorted_distinct};
+use crate::labels::{at_least_two, dense, distinct, one_per_cell, sorted_distinct, Dense};
 use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Tile};
 
 /// Distance between cells for a silhouette.
@@ -120,7 +120,9 @@ struct Clusters {
 
 impl Clusters {
     fn new(labels: &[u32]) -> Self {
-        let mut sizes = vec![0usize; *labels.iter().max().expect("non-empty") as usize + 1];
+        let Dense { codes, count } = dense(labels);
+        let labels: &[u32] = &codes;
+        let mut sizes = vec![0usize; count];
         labels.iter().for_each(|&l| sizes[l as usize] += 1);
         Self {
             labels: labels.iter().map(|&l| l as usize).collect(),

@@ -814,3 +814,31 @@ fn exact_roc_auc_equals_brute_force_pair_counting_with_ties() {
         assert_eq!(roc_auc(&s32, &y).unwrap(), got);
     }
 }
+
+#[test]
+fn sparse_label_codes_score_as_their_dense_equivalents() {
+    // Sample ids such as 4,000,000,000 beside small codes: re-coded once (order kept), so no
+    // metric allocates by the largest code and every score is the same as with 0..L−1.
+    let mut rng = Rng::new(21);
+    let (n, dims) = (240, 6);
+    let batches: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
+    let x: Vec<f64> = (0..n * dims)
+        .map(|e| rng.normal() + labels[e / dims] as f64 * 2.0 + batches[e / dims] as f64 * 0.5)
+        .collect();
+    let pre: Vec<f64> = x.iter().map(|v| v * 1.5 + 0.1).collect();
+    let batch_ids = [7, 4_000_000_000, 4_000_000_001];
+    let label_ids = [0, 9, 123_456_789, 4_294_967_295];
+    let sparse_batches: Vec<u32> = batches.iter().map(|&b| batch_ids[b as usize]).collect();
+    let sparse_labels: Vec<u32> = labels.iter().map(|&l| label_ids[l as usize]).collect();
+    let score = |b: &[u32], l: &[u32]| {
+        let pre = metrics::PreIntegration { values: &pre, dims };
+        metrics::benchmark(&x, dims, b, Some(l), Some(pre), Default::default())
+            .unwrap()
+            .entries()
+    };
+    let dense = score(&batches, &labels);
+    let sparse = score(&sparse_batches, &sparse_labels);
+    assert_eq!(dense.len(), 16, "{dense:?}");
+    assert_eq!(dense, sparse);
+}
