@@ -103,7 +103,7 @@ fn read_tensor(spec: &Path) -> Result<(PathBuf, Tensor)> {
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("npy") => {
-            let tensor = Tensor::read_npy(&path).map_err(|e| unreadable(&path, ".npy", e))?;
+            let tensor = read_npy(&path)?;
             Ok((path, tensor))
         }
         Some("safetensors") => {
@@ -125,6 +125,115 @@ fn read_tensor(spec: &Path) -> Result<(PathBuf, Tensor)> {
     }
 }
 
+/// A `.npy` file as a CPU tensor, in either byte order and in C or Fortran order (what
+/// `np.save` writes for a transposed array), returned in C order. Floats keep their
+/// type (f16, f32, f64), u8 and u32 theirs; the other integer types become i64.
+fn read_npy(path: &Path) -> Result<Tensor> {
+    use npyz::{DType as NpyType, Order, TypeChar};
+    // One line: the header parser's messages draw the offending text over several.
+    let bad = |reason: String| Error::Unreadable {
+        path: path.to_path_buf(),
+        format: ".npy",
+        reason: reason.lines().next().unwrap_or_default().to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let fortran = npy.order() == Order::Fortran;
+    let NpyType::Plain(ty) = npy.dtype() else {
+        return Err(bad(
+            "a structured array (a plain numeric array is needed)".into()
+        ));
+    };
+    // The elements in storage order: C order of the shape, or of the reversed shape.
+    let stored: Vec<usize> = if fortran {
+        shape.iter().rev().copied().collect()
+    } else {
+        shape.clone()
+    };
+    let read = |e: std::io::Error| bad(e.to_string());
+    let tensor = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Float, 2) => Tensor::from_vec(
+            npy.into_vec::<half::f16>().map_err(read)?,
+            stored,
+            &Device::Cpu,
+        ),
+        (TypeChar::Float, 4) => {
+            Tensor::from_vec(npy.into_vec::<f32>().map_err(read)?, stored, &Device::Cpu)
+        }
+        (TypeChar::Float, 8) => {
+            Tensor::from_vec(npy.into_vec::<f64>().map_err(read)?, stored, &Device::Cpu)
+        }
+        (TypeChar::Uint, 1) => {
+            Tensor::from_vec(npy.into_vec::<u8>().map_err(read)?, stored, &Device::Cpu)
+        }
+        (TypeChar::Uint, 4) => {
+            Tensor::from_vec(npy.into_vec::<u32>().map_err(read)?, stored, &Device::Cpu)
+        }
+        (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) => {
+            Tensor::from_vec(read_integers(npy, &ty).map_err(bad)?, stored, &Device::Cpu)
+        }
+        _ => return Err(bad(format!("unsupported dtype {ty}"))),
+    }
+    .map_err(|e| unreadable(path, ".npy", e))?;
+    if !fortran || shape.len() < 2 {
+        return Ok(tensor);
+    }
+    let axes: Vec<usize> = (0..shape.len()).rev().collect();
+    tensor
+        .permute(axes)
+        .and_then(|t| t.contiguous())
+        .map_err(|e| unreadable(path, ".npy", e))
+}
+
+/// Integers of any width and sign as i64 (a u64 above i64::MAX is refused).
+fn read_integers<R: std::io::Read>(
+    npy: npyz::NpyFile<R>,
+    ty: &npyz::TypeStr,
+) -> std::result::Result<Vec<i64>, String> {
+    use npyz::TypeChar::{Int, Uint};
+    let io = |e: std::io::Error| e.to_string();
+    let widen = |v: Vec<i64>| Ok(v);
+    match (ty.type_char(), ty.size_field()) {
+        (Int, 1) => widen(
+            npy.into_vec::<i8>()
+                .map_err(io)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        ),
+        (Int, 2) => widen(
+            npy.into_vec::<i16>()
+                .map_err(io)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        ),
+        (Int, 4) => widen(
+            npy.into_vec::<i32>()
+                .map_err(io)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        ),
+        (Int, 8) => npy.into_vec::<i64>().map_err(io),
+        (Uint, 2) => widen(
+            npy.into_vec::<u16>()
+                .map_err(io)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        ),
+        (Uint, 8) => npy
+            .into_vec::<u64>()
+            .map_err(io)?
+            .into_iter()
+            .map(|v| i64::try_from(v).map_err(|_| format!("the integer {v} does not fit in i64")))
+            .collect(),
+        _ => Err(format!("unsupported dtype {ty}")),
+    }
+}
+
 /// `FILE.safetensors:NAME` → (`FILE.safetensors`, `NAME`) unless the whole path exists.
 fn split_tensor_name(spec: &Path) -> (PathBuf, Option<String>) {
     let text = spec.to_string_lossy();
@@ -141,5 +250,144 @@ fn unreadable(path: &Path, format: &'static str, e: candle_core::Error) -> Error
         path: path.to_path_buf(),
         format,
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `.npy` file (format 1.0) with the header's `descr` (a Python literal), order and
+    /// shape, then `data`.
+    fn npy(
+        dir: &Path,
+        name: &str,
+        descr: &str,
+        fortran: bool,
+        shape: &str,
+        data: &[u8],
+    ) -> PathBuf {
+        let order = if fortran { "True" } else { "False" };
+        let mut header =
+            format!("{{'descr': {descr}, 'fortran_order': {order}, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    // The 2 × 3 matrix [[1, 2, 3], [4, 5, 6]] in C order, and its columns (Fortran order).
+    const ROWS: [f64; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    const COLUMNS: [f64; 6] = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
+
+    #[test]
+    fn fortran_order_and_big_endian_arrays_read_as_their_c_order_equivalents() {
+        let dir = tempfile::tempdir().unwrap();
+        let le: Vec<u8> = ROWS.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let be_columns: Vec<u8> = COLUMNS.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let f4_columns: Vec<u8> = COLUMNS
+            .iter()
+            .flat_map(|&v| (v as f32).to_le_bytes())
+            .collect();
+        let want = Embedding {
+            values: ROWS.iter().map(|&v| v as f32).collect(),
+            dims: 3,
+        };
+        for path in [
+            npy(dir.path(), "c.npy", "'<f8'", false, "(2, 3)", &le),
+            npy(dir.path(), "f_be.npy", "'>f8'", true, "(2, 3)", &be_columns),
+            npy(dir.path(), "f.npy", "'<f4'", true, "(2, 3)", &f4_columns),
+        ] {
+            assert_eq!(read_embedding(&path).unwrap(), want, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn integer_codes_of_any_width_and_byte_order_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let codes = [2i64, 0, 1, 4_000_000_000];
+        let cases = [
+            (
+                "be_i8.npy",
+                "'>i8'",
+                codes
+                    .iter()
+                    .flat_map(|v| v.to_be_bytes())
+                    .collect::<Vec<u8>>(),
+            ),
+            (
+                "be_u4.npy",
+                "'>u4'",
+                codes
+                    .iter()
+                    .flat_map(|&v| (v as u32).to_be_bytes())
+                    .collect(),
+            ),
+            (
+                "le_u8.npy",
+                "'<u8'",
+                codes
+                    .iter()
+                    .flat_map(|&v| (v as u64).to_le_bytes())
+                    .collect(),
+            ),
+        ];
+        for (name, descr, data) in cases {
+            let path = npy(dir.path(), name, descr, false, "(4,)", &data);
+            assert_eq!(
+                read_labels(&path, 4, "batches").unwrap(),
+                [2, 0, 1, 4_000_000_000],
+                "{name}"
+            );
+        }
+        let column = npy(
+            dir.path(),
+            "col.npy",
+            "'<i2'",
+            true,
+            "(4, 1)",
+            &[2, 0, 0, 0, 1, 0, 3, 0],
+        );
+        assert_eq!(read_labels(&column, 4, "batches").unwrap(), [2, 0, 1, 3]);
+    }
+
+    #[test]
+    fn unsupported_arrays_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let structured = npy(
+            dir.path(),
+            "s.npy",
+            "[('a', '<f4')]",
+            false,
+            "(1,)",
+            &[0; 4],
+        );
+        let booleans = npy(dir.path(), "b.npy", "'|b1'", false, "(2,)", &[0, 1]);
+        let too_big = npy(
+            dir.path(),
+            "u.npy",
+            "'<u8'",
+            false,
+            "(1,)",
+            &u64::MAX.to_le_bytes(),
+        );
+        for (path, says) in [
+            (structured, "structured"),
+            (booleans, "unsupported dtype"),
+            (too_big, "does not fit"),
+        ] {
+            let message = read_labels(&path, 1, "batches").unwrap_err().to_string();
+            assert!(
+                message.contains(says) && !message.contains('\n'),
+                "{message}"
+            );
+        }
     }
 }
