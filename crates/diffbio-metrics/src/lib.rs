@@ -35,7 +35,7 @@ mod umap;
 
 pub use average_precision::average_precision;
 pub use benchmark::{benchmark, BenchmarkConfig, PreIntegration, Scores};
-pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri};
+pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri, KMEANS_STARTS};
 pub use connectivity::graph_connectivity;
 /// The vectorisable exponential, which now lives in `diffbio-pairwise` (diffbio's shared
 /// low-level crate); re-exported here for code that named it through this crate.

@@ -264,6 +264,46 @@ fn pbmc() -> Option<Pbmc> {
     })
 }
 
+/// scib-metrics runs k-means from one k-means++ start, so its NMI/ARI on the PBMC data move
+/// with the seed (`tests/data/scib_kmeans_seeds.json`, seeds 0..9); diffbio keeps the best
+/// of `KMEANS_STARTS` starts, and over seeds 0..9 every one of its scores lands inside
+/// scib's spread, on both embeddings.
+#[test]
+fn kmeans_nmi_ari_land_within_scibs_seed_spread_when_the_shared_data_is_present() {
+    let Some(data) = pbmc() else { return };
+    let fixture: Value = serde_json::from_str(include_str!("data/scib_kmeans_seeds.json")).unwrap();
+    for (name, x, d) in &data.embeddings {
+        let scib = &fixture["embeddings"][*name];
+        let spread = |key: &str| {
+            let values: Vec<f64> = scib[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
+            (
+                lowest,
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        let (nmi, ari) = (spread("nmi"), spread("ari"));
+        for seed in 0..10 {
+            let got = metrics::nmi_ari_kmeans(x, *d, &data.celltype, seed).unwrap();
+            assert!(
+                (nmi.0..=nmi.1).contains(&got.nmi) && (ari.0..=ari.1).contains(&got.ari),
+                "{name}, seed {seed}: NMI {:.3} (scib {:.3}..{:.3}), ARI {:.3} (scib {:.3}..{:.3})",
+                got.nmi,
+                nmi.0,
+                nmi.1,
+                got.ari,
+                ari.0,
+                ari.1
+            );
+        }
+    }
+}
+
 /// Checked against the reference metrics shipped in the data's labels.json.
 #[test]
 fn pbmc_reference_metrics_when_the_shared_data_is_present() {
