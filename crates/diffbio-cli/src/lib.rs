@@ -7,4 +7,4 @@ mod score;
 
 pub use error::{Error, Result};
 pub use input::{read_embedding, read_labels, Embedding};
-pub use score::{score, to_json, to_table, ScoreRequest};
+pub use score::{score, to_json, to_table, Bars, ScoreRequest};

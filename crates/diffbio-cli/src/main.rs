@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use diffbio_cli::{score, to_json, to_table, ScoreRequest};
+use diffbio_cli::{score, to_json, to_table, Bars, ScoreRequest};
 use diffbio_metrics::BenchmarkConfig;
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,9 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// No progress on stderr (it is drawn only when stderr is a terminal).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         pre,
         k,
         json,
+        quiet,
     } = Cli::parse().command;
     let request = ScoreRequest {
         embedding,
@@ -65,7 +69,12 @@ fn main() -> ExitCode {
             ..BenchmarkConfig::default()
         },
     };
-    match score(&request) {
+    let scores = if quiet {
+        score(&request, &diffbio_metrics::Silent)
+    } else {
+        score(&request, &Bars::new())
+    };
+    match scores {
         Ok(scores) if json => println!("{}", to_json(&scores)),
         Ok(scores) => print!("{}", to_table(&scores)),
         Err(e) => {

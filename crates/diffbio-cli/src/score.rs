@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use diffbio_metrics::{benchmark, BenchmarkConfig, PreIntegration, Scores};
+use diffbio_metrics::{benchmark_with_progress, BenchmarkConfig, PreIntegration, Progress, Scores};
 
 use crate::error::{Error, Result};
 use crate::input::{read_embedding, read_labels};
@@ -18,8 +18,9 @@ pub struct ScoreRequest {
     pub config: BenchmarkConfig,
 }
 
-/// Reads the files of `request` and computes every metric they allow.
-pub fn score(request: &ScoreRequest) -> Result<Scores> {
+/// Reads the files of `request` and computes every metric they allow, reporting the
+/// stages to `progress`.
+pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Scores> {
     let embedding = read_embedding(&request.embedding)?;
     let n = embedding.n_cells();
     let batch = read_labels(&request.batch, n, "batch labels")?;
@@ -42,17 +43,18 @@ pub fn score(request: &ScoreRequest) -> Result<Scores> {
         }
         None => None,
     };
-    Ok(benchmark(
-        &embedding.values,
+    let pre = pre.as_ref().map(|p| PreIntegration {
+        values: &p.values,
+        dims: p.dims,
+    });
+    let inputs = (
+        &embedding.values[..],
         embedding.dims,
-        &batch,
+        &batch[..],
         labels.as_deref(),
-        pre.as_ref().map(|p| PreIntegration {
-            values: &p.values,
-            dims: p.dims,
-        }),
-        request.config,
-    )?)
+        pre,
+    );
+    Ok(benchmark_with_progress(inputs, request.config, progress)?)
 }
 
 /// One JSON object whose keys are the computed metrics' snake_case names.
@@ -72,4 +74,55 @@ pub fn to_table(scores: &Scores) -> String {
         .into_iter()
         .map(|(name, value)| format!("{name:<20}{value:>10.6}\n"))
         .collect()
+}
+
+/// Progress drawn on stderr: a bar per stage with its count, rate and time left. Nothing is
+/// drawn when stderr is not a terminal (indicatif's stderr target hides itself there).
+pub struct Bars {
+    current: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Self {
+            current: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&self, name: &'static str, total: u64) {
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg:40} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("a valid template");
+        let bar = indicatif::ProgressBar::new(total)
+            .with_style(style)
+            .with_message(name);
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = current.replace(bar) {
+            done.finish();
+        }
+    }
+
+    fn advance(&self, units: u64) {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = current.as_ref() {
+            bar.inc(units);
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        if let Some(bar) = self.current.get_mut().ok().and_then(|b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -431,3 +431,22 @@ fn sparse_codes_score_as_dense_codes() {
     assert!(dense.len() > 5, "{dense:?}");
     assert_eq!(dense, sparse);
 }
+
+#[test]
+fn progress_is_silent_off_a_terminal_and_with_quiet() {
+    // The tests' stderr is a pipe, not a terminal: no bars, with or without --quiet.
+    let files = Files::new();
+    for extra in [
+        &["--json"][..],
+        &["--json", "--quiet"][..],
+        &["--json", "-q"][..],
+    ] {
+        let out = score(&files, "x.npy", "batch.npy", extra);
+        assert!(out.status.success(), "{extra:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -9,7 +9,9 @@ use crate::knn::knn_of;
 use crate::labels::one_per_cell;
 use crate::lisi::LisiWeights;
 use crate::neighbourhood::{batch_entropy, knn_accuracy};
+use crate::pairwise::tile_count;
 use crate::pcr::pcr_comparison_of;
+use crate::progress::{step, Progress, Silent};
 use crate::silhouette::{
     bras_of, isolated_labels_of, knn_and_label_silhouettes, rescaled_mean, silhouette_batch_of,
 };
@@ -144,6 +146,16 @@ pub struct PreIntegration<'a, T> {
     pub dims: usize,
 }
 
+/// What [`benchmark_with_progress`] scores: the embedding (row-major), its dims, the batch
+/// labels, the cell-type labels and the pre-integration embedding, as [`benchmark`] takes them.
+pub type BenchmarkInputs<'a, T> = (
+    &'a [T],
+    usize,
+    &'a [u32],
+    Option<&'a [u32]>,
+    Option<PreIntegration<'a, T>>,
+);
+
 /// Computes every metric for a row-major `[n × dims]` embedding, its batch labels and,
 /// optionally, its cell-type labels and the pre-integration embedding, from one exact kNN
 /// graph, with scib-metrics' Benchmarker neighbourhoods (LISI: 90 neighbours counting the
@@ -177,6 +189,18 @@ pub fn benchmark<T: EmbeddingValue>(
     pre_integration: Option<PreIntegration<'_, T>>,
     config: BenchmarkConfig,
 ) -> Result<Scores> {
+    let inputs = (embedding, dims, batches, labels, pre_integration);
+    benchmark_with_progress(inputs, config, &Silent)
+}
+
+/// [`benchmark`] reporting to `progress` as it goes: the pass over all pairs of cells (the
+/// kNN graph, with the label silhouettes) tile by tile, then each further metric as one
+/// step.
+pub fn benchmark_with_progress<T: EmbeddingValue>(
+    (embedding, dims, batches, labels, pre_integration): BenchmarkInputs<'_, T>,
+    config: BenchmarkConfig,
+    progress: &dyn Progress,
+) -> Result<Scores> {
     // Validated once here; every metric below reads the checked view.
     let embedding = Embedding::new(embedding, dims)?;
     let pre_integration = pre_integration
@@ -191,45 +215,63 @@ pub fn benchmark<T: EmbeddingValue>(
     // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
     let (graph, silhouettes) = match labels {
         Some(labels) => {
-            let (graph, silhouettes) = knn_and_label_silhouettes(embedding, widest, labels)?;
+            progress.stage("exact kNN graph and label silhouettes", tile_count(n));
+            let (graph, silhouettes) =
+                knn_and_label_silhouettes(embedding, widest, labels, progress)?;
             (graph, Some(silhouettes))
         }
-        None => (knn_of(embedding, widest)?, None),
+        None => {
+            progress.stage("exact kNN graph", tile_count(n));
+            (knn_of(embedding, widest, progress)?, None)
+        }
     };
     one_per_cell(batches, graph.n(), "batches")?;
     let lisi_graph = graph.truncate(lisi_k)?;
-    let lisi_weights = LisiWeights::new(&lisi_graph)?;
-    let mut scores = Scores {
-        batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
-        ilisi: Some(lisi_weights.ilisi(batches)?),
-        ..Scores::default()
-    };
+    let lisi_weights = step(progress, "LISI weights", || LisiWeights::new(&lisi_graph))?;
+    let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
+        Ok(Scores {
+            batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
+            ilisi: Some(lisi_weights.ilisi(batches)?),
+            ..Scores::default()
+        })
+    })?;
     if let Some(pre) = pre_integration {
-        scores.pcr_comparison = Some(pcr_comparison_of(pre, embedding, batches)?);
+        scores.pcr_comparison = Some(step(progress, "PCR comparison", || {
+            pcr_comparison_of(pre, embedding, batches)
+        })?);
     }
     let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
         scores.aggregate();
         return Ok(scores);
     };
     let connectivity_graph = graph.truncate(CONNECTIVITY_NEIGHBORS.min(lisi_k))?;
-    scores.knn_accuracy =
-        Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
-    scores.clisi = Some(lisi_weights.clisi(labels)?);
-    scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
+    step(
+        progress,
+        "kNN accuracy, cLISI, graph connectivity",
+        || -> Result<()> {
+            scores.knn_accuracy =
+                Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
+            scores.clisi = Some(lisi_weights.clisi(labels)?);
+            scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
+            Ok(())
+        },
+    )?;
     scores.silhouette_label = Some(rescaled_mean(&silhouettes));
     scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
-    scores.silhouette_batch = Some(silhouette_batch_of(embedding, labels, batches)?);
-    scores.bras = Some(bras_of(embedding, labels, batches)?);
-    scores.kbet = match kbet(
-        &graph.truncate(KBET_NEIGHBORS.min(lisi_k))?,
-        batches,
-        labels,
-    ) {
+    step(progress, "batch silhouettes and BRAS", || -> Result<()> {
+        scores.silhouette_batch = Some(silhouette_batch_of(embedding, labels, batches)?);
+        scores.bras = Some(bras_of(embedding, labels, batches)?);
+        Ok(())
+    })?;
+    let kbet_graph = graph.truncate(KBET_NEIGHBORS.min(lisi_k))?;
+    scores.kbet = match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
         Ok(result) => Some(result.score),
         Err(Error::TooFewLabels { .. }) => None,
         Err(other) => return Err(other),
     };
-    let clusters = nmi_ari_kmeans_of(embedding, labels, 0)?;
+    let clusters = step(progress, "k-means NMI/ARI", || {
+        nmi_ari_kmeans_of(embedding, labels, 0)
+    })?;
     scores.nmi_kmeans = Some(clusters.nmi);
     scores.ari_kmeans = Some(clusters.ari);
     scores.aggregate();

@@ -10,6 +10,7 @@ use diffbio_pairwise::{any_at_most, by_distance_then_index, dispatch, TopK, Vect
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
 use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Points, Tile};
+use crate::progress::{Progress, Silent};
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
 /// distance with ties broken by the smaller index; distances are reported Euclidean.
@@ -77,13 +78,18 @@ impl KnnGraph {
 /// assert_eq!(g.distances(2), &[4.0]);
 /// ```
 pub fn knn<T: EmbeddingValue>(embedding: &[T], dims: usize, k: usize) -> Result<KnnGraph> {
-    knn_of(Embedding::new(embedding, dims)?, k)
+    knn_of(Embedding::new(embedding, dims)?, k, &Silent)
 }
 
 /// [`knn`] of a checked embedding.
-pub(crate) fn knn_of<T: EmbeddingValue>(embedding: Embedding<'_, T>, k: usize) -> Result<KnnGraph> {
+pub(crate) fn knn_of<T: EmbeddingValue>(
+    embedding: Embedding<'_, T>,
+    k: usize,
+    progress: &dyn Progress,
+) -> Result<KnnGraph> {
     check_k(k, embedding.n())?;
-    Ok(knn_of_points(&centred_points(embedding), k))
+    let points = centred_points(embedding);
+    Ok(knn_of_points_with(&points, k, &NoVisitor, progress).0)
 }
 
 /// `1 ≤ k ≤ n − 1`.
@@ -99,19 +105,20 @@ const CANDIDATE_MARGIN: usize = 8;
 
 /// The exact kNN graph of checked points (1 ≤ k < n).
 pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
-    knn_of_points_with(points, k, &NoVisitor).0
+    knn_of_points_with(points, k, &NoVisitor, &Silent).0
 }
 
 /// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
-/// pairs, `also`'s state of every block of cells.
+/// pairs, `also`'s state of every block of cells; `progress` advances by the pass's tiles.
 pub(crate) fn knn_of_points_with<V: PairVisitor>(
     points: &Points,
     k: usize,
     also: &V,
+    progress: &dyn Progress,
 ) -> (KnnGraph, Vec<V::Block>) {
     let keep = k + CANDIDATE_MARGIN;
     let (candidates, results): (Vec<BlockCandidates>, Vec<V::Block>) =
-        visit_pairs(points, &(NearestCandidates { keep }, also))
+        visit_pairs(points, &(NearestCandidates { keep }, also), progress)
             .into_iter()
             .unzip();
     let blocks: Vec<(usize, Vec<TopK<f64>>)> = candidates

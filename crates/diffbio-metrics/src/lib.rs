@@ -27,6 +27,7 @@ mod lisi;
 mod neighbourhood;
 mod pairwise;
 mod pcr;
+mod progress;
 mod ranking;
 mod roc_auc;
 mod silhouette;
@@ -34,7 +35,9 @@ mod sparse_graph;
 mod umap;
 
 pub use average_precision::average_precision;
-pub use benchmark::{benchmark, BenchmarkConfig, PreIntegration, Scores};
+pub use benchmark::{
+    benchmark, benchmark_with_progress, BenchmarkConfig, BenchmarkInputs, PreIntegration, Scores,
+};
 pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri, KMEANS_STARTS};
 pub use connectivity::graph_connectivity;
 /// The vectorisable exponential, which now lives in `diffbio-pairwise` (diffbio's shared
@@ -48,6 +51,7 @@ pub use knn::{knn, KnnGraph};
 pub use lisi::{clisi, ilisi, lisi, LisiWeights};
 pub use neighbourhood::{batch_entropy, knn_accuracy, PerCell};
 pub use pcr::{pcr, pcr_comparison};
+pub use progress::{Progress, Silent};
 pub use ranking::Score;
 pub use roc_auc::roc_auc;
 pub use silhouette::{

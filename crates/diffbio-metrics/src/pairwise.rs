@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::embedding::{Embedding, EmbeddingValue};
+use crate::progress::Progress;
 
 /// Points in f64 with their squared norms: the shared engine's distance tiles.
 pub(crate) type Points = diffbio_pairwise::Points<f64>;
@@ -28,7 +29,12 @@ pub(crate) fn centred_points<T: EmbeddingValue>(embedding: Embedding<'_, T>) -> 
 /// schedule: the tiles of one round touch disjoint blocks and run in parallel, and every
 /// block sees its tiles in the same order on every run (results do not depend on the
 /// thread count or timing).
-pub(crate) fn visit_pairs<V: PairVisitor>(points: &Points, visitor: &V) -> Vec<V::Block> {
+/// `progress` advances by the tiles of each round ([`tile_count`] in all).
+pub(crate) fn visit_pairs<V: PairVisitor>(
+    points: &Points,
+    visitor: &V,
+    progress: &dyn Progress,
+) -> Vec<V::Block> {
     let n = points.n();
     let blocks = n.div_ceil(BLOCK);
     let cells = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
@@ -55,11 +61,19 @@ pub(crate) fn visit_pairs<V: PairVisitor>(points: &Points, visitor: &V) -> Vec<V
                 }
             },
         );
+        progress.advance(round.len() as u64);
     }
     states
         .into_iter()
         .map(|s| s.into_inner().expect("no visitor panicked"))
         .collect()
+}
+
+/// The tiles of a pass over all pairs of `n` cells: one per pair of blocks, diagonal
+/// included.
+pub(crate) fn tile_count(n: usize) -> u64 {
+    let blocks = n.div_ceil(BLOCK) as u64;
+    blocks * (blocks + 1) / 2
 }
 
 /// What a pass over all pairs of cells computes ([`Points::visit_pairs`]), kept per block

@@ -12,6 +12,7 @@ use crate::embedding::{Embedding, EmbeddingValue};
 use crate::knn::{check_k, knn_of_points_with, KnnGraph};
 use crate::labels::{at_least_two, dense, distinct, one_per_cell, sorted_distinct, Dense};
 use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Tile};
+use crate::progress::{Progress, Silent};
 
 /// Distance between cells for a silhouette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ fn silhouette_samples_of<T: EmbeddingValue>(
     let labels = &clusters.labels;
     Ok(match distance {
         Distance::Euclidean => {
-            let blocks = visit_pairs(&centred_points(embedding), &clusters);
+            let blocks = visit_pairs(&centred_points(embedding), &clusters, &Silent);
             clusters.silhouettes(blocks, between)
         }
         Distance::Cosine => {
@@ -261,13 +262,15 @@ pub(crate) fn knn_and_label_silhouettes<T: EmbeddingValue>(
     embedding: Embedding<'_, T>,
     k: usize,
     labels: &[u32],
+    progress: &dyn Progress,
 ) -> Result<(KnnGraph, Vec<f64>)> {
     let n = embedding.n();
     check_k(k, n)?;
     one_per_cell(labels, n, "labels")?;
     at_least_two(labels, "labels")?;
     let clusters = Clusters::new(labels);
-    let (graph, blocks) = knn_of_points_with(&centred_points(embedding), k, &clusters);
+    let points = centred_points(embedding);
+    let (graph, blocks) = knn_of_points_with(&points, k, &clusters, progress);
     Ok((graph, clusters.silhouettes(blocks, Between::Nearest)))
 }
 

@@ -882,3 +882,40 @@ fn sparse_label_codes_score_as_their_dense_equivalents() {
     assert_eq!(dense.len(), 16, "{dense:?}");
     assert_eq!(dense, sparse);
 }
+
+/// Stage by stage: the pass over all pairs advances tile by tile to its total, every other
+/// stage by its one step, and the scores are `benchmark`'s.
+#[test]
+fn benchmark_reports_its_stages_and_counts() {
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Record(Mutex<Vec<(&'static str, u64, u64)>>);
+    impl metrics::Progress for Record {
+        fn stage(&self, name: &'static str, total: u64) {
+            self.0.lock().unwrap().push((name, total, 0));
+        }
+        fn advance(&self, units: u64) {
+            self.0.lock().unwrap().last_mut().expect("a stage began").2 += units;
+        }
+    }
+    let mut rng = Rng::new(4);
+    let (n, dims) = (700, 3); // three blocks of 256 cells: 6 tiles
+    let x: Vec<f64> = (0..n * dims).map(|_| rng.normal()).collect();
+    let batches: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+    let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
+    let record = Record::default();
+    let config = metrics::BenchmarkConfig::default();
+    let inputs = (&x[..], dims, &batches[..], Some(&labels[..]), None);
+    let scores = metrics::benchmark_with_progress(inputs, config, &record).unwrap();
+    let plain = metrics::benchmark(&x, dims, &batches, Some(&labels), None, config).unwrap();
+    assert_eq!(scores, plain);
+    let stages = record.0.into_inner().unwrap();
+    assert_eq!(stages[0], ("exact kNN graph and label silhouettes", 6, 6));
+    assert!(stages.len() >= 6, "{stages:?}");
+    assert!(
+        stages[1..]
+            .iter()
+            .all(|&(_, total, done)| total == 1 && done == 1),
+        "{stages:?}"
+    );
+}
