@@ -44,6 +44,9 @@ struct Args {
     learning_rate: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// No progress bar (it is drawn only when stderr is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -90,8 +93,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch = Tensor::new(dataset.batch.as_slice(), &device)?;
     let mut trainer = Trainer::new(x, batch, n_batches, config)?;
 
-    let progress = ProgressBar::new(config.steps as u64).with_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} [{elapsed_precise}] {msg}",
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(config.steps as u64)
+    }
+    .with_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
     )?);
     let mut history = Vec::with_capacity(config.steps);
     for _ in 0..config.steps {
