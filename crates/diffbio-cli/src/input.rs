@@ -151,31 +151,19 @@ fn read_npy(path: &Path) -> Result<Tensor> {
     } else {
         shape.clone()
     };
-    let read = |e: std::io::Error| bad(e.to_string());
     let tensor = match (ty.type_char(), ty.size_field()) {
-        (TypeChar::Float, 2) => Tensor::from_vec(
-            npy.into_vec::<half::f16>().map_err(read)?,
-            stored,
-            &Device::Cpu,
-        ),
-        (TypeChar::Float, 4) => {
-            Tensor::from_vec(npy.into_vec::<f32>().map_err(read)?, stored, &Device::Cpu)
-        }
-        (TypeChar::Float, 8) => {
-            Tensor::from_vec(npy.into_vec::<f64>().map_err(read)?, stored, &Device::Cpu)
-        }
-        (TypeChar::Uint, 1) => {
-            Tensor::from_vec(npy.into_vec::<u8>().map_err(read)?, stored, &Device::Cpu)
-        }
-        (TypeChar::Uint, 4) => {
-            Tensor::from_vec(npy.into_vec::<u32>().map_err(read)?, stored, &Device::Cpu)
-        }
+        (TypeChar::Float, 2) => elements::<half::f16, _>(npy, stored),
+        (TypeChar::Float, 4) => elements::<f32, _>(npy, stored),
+        (TypeChar::Float, 8) => elements::<f64, _>(npy, stored),
+        (TypeChar::Uint, 1) => elements::<u8, _>(npy, stored),
+        (TypeChar::Uint, 4) => elements::<u32, _>(npy, stored),
         (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) => {
-            Tensor::from_vec(read_integers(npy, &ty).map_err(bad)?, stored, &Device::Cpu)
+            let codes = read_integers(npy, &ty).map_err(bad)?;
+            Tensor::from_vec(codes, stored, &Device::Cpu).map_err(|e| e.to_string())
         }
         _ => return Err(bad(format!("unsupported dtype {ty}"))),
     }
-    .map_err(|e| unreadable(path, ".npy", e))?;
+    .map_err(bad)?;
     if !fortran || shape.len() < 2 {
         return Ok(tensor);
     }
@@ -186,47 +174,39 @@ fn read_npy(path: &Path) -> Result<Tensor> {
         .map_err(|e| unreadable(path, ".npy", e))
 }
 
+/// The file's elements as `T` (either byte order) in a tensor of the storage-order shape.
+fn elements<T, R>(npy: npyz::NpyFile<R>, stored: Vec<usize>) -> std::result::Result<Tensor, String>
+where
+    T: npyz::Deserialize + candle_core::WithDType,
+    R: std::io::Read,
+{
+    let values = npy.into_vec::<T>().map_err(|e| e.to_string())?;
+    Tensor::from_vec(values, stored, &Device::Cpu).map_err(|e| e.to_string())
+}
+
 /// Integers of any width and sign as i64 (a u64 above i64::MAX is refused).
 fn read_integers<R: std::io::Read>(
     npy: npyz::NpyFile<R>,
     ty: &npyz::TypeStr,
 ) -> std::result::Result<Vec<i64>, String> {
     use npyz::TypeChar::{Int, Uint};
-    let io = |e: std::io::Error| e.to_string();
-    let widen = |v: Vec<i64>| Ok(v);
+    fn widened<T, R>(npy: npyz::NpyFile<R>) -> std::result::Result<Vec<i64>, String>
+    where
+        T: npyz::Deserialize + Into<i64>,
+        R: std::io::Read,
+    {
+        let values = npy.into_vec::<T>().map_err(|e| e.to_string())?;
+        Ok(values.into_iter().map(Into::into).collect())
+    }
     match (ty.type_char(), ty.size_field()) {
-        (Int, 1) => widen(
-            npy.into_vec::<i8>()
-                .map_err(io)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-        ),
-        (Int, 2) => widen(
-            npy.into_vec::<i16>()
-                .map_err(io)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-        ),
-        (Int, 4) => widen(
-            npy.into_vec::<i32>()
-                .map_err(io)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-        ),
-        (Int, 8) => npy.into_vec::<i64>().map_err(io),
-        (Uint, 2) => widen(
-            npy.into_vec::<u16>()
-                .map_err(io)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-        ),
+        (Int, 1) => widened::<i8, _>(npy),
+        (Int, 2) => widened::<i16, _>(npy),
+        (Int, 4) => widened::<i32, _>(npy),
+        (Int, 8) => widened::<i64, _>(npy),
+        (Uint, 2) => widened::<u16, _>(npy),
         (Uint, 8) => npy
             .into_vec::<u64>()
-            .map_err(io)?
+            .map_err(|e| e.to_string())?
             .into_iter()
             .map(|v| i64::try_from(v).map_err(|_| format!("the integer {v} does not fit in i64")))
             .collect(),

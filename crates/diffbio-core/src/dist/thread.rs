@@ -66,8 +66,9 @@ struct State {
     arrived: usize,
     /// Completed collectives; a rank waits for this to move past its own.
     generation: u64,
-    /// The last completed collective's tensors (gather) or sum (one tensor).
-    result: Arc<std::result::Result<Vec<Tensor>, String>>,
+    /// The last completed collective's tensors (gather) or sum (one tensor), or why the
+    /// ranks' tensors did not combine.
+    result: std::result::Result<Vec<Tensor>, String>,
     /// The first rank that left, or the first mismatch seen: every later call fails.
     broken: Option<String>,
 }
@@ -83,7 +84,7 @@ impl ThreadComm {
                 kind: None,
                 arrived: 0,
                 generation: 0,
-                result: Arc::new(Ok(Vec::new())),
+                result: Ok(Vec::new()),
                 broken: None,
             }),
             changed: Condvar::new(),
@@ -98,18 +99,13 @@ impl ThreadComm {
             .collect()
     }
 
-    /// Deposits `t`, waits for every rank, returns what the last rank to arrive computed.
-    fn collective(
-        &self,
-        kind: Kind,
-        t: &Tensor,
-    ) -> Result<Arc<std::result::Result<Vec<Tensor>, String>>> {
+    /// Deposits `t`, waits for every rank, returns what the last rank to arrive computed
+    /// (the tensors are shared, not copied).
+    fn collective(&self, kind: Kind, t: &Tensor) -> Result<Vec<Tensor>> {
         let group = &self.member.group;
         let mut state = group.lock();
         if let Some(why) = &state.broken {
-            return Err(Error::Communication {
-                reason: why.clone(),
-            });
+            return Err(communication(why));
         }
         match state.kind {
             Some(k) if k != kind => {
@@ -117,9 +113,10 @@ impl ThreadComm {
                     "rank {} called {kind:?} while other ranks are in {k:?}",
                     self.member.rank
                 );
-                state.broken = Some(why.clone());
+                let err = communication(&why);
+                state.broken = Some(why);
                 group.changed.notify_all();
-                return Err(Error::Communication { reason: why });
+                return Err(err);
             }
             _ => state.kind = Some(kind),
         }
@@ -132,7 +129,7 @@ impl ThreadComm {
                 .iter_mut()
                 .map(|s| s.take().expect("every rank arrived"))
                 .collect();
-            state.result = Arc::new(combine(kind, tensors));
+            state.result = combine(kind, tensors);
             state.arrived = 0;
             state.kind = None;
             state.generation += 1;
@@ -140,14 +137,18 @@ impl ThreadComm {
         } else {
             while state.generation == generation {
                 if let Some(why) = &state.broken {
-                    return Err(Error::Communication {
-                        reason: why.clone(),
-                    });
+                    return Err(communication(why));
                 }
                 state = group.changed.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         }
-        Ok(state.result.clone())
+        state.result.clone().map_err(|why| communication(&why))
+    }
+}
+
+fn communication(why: &str) -> Error {
+    Error::Communication {
+        reason: why.to_string(),
     }
 }
 
@@ -194,13 +195,7 @@ impl Communicator for ThreadComm {
     }
 
     fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
-        let result = self.collective(Kind::Gather, t)?;
-        let tensors = result
-            .as_ref()
-            .as_ref()
-            .map_err(|why| Error::Communication {
-                reason: why.clone(),
-            })?;
+        let tensors = self.collective(Kind::Gather, t)?;
         let device = t.device();
         let pieces = tensors
             .iter()
@@ -216,13 +211,7 @@ impl Communicator for ThreadComm {
     }
 
     fn all_reduce_sum(&self, t: &Tensor) -> Result<Tensor> {
-        let result = self.collective(Kind::Sum, t)?;
-        let sum = result
-            .as_ref()
-            .as_ref()
-            .map_err(|why| Error::Communication {
-                reason: why.clone(),
-            })?;
+        let sum = self.collective(Kind::Sum, t)?;
         Ok(sum[0].to_device(t.device())?)
     }
 }
