@@ -15,7 +15,7 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("{}: unsupported file type (expected .npy or .safetensors)", path.display())]
+    #[error("{}: unsupported file type (expected .npy, .safetensors or .h5ad)", path.display())]
     UnknownFormat { path: PathBuf },
 
     #[error("{}: holds tensors {names:?}; name one as FILE.safetensors:NAME", path.display())]
@@ -51,6 +51,35 @@ pub enum Error {
         value: i64,
         index: usize,
     },
+
+    #[error("{}: {object} {reason}", path.display())]
+    H5ad {
+        path: PathBuf,
+        object: String,
+        reason: String,
+    },
+
+    #[error("{}: {group} has no `{key}` (it holds {available:?})", path.display())]
+    MissingKey {
+        path: PathBuf,
+        group: String,
+        key: String,
+        available: Vec<String>,
+    },
+
+    #[error(
+        "{}: obs['{column}'] has no value for {count} cells (category code -1 or masked); \
+         drop or fill them first",
+        path.display()
+    )]
+    MissingValues {
+        path: PathBuf,
+        column: String,
+        count: usize,
+    },
+
+    #[error("{}: cannot write it: {reason}", path.display())]
+    Unwritable { path: PathBuf, reason: String },
 
     #[error(transparent)]
     Metric(#[from] diffbio_metrics::Error),

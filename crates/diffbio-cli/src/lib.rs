@@ -1,10 +1,14 @@
-//! The library behind the `diffbio` command: reading embeddings and labels from `.npy` and
-//! `.safetensors` files, and reporting every metric of `diffbio-metrics` for them.
+//! The library behind the `diffbio` command: reading embeddings and labels from `.npy`,
+//! `.safetensors` and AnnData `.h5ad` files, and reporting every metric of
+//! `diffbio-metrics` for them.
 
 mod error;
+pub mod h5ad;
 mod input;
 mod score;
 
 pub use error::{Error, Result};
 pub use input::{read_embedding, read_labels, Embedding};
-pub use score::{score, to_json, to_table, Bars, ScoreRequest};
+pub use score::{
+    notes, score, to_delimited, to_json, to_table, Bars, Report, Row, ScoreRequest, Source,
+};

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use diffbio_cli::{score, to_json, to_table, Bars, ScoreRequest};
+use clap::{Parser, Subcommand, ValueEnum};
+use diffbio_cli::{notes, score, to_delimited, to_json, to_table, Bars, ScoreRequest, Source};
 use diffbio_metrics::BenchmarkConfig;
 
 #[derive(Parser, Debug)]
@@ -20,67 +20,124 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print every metric available for an embedding (.npy or .safetensors inputs; name a
-    /// tensor of a multi-tensor file as FILE.safetensors:NAME).
-    Score {
-        /// Float matrix, cells × dims.
-        #[arg(long)]
-        embedding: PathBuf,
-        /// Integer batch code per cell.
-        #[arg(long)]
-        batch: PathBuf,
-        /// Integer cell-type code per cell (enables the biology-conservation metrics).
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// The embedding before integration (e.g. the PCA the integration started from),
-        /// same cells and order; enables `pcr_comparison` and, with --labels, the
-        /// aggregate scores.
-        #[arg(long)]
-        pre: Option<PathBuf>,
-        /// Neighbours per cell for the batch entropy.
-        #[arg(long, default_value_t = BenchmarkConfig::default().n_neighbors)]
-        k: usize,
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// No progress on stderr (it is drawn only when stderr is a terminal).
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    /// Print every metric for embeddings: from an AnnData file (--h5ad, one or more obsm
+    /// keys) or from arrays (--embedding, --batch: .npy or .safetensors; name a tensor of a
+    /// multi-tensor file as FILE.safetensors:NAME).
+    Score(ScoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ScoreArgs {
+    /// AnnData file (.h5ad) holding the embeddings in obsm and the labels in obs.
+    #[arg(long, requires_all = ["obsm", "batch_key"], conflicts_with_all = ["embedding", "batch", "labels", "pre"])]
+    h5ad: Option<PathBuf>,
+    /// The obsm keys to score, comma-separated (e.g. X_pca,X_scVI): one row each.
+    #[arg(long, value_delimiter = ',', requires = "h5ad")]
+    obsm: Vec<String>,
+    /// The obs column of the batches (categorical, string or integer).
+    #[arg(long, requires = "h5ad")]
+    batch_key: Option<String>,
+    /// The obs column of the cell types (enables the biology-conservation metrics).
+    #[arg(long, requires = "h5ad")]
+    label_key: Option<String>,
+    /// The obsm key of the embedding before integration (e.g. X_pca); enables
+    /// `pcr_comparison` and, with --label-key, the aggregate scores.
+    #[arg(long, requires = "h5ad")]
+    pre_obsm: Option<String>,
+    /// Take the neighbours from this obsp key (scanpy's `distances`) instead of the exact
+    /// kNN graph; metrics needing more neighbours than it has are skipped.
+    #[arg(long, requires = "h5ad")]
+    knn_obsp: Option<String>,
+    /// Float matrix, cells × dims.
+    #[arg(long, required_unless_present = "h5ad")]
+    embedding: Option<PathBuf>,
+    /// Integer batch code per cell.
+    #[arg(long, required_unless_present = "h5ad")]
+    batch: Option<PathBuf>,
+    /// Integer cell-type code per cell (enables the biology-conservation metrics).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// The embedding before integration (e.g. the PCA the integration started from),
+    /// same cells and order; enables `pcr_comparison` and, with --labels, the
+    /// aggregate scores.
+    #[arg(long)]
+    pre: Option<PathBuf>,
+    /// Neighbours per cell for the batch entropy.
+    #[arg(long, default_value_t = BenchmarkConfig::default().n_neighbors)]
+    k: usize,
+    /// Output: scib-metrics' table (one row per embedding), JSON, CSV or TSV.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Min-max scale every metric across the embeddings before the aggregates, as
+    /// scib-metrics' get_results(min_max_scale=True).
+    #[arg(long)]
+    min_max_scale: bool,
+    /// No progress on stderr (it is drawn only when stderr is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+    Tsv,
 }
 
 fn main() -> ExitCode {
-    let Command::Score {
-        embedding,
-        batch,
-        labels,
-        pre,
-        k,
-        json,
-        quiet,
-    } = Cli::parse().command;
+    let Command::Score(args) = Cli::parse().command;
+    let source = match args.h5ad {
+        Some(file) => Source::H5ad {
+            file,
+            obsm: args.obsm,
+            batch_key: args
+                .batch_key
+                .expect("clap requires --batch-key with --h5ad"),
+            label_key: args.label_key,
+            pre_obsm: args.pre_obsm,
+            knn_obsp: args.knn_obsp,
+        },
+        None => Source::Arrays {
+            embedding: args.embedding.expect("clap requires --embedding"),
+            batch: args.batch.expect("clap requires --batch"),
+            labels: args.labels,
+            pre: args.pre,
+        },
+    };
     let request = ScoreRequest {
-        embedding,
-        batch,
-        labels,
-        pre,
+        source,
         config: BenchmarkConfig {
-            n_neighbors: k,
+            n_neighbors: args.k,
             ..BenchmarkConfig::default()
         },
     };
-    let scores = if quiet {
+    let report = if args.quiet {
         score(&request, &diffbio_metrics::Silent)
     } else {
         score(&request, &Bars::new())
     };
-    match scores {
-        Ok(scores) if json => println!("{}", to_json(&scores)),
-        Ok(scores) => print!("{}", to_table(&scores)),
+    let report = match report {
+        Ok(report) if args.min_max_scale => report.min_max_scaled(),
+        Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Table => print!("{}", to_table(&report)),
+        Format::Json => println!("{}", to_json(&report)),
+        Format::Csv => print!("{}", to_delimited(&report, ',')),
+        Format::Tsv => print!("{}", to_delimited(&report, '\t')),
+    }
+    // The table carries these lines and JSON the same facts; CSV/TSV stay pure data.
+    if matches!(format, Format::Csv | Format::Tsv) && !args.quiet {
+        eprint!("{}", notes(&report));
     }
     ExitCode::SUCCESS
 }

@@ -1,79 +1,364 @@
-//! `diffbio score`: read the inputs, compute every metric, render a table or JSON.
+//! `diffbio score`: read the inputs, compute every metric for every embedding, render the
+//! results as scib-metrics' table (text, CSV, TSV) or JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use diffbio_metrics::{benchmark_with_progress, BenchmarkConfig, PreIntegration, Progress, Scores};
+use diffbio_metrics::{
+    benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig, BenchmarkInputs,
+    Metric, PreIntegration, Progress, Scores, Skipped, METRICS,
+};
 
 use crate::error::{Error, Result};
-use crate::input::{read_embedding, read_labels};
+use crate::h5ad::{AnnData, ObspGraph};
+use crate::input::{read_embedding, read_labels, Embedding};
+
+/// Where the embeddings and labels come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One embedding and its integer codes in `.npy`/`.safetensors` files.
+    Arrays {
+        embedding: PathBuf,
+        batch: PathBuf,
+        labels: Option<PathBuf>,
+        /// The embedding before integration, for `pcr_comparison`.
+        pre: Option<PathBuf>,
+    },
+    /// Embeddings in `obsm` of an AnnData file and label columns of its `obs`.
+    H5ad {
+        file: PathBuf,
+        obsm: Vec<String>,
+        batch_key: String,
+        label_key: Option<String>,
+        pre_obsm: Option<String>,
+        /// Take the neighbours from `obsp[key]` instead of the exact kNN graph.
+        knn_obsp: Option<String>,
+    },
+}
 
 /// What to score; the fields mirror the command's options.
 #[derive(Debug, Clone)]
 pub struct ScoreRequest {
-    pub embedding: PathBuf,
-    pub batch: PathBuf,
-    pub labels: Option<PathBuf>,
-    /// The embedding before integration, for `pcr_comparison`.
-    pub pre: Option<PathBuf>,
+    pub source: Source,
     pub config: BenchmarkConfig,
 }
 
-/// Reads the files of `request` and computes every metric they allow, reporting the
-/// stages to `progress`.
-pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Scores> {
-    let embedding = read_embedding(&request.embedding)?;
-    let n = embedding.n_cells();
-    let batch = read_labels(&request.batch, n, "batch labels")?;
-    let labels = match &request.labels {
-        Some(path) => Some(read_labels(path, n, "cell-type labels")?),
-        None => None,
-    };
-    let pre = match &request.pre {
-        Some(path) => {
-            let pre = read_embedding(path)?;
-            if pre.n_cells() != n {
-                return Err(Error::Shape {
-                    path: path.clone(),
-                    what: "the pre-integration embedding",
-                    expected: format!("[{n}, dims] (one row per cell of the embedding)"),
-                    got: vec![pre.n_cells(), pre.dims],
-                });
-            }
-            Some(pre)
+/// One embedding's scores, and where its neighbourhoods came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The embedding's name (its obsm key, or its file's stem).
+    pub name: String,
+    pub scores: Scores,
+    /// The neighbour graph used, in words.
+    pub neighbours: String,
+    /// Metrics left out because the given graph has too few neighbours per cell.
+    pub skipped: Vec<Skipped>,
+}
+
+/// The scores of every embedding, in the order asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    /// Whether the metrics were min-max scaled across the embeddings.
+    pub scaled: bool,
+}
+
+impl Report {
+    /// scib-metrics' `get_results(min_max_scale=True)`: see [`min_max_scale`].
+    pub fn min_max_scaled(mut self) -> Self {
+        let scores: Vec<Scores> = self.rows.iter().map(|r| r.scores.clone()).collect();
+        for (row, scaled) in self.rows.iter_mut().zip(min_max_scale(&scores)) {
+            row.scores = scaled;
         }
-        None => None,
+        self.scaled = true;
+        self
+    }
+}
+
+/// Reads the inputs of `request` and computes every metric they allow for each embedding,
+/// reporting the stages to `progress`.
+pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> {
+    let rows = match &request.source {
+        Source::Arrays {
+            embedding,
+            batch,
+            labels,
+            pre,
+        } => {
+            let name = embedding
+                .file_stem()
+                .map_or("embedding".into(), |s| s.to_string_lossy().into_owned());
+            let embedding = read_embedding(embedding)?;
+            let n = embedding.n_cells();
+            let batch = read_labels(batch, n, "batch labels")?;
+            let labels = match labels {
+                Some(path) => Some(read_labels(path, n, "cell-type labels")?),
+                None => None,
+            };
+            let pre = match pre {
+                Some(path) => Some(read_pre(path, n)?),
+                None => None,
+            };
+            let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
+            vec![Row {
+                name,
+                scores: benchmark_with_progress(inputs, request.config, progress)?,
+                neighbours: EXACT.into(),
+                skipped: Vec::new(),
+            }]
+        }
+        Source::H5ad {
+            file,
+            obsm,
+            batch_key,
+            label_key,
+            pre_obsm,
+            knn_obsp,
+        } => {
+            let file = AnnData::open(file)?;
+            let batch = file.obs(batch_key)?.codes;
+            let labels = label_key
+                .as_ref()
+                .map(|key| file.obs(key).map(|l| l.codes))
+                .transpose()?;
+            let pre = pre_obsm.as_ref().map(|key| file.obsm(key)).transpose()?;
+            let graph = knn_obsp.as_ref().map(|key| file.obsp(key)).transpose()?;
+            if let Some(graph) = &graph {
+                check_graph_is_of(graph, obsm, &file)?;
+            }
+            let mut rows = Vec::new();
+            for key in obsm {
+                let embedding = file.obsm(key)?;
+                let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
+                let row = match graph.as_ref().filter(|g| is_of(g, key, obsm)) {
+                    Some(given) => {
+                        let (scores, skipped) =
+                            benchmark_with_graph(inputs, &given.graph, request.config, progress)?;
+                        Row {
+                            name: key.clone(),
+                            scores,
+                            neighbours: obsp_words(given),
+                            skipped,
+                        }
+                    }
+                    None => Row {
+                        name: key.clone(),
+                        scores: benchmark_with_progress(inputs, request.config, progress)?,
+                        neighbours: match graph
+                            .as_ref()
+                            .and_then(|g| Some((g, g.use_rep.as_ref()?)))
+                        {
+                            Some((given, rep)) => {
+                                format!("{EXACT}: obsp['{}'] is of {rep}", given.key)
+                            }
+                            None => EXACT.into(),
+                        },
+                        skipped: Vec::new(),
+                    },
+                };
+                rows.push(row);
+            }
+            rows
+        }
     };
-    let pre = pre.as_ref().map(|p| PreIntegration {
+    Ok(Report {
+        rows,
+        scaled: false,
+    })
+}
+
+/// Whether the graph serves embedding `key`: the one it records as computed on, or the
+/// only embedding scored when it records none.
+fn is_of(graph: &ObspGraph, key: &str, scored: &[String]) -> bool {
+    match &graph.use_rep {
+        Some(rep) => rep == key,
+        None => scored.len() == 1,
+    }
+}
+
+/// A graph is used only for the embedding it was computed on: refused when that is none
+/// of the embeddings scored, or unknown while several are.
+fn check_graph_is_of(graph: &ObspGraph, scored: &[String], file: &AnnData) -> Result<()> {
+    if scored.iter().any(|key| is_of(graph, key, scored)) {
+        return Ok(());
+    }
+    let reason = match &graph.use_rep {
+        Some(rep) => format!(
+            "is a graph of obsm['{rep}'] (uns[...]['params']['use_rep']), which is not \
+             among the embeddings scored: its neighbours would be the wrong ones"
+        ),
+        None => "does not record the representation it was computed on \
+                 (uns[...]['params']['use_rep']); with --knn-obsp, score one embedding"
+            .into(),
+    };
+    Err(Error::H5ad {
+        path: file.path().to_path_buf(),
+        object: format!("obsp/{}", graph.key),
+        reason,
+    })
+}
+
+const EXACT: &str = "exact kNN graph (all pairs)";
+
+fn obsp_words(given: &ObspGraph) -> String {
+    let of = match &given.use_rep {
+        Some(rep) => format!("computed on {rep}"),
+        None => "the file does not say on which representation".into(),
+    };
+    format!(
+        "obsp['{}'] of the file ({of}), {} neighbours per cell (the fewest any cell has)",
+        given.key,
+        given.graph.k()
+    )
+}
+
+fn read_pre(path: &Path, n: usize) -> Result<Embedding> {
+    let pre = read_embedding(path)?;
+    if pre.n_cells() != n {
+        return Err(Error::Shape {
+            path: path.to_path_buf(),
+            what: "the pre-integration embedding",
+            expected: format!("[{n}, dims] (one row per cell of the embedding)"),
+            got: vec![pre.n_cells(), pre.dims],
+        });
+    }
+    Ok(pre)
+}
+
+fn inputs<'a>(
+    embedding: &'a Embedding,
+    batch: &'a [u32],
+    labels: Option<&'a [u32]>,
+    pre: Option<&'a Embedding>,
+) -> BenchmarkInputs<'a, f32> {
+    let pre = pre.map(|p| PreIntegration {
         values: &p.values,
         dims: p.dims,
     });
-    let inputs = (
-        &embedding.values[..],
-        embedding.dims,
-        &batch[..],
-        labels.as_deref(),
-        pre,
-    );
-    Ok(benchmark_with_progress(inputs, request.config, progress)?)
+    (&embedding.values[..], embedding.dims, batch, labels, pre)
 }
 
-/// One JSON object whose keys are the computed metrics' snake_case names.
-pub fn to_json(scores: &Scores) -> String {
-    let object: serde_json::Map<String, serde_json::Value> = scores
-        .entries()
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value.into()))
-        .collect();
-    serde_json::Value::Object(object).to_string()
-}
-
-/// One `name  value` line per computed metric.
-pub fn to_table(scores: &Scores) -> String {
-    scores
-        .entries()
-        .into_iter()
-        .map(|(name, value)| format!("{name:<20}{value:>10.6}\n"))
+/// The metric columns any embedding of the report has, in scib-metrics' order.
+fn columns(report: &Report) -> Vec<&'static Metric> {
+    METRICS
+        .iter()
+        .filter(|m| report.rows.iter().any(|r| r.scores.get(m.name).is_some()))
         .collect()
+}
+
+/// An object keyed by embedding name; each holds its computed metrics by snake_case name,
+/// `neighbours` (the graph used), `skipped` (metrics the graph had too few neighbours for,
+/// when any) and `min_max_scaled: true` when scaled.
+pub fn to_json(report: &Report) -> String {
+    use serde_json::{json, Map, Value};
+    let rows: Map<String, Value> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row: Map<String, Value> = r
+                .scores
+                .entries()
+                .into_iter()
+                .map(|(metric, value)| (metric.to_string(), value.into()))
+                .collect();
+            row.insert("neighbours".into(), r.neighbours.clone().into());
+            if !r.skipped.is_empty() {
+                let skipped = r.skipped.iter();
+                let skipped = skipped.map(|s| json!({"metric": s.metric, "needs": s.needs}));
+                row.insert("skipped".into(), skipped.collect());
+            }
+            if report.scaled {
+                row.insert("min_max_scaled".into(), true.into());
+            }
+            (r.name.clone(), Value::Object(row))
+        })
+        .collect();
+    Value::Object(rows).to_string()
+}
+
+/// scib-metrics' results table: one row per embedding, a column per metric (its title),
+/// values to 4 decimals, `-` where not computed; then the neighbour graph used.
+pub fn to_table(report: &Report) -> String {
+    let columns = columns(report);
+    let name_width = report
+        .rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .chain([9])
+        .max()
+        .unwrap_or(9);
+    let mut out = format!("{:<name_width$}", "Embedding");
+    for metric in &columns {
+        out += &format!("  {:>w$}", metric.title, w = metric.title.len().max(6));
+    }
+    out.push('\n');
+    for row in &report.rows {
+        out += &format!("{:<name_width$}", row.name);
+        for metric in &columns {
+            let cell = row
+                .scores
+                .get(metric.name)
+                .map_or("-".into(), |v| format!("{v:.4}"));
+            out += &format!("  {cell:>w$}", w = metric.title.len().max(6));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out += &notes(report);
+    out
+}
+
+/// One header line of the metric titles, then a row per embedding, fields separated by
+/// `separator` (values in full precision, empty where not computed).
+pub fn to_delimited(report: &Report, separator: char) -> String {
+    let columns = columns(report);
+    let quote = |field: &str| {
+        if field.contains([separator, '"', '\n']) {
+            format!("\"{}\"", field.replace('"', "\"\""))
+        } else {
+            field.to_string()
+        }
+    };
+    let mut lines = vec![std::iter::once("Embedding")
+        .chain(columns.iter().map(|m| m.title))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(&separator.to_string())];
+    for row in &report.rows {
+        let value = |m: &&Metric| {
+            row.scores
+                .get(m.name)
+                .map_or(String::new(), |v| v.to_string())
+        };
+        let fields = std::iter::once(quote(&row.name)).chain(columns.iter().map(value));
+        lines.push(fields.collect::<Vec<_>>().join(&separator.to_string()));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The lines under the table: the graphs used, what they left out, the scaling.
+pub fn notes(report: &Report) -> String {
+    let mut notes = String::new();
+    let shared = report
+        .rows
+        .windows(2)
+        .all(|w| w[0].neighbours == w[1].neighbours);
+    for (i, row) in report.rows.iter().enumerate() {
+        if !shared {
+            notes += &format!("neighbours of {}: {}\n", row.name, row.neighbours);
+        } else if i == 0 {
+            notes += &format!("neighbours: {}\n", row.neighbours);
+        }
+        for skipped in &row.skipped {
+            notes += &format!(
+                "{}: skipped {}, which needs {} neighbours per cell\n",
+                row.name, skipped.metric, skipped.needs
+            );
+        }
+    }
+    if report.scaled {
+        notes += "min-max scaled across the embeddings (scib-metrics' min_max_scale=True)\n";
+    }
+    notes
 }
 
 /// Progress drawn on stderr: a bar per stage with its count, rate and time left. Nothing is

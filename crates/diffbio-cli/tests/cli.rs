@@ -141,11 +141,26 @@ fn stderr_of_failure(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
-fn json(output: &Output) -> serde_json::Map<String, serde_json::Value> {
+/// The JSON output's embeddings by name.
+fn json_rows(output: &Output) -> serde_json::Map<String, serde_json::Value> {
     match serde_json::from_str(stdout(output).trim()).expect("one JSON object") {
         serde_json::Value::Object(map) => map,
         other => panic!("not an object: {other}"),
     }
+}
+
+/// The metrics of the one embedding scored (the note of its neighbour graph left out).
+fn json(output: &Output) -> serde_json::Map<String, serde_json::Value> {
+    let rows = json_rows(output);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let Some((_, serde_json::Value::Object(mut row))) = rows.into_iter().next() else {
+        panic!("an embedding's entry is not an object");
+    };
+    assert_eq!(
+        row.remove("neighbours").unwrap(),
+        "exact kNN graph (all pairs)"
+    );
+    row
 }
 
 fn expected_entropy(k: usize) -> f64 {
@@ -278,18 +293,22 @@ fn without_labels_only_batch_metrics_are_reported() {
 }
 
 #[test]
-fn table_lists_each_metric_on_its_own_line() {
+fn table_has_a_row_per_embedding_under_scib_titles() {
     let files = Files::new();
     let text = stdout(&score(&files, "x.npy", "batch.npy", &["--k", "10"]));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2);
-    let value: f64 = lines[0]
-        .strip_prefix("batch_entropy")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!((value - expected_entropy(10)).abs() < 1e-6);
+    assert_eq!(lines.len(), 4, "{text}");
+    let titles: Vec<&str> = lines[0]
+        .split("  ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(titles, ["Embedding", "iLISI", "Batch entropy"]);
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[0], "x");
+    let value: f64 = row[2].parse().unwrap();
+    assert!((value - expected_entropy(10)).abs() < 1e-4);
+    assert_eq!(lines[3], "neighbours: exact kNN graph (all pairs)");
 }
 
 #[test]

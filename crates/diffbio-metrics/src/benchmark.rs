@@ -5,7 +5,7 @@ use crate::connectivity::graph_connectivity;
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
 use crate::kbet::kbet;
-use crate::knn::knn_of;
+use crate::knn::{knn_of, KnnGraph};
 use crate::labels::one_per_cell;
 use crate::lisi::LisiWeights;
 use crate::neighbourhood::{batch_entropy, knn_accuracy};
@@ -13,7 +13,8 @@ use crate::pairwise::tile_count;
 use crate::pcr::pcr_comparison_of;
 use crate::progress::{step, Progress, Silent};
 use crate::silhouette::{
-    bras_of, isolated_labels_of, knn_and_label_silhouettes, rescaled_mean, silhouette_batch_of,
+    bras_of, isolated_labels_of, knn_and_label_silhouettes, label_silhouettes, rescaled_mean,
+    silhouette_batch_of,
 };
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
@@ -86,27 +87,42 @@ pub struct Scores {
 impl Scores {
     /// `(snake_case name, value)` of every computed metric, in a fixed order.
     pub fn entries(&self) -> Vec<(&'static str, f64)> {
+        self.clone()
+            .slots()
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect()
+    }
+
+    /// The metric of that snake_case name, when computed.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.clone()
+            .slots()
+            .into_iter()
+            .find(|(slot, _)| *slot == name)
+            .and_then(|(_, value)| *value)
+    }
+
+    /// Every field by its snake_case name, in the order of [`Self::entries`].
+    fn slots(&mut self) -> [(&'static str, &mut Option<f64>); 16] {
         [
-            ("batch_entropy", self.batch_entropy),
-            ("knn_accuracy", self.knn_accuracy),
-            ("ilisi", self.ilisi),
-            ("clisi", self.clisi),
-            ("graph_connectivity", self.graph_connectivity),
-            ("silhouette_label", self.silhouette_label),
-            ("silhouette_batch", self.silhouette_batch),
-            ("bras", self.bras),
-            ("isolated_labels", self.isolated_labels),
-            ("kbet", self.kbet),
-            ("nmi_kmeans", self.nmi_kmeans),
-            ("ari_kmeans", self.ari_kmeans),
-            ("pcr_comparison", self.pcr_comparison),
-            ("batch_correction", self.batch_correction),
-            ("bio_conservation", self.bio_conservation),
-            ("total", self.total),
+            ("batch_entropy", &mut self.batch_entropy),
+            ("knn_accuracy", &mut self.knn_accuracy),
+            ("ilisi", &mut self.ilisi),
+            ("clisi", &mut self.clisi),
+            ("graph_connectivity", &mut self.graph_connectivity),
+            ("silhouette_label", &mut self.silhouette_label),
+            ("silhouette_batch", &mut self.silhouette_batch),
+            ("bras", &mut self.bras),
+            ("isolated_labels", &mut self.isolated_labels),
+            ("kbet", &mut self.kbet),
+            ("nmi_kmeans", &mut self.nmi_kmeans),
+            ("ari_kmeans", &mut self.ari_kmeans),
+            ("pcr_comparison", &mut self.pcr_comparison),
+            ("batch_correction", &mut self.batch_correction),
+            ("bio_conservation", &mut self.bio_conservation),
+            ("total", &mut self.total),
         ]
-        .into_iter()
-        .filter_map(|(name, value)| value.map(|v| (name, v)))
-        .collect()
     }
 
     /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`) of the parts present.
@@ -134,6 +150,92 @@ impl Scores {
             .zip(self.bio_conservation)
             .map(|(batch, bio)| 0.4 * batch + 0.6 * bio);
     }
+}
+
+/// How scib-metrics' results table groups a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricGroup {
+    /// Part of [`Scores::bio_conservation`].
+    BioConservation,
+    /// Part of [`Scores::batch_correction`].
+    BatchCorrection,
+    /// An aggregate of the parts.
+    Aggregate,
+    /// diffbio's own, in no aggregate.
+    Additional,
+}
+
+/// One metric of [`Scores`]: its snake_case name, its column title in scib-metrics'
+/// `Benchmarker.get_results()` (diffbio's own metrics get titles in the same style) and
+/// its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// The field's name, as in [`Scores::entries`].
+    pub name: &'static str,
+    /// The column title.
+    pub title: &'static str,
+    /// Its group.
+    pub group: MetricGroup,
+}
+
+/// The metrics in scib-metrics' column order (bio conservation, batch correction, the
+/// aggregates), then diffbio's own.
+pub const METRICS: [Metric; 16] = {
+    use MetricGroup::{Additional, Aggregate, BatchCorrection, BioConservation};
+    const fn metric(name: &'static str, title: &'static str, group: MetricGroup) -> Metric {
+        Metric { name, title, group }
+    }
+    [
+        metric("isolated_labels", "Isolated labels", BioConservation),
+        metric("nmi_kmeans", "KMeans NMI", BioConservation),
+        metric("ari_kmeans", "KMeans ARI", BioConservation),
+        metric("silhouette_label", "Silhouette label", BioConservation),
+        metric("clisi", "cLISI", BioConservation),
+        metric("bras", "BRAS", BatchCorrection),
+        metric("ilisi", "iLISI", BatchCorrection),
+        metric("kbet", "KBET", BatchCorrection),
+        metric("graph_connectivity", "Graph connectivity", BatchCorrection),
+        metric("pcr_comparison", "PCR comparison", BatchCorrection),
+        metric("batch_correction", "Batch correction", Aggregate),
+        metric("bio_conservation", "Bio conservation", Aggregate),
+        metric("total", "Total", Aggregate),
+        metric("batch_entropy", "Batch entropy", Additional),
+        metric("knn_accuracy", "kNN accuracy", Additional),
+        metric("silhouette_batch", "Silhouette batch", Additional),
+    ]
+};
+
+/// scib-metrics' `get_results(min_max_scale=True)` over several embeddings' scores: every
+/// metric is scaled to `(x − min) / (max − min)` across the embeddings (0 where all are
+/// equal, as scikit-learn's `MinMaxScaler`; a metric not computed stays `None`), then the
+/// aggregates are recomputed from the scaled parts. diffbio's own metrics are scaled too.
+///
+/// ```
+/// use diffbio_metrics::{min_max_scale, Scores};
+/// let a = Scores { ilisi: Some(0.2), kbet: Some(0.5), ..Scores::default() };
+/// let b = Scores { ilisi: Some(0.6), kbet: Some(0.5), ..Scores::default() };
+/// let scaled = min_max_scale(&[a, b]);
+/// assert_eq!((scaled[0].ilisi, scaled[1].ilisi), (Some(0.0), Some(1.0)));
+/// assert_eq!((scaled[0].kbet, scaled[1].kbet), (Some(0.0), Some(0.0)));
+/// ```
+pub fn min_max_scale(scores: &[Scores]) -> Vec<Scores> {
+    let mut scaled = scores.to_vec();
+    for metric in METRICS.iter().filter(|m| m.group != MetricGroup::Aggregate) {
+        let values = scores.iter().filter_map(|s| s.get(metric.name));
+        let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let range = if high > low { high - low } else { 1.0 };
+        for row in &mut scaled {
+            for (name, value) in row.slots() {
+                if name == metric.name {
+                    *value = value.map(|v| (v - low) / range);
+                }
+            }
+        }
+    }
+    scaled.iter_mut().for_each(Scores::aggregate);
+    scaled
 }
 
 /// An embedding before integration (e.g. the PCA an integration started from), for
@@ -197,10 +299,49 @@ pub fn benchmark<T: EmbeddingValue>(
 /// kNN graph, with the label silhouettes) tile by tile, then each further metric as one
 /// step.
 pub fn benchmark_with_progress<T: EmbeddingValue>(
-    (embedding, dims, batches, labels, pre_integration): BenchmarkInputs<'_, T>,
+    inputs: BenchmarkInputs<'_, T>,
     config: BenchmarkConfig,
     progress: &dyn Progress,
 ) -> Result<Scores> {
+    let (scores, skipped) = score_all(inputs, None, config, progress)?;
+    debug_assert!(
+        skipped.is_empty(),
+        "the exact graph has every neighbour needed"
+    );
+    Ok(scores)
+}
+
+/// A metric [`benchmark_with_graph`] left out: its graph has fewer neighbours per cell
+/// than the metric's neighbourhood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// The metric's snake_case name, as in [`Scores::entries`].
+    pub metric: &'static str,
+    /// The neighbours per cell (self excluded) it needs.
+    pub needs: usize,
+}
+
+/// [`benchmark_with_progress`] on a neighbour graph computed elsewhere (e.g. scanpy's
+/// `obsp['distances']`, through [`KnnGraph::from_neighbours`]) instead of the exact one:
+/// each graph metric uses a prefix of every cell's neighbours, and one that needs more
+/// neighbours than the graph has is left `None` and listed as [`Skipped`] — never computed
+/// on a smaller neighbourhood. The silhouettes, k-means and PCR do not use the graph; the
+/// label silhouettes then take their own pass over all pairs.
+pub fn benchmark_with_graph<T: EmbeddingValue>(
+    inputs: BenchmarkInputs<'_, T>,
+    graph: &KnnGraph,
+    config: BenchmarkConfig,
+    progress: &dyn Progress,
+) -> Result<(Scores, Vec<Skipped>)> {
+    score_all(inputs, Some(graph), config, progress)
+}
+
+fn score_all<T: EmbeddingValue>(
+    (embedding, dims, batches, labels, pre_integration): BenchmarkInputs<'_, T>,
+    given: Option<&KnnGraph>,
+    config: BenchmarkConfig,
+    progress: &dyn Progress,
+) -> Result<(Scores, Vec<Skipped>)> {
     // Validated once here; every metric below reads the checked view.
     let embedding = Embedding::new(embedding, dims)?;
     let pre_integration = pre_integration
@@ -208,30 +349,85 @@ pub fn benchmark_with_progress<T: EmbeddingValue>(
         .transpose()?;
     let n = embedding.n();
     let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
-    let widest = config
-        .n_neighbors
-        .max(config.accuracy_neighbors)
-        .max(lisi_k);
-    // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
-    let (graph, silhouettes) = match labels {
-        Some(labels) => {
-            progress.stage("exact kNN graph and label silhouettes", tile_count(n));
-            let (graph, silhouettes) =
-                knn_and_label_silhouettes(embedding, widest, labels, progress)?;
-            (graph, Some(silhouettes))
+    let (graph, silhouettes) = match (given, labels) {
+        (Some(graph), labels) => {
+            one_per_cell(batches, n, "batches")?;
+            if graph.n() != n {
+                return Err(Error::LengthMismatch {
+                    input: "graph",
+                    expected: n,
+                    got: graph.n(),
+                });
+            }
+            let silhouettes = labels
+                .map(|labels| {
+                    one_per_cell(labels, n, "labels")?;
+                    step(progress, "label silhouettes", || {
+                        label_silhouettes(embedding, labels)
+                    })
+                })
+                .transpose()?;
+            (graph.clone(), silhouettes)
         }
-        None => {
-            progress.stage("exact kNN graph", tile_count(n));
-            (knn_of(embedding, widest, progress)?, None)
+        // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
+        (None, labels) => {
+            let widest = config
+                .n_neighbors
+                .max(config.accuracy_neighbors)
+                .max(lisi_k);
+            match labels {
+                Some(labels) => {
+                    progress.stage("exact kNN graph and label silhouettes", tile_count(n));
+                    let (graph, silhouettes) =
+                        knn_and_label_silhouettes(embedding, widest, labels, progress)?;
+                    (graph, Some(silhouettes))
+                }
+                None => {
+                    progress.stage("exact kNN graph", tile_count(n));
+                    (knn_of(embedding, widest, progress)?, None)
+                }
+            }
         }
     };
     one_per_cell(batches, graph.n(), "batches")?;
-    let lisi_graph = graph.truncate(lisi_k)?;
-    let lisi_weights = step(progress, "LISI weights", || LisiWeights::new(&lisi_graph))?;
+    let mut skipped = Vec::new();
+    // The graph cut to `k` neighbours, or `None` (and `metric` skipped) when it has fewer.
+    let mut within = |metric: &'static str, k: usize| -> Result<Option<KnnGraph>> {
+        if k > graph.k() {
+            skipped.push(Skipped { metric, needs: k });
+            return Ok(None);
+        }
+        graph.truncate(k).map(Some)
+    };
+    let entropy_graph = within("batch_entropy", config.n_neighbors)?;
+    let lisi_graph = within("ilisi", lisi_k)?;
+    let (accuracy_graph, connectivity_graph, kbet_graph) = match labels {
+        Some(_) => {
+            if lisi_graph.is_none() {
+                within("clisi", lisi_k)?;
+            }
+            (
+                within("knn_accuracy", config.accuracy_neighbors)?,
+                within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k))?,
+                within("kbet", KBET_NEIGHBORS.min(lisi_k))?,
+            )
+        }
+        None => (None, None, None),
+    };
+    let lisi_weights = lisi_graph
+        .as_ref()
+        .map(|g| step(progress, "LISI weights", || LisiWeights::new(g)))
+        .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
         Ok(Scores {
-            batch_entropy: Some(batch_entropy(&graph.truncate(config.n_neighbors)?, batches)?.mean),
-            ilisi: Some(lisi_weights.ilisi(batches)?),
+            batch_entropy: entropy_graph
+                .as_ref()
+                .map(|g| batch_entropy(g, batches).map(|e| e.mean))
+                .transpose()?,
+            ilisi: lisi_weights
+                .as_ref()
+                .map(|w| w.ilisi(batches))
+                .transpose()?,
             ..Scores::default()
         })
     })?;
@@ -242,17 +438,21 @@ pub fn benchmark_with_progress<T: EmbeddingValue>(
     }
     let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
         scores.aggregate();
-        return Ok(scores);
+        return Ok((scores, skipped));
     };
-    let connectivity_graph = graph.truncate(CONNECTIVITY_NEIGHBORS.min(lisi_k))?;
     step(
         progress,
         "kNN accuracy, cLISI, graph connectivity",
         || -> Result<()> {
-            scores.knn_accuracy =
-                Some(knn_accuracy(&graph.truncate(config.accuracy_neighbors)?, labels)?.mean);
-            scores.clisi = Some(lisi_weights.clisi(labels)?);
-            scores.graph_connectivity = Some(graph_connectivity(&connectivity_graph, labels)?);
+            scores.knn_accuracy = accuracy_graph
+                .as_ref()
+                .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
+                .transpose()?;
+            scores.clisi = lisi_weights.as_ref().map(|w| w.clisi(labels)).transpose()?;
+            scores.graph_connectivity = connectivity_graph
+                .as_ref()
+                .map(|g| graph_connectivity(g, labels))
+                .transpose()?;
             Ok(())
         },
     )?;
@@ -263,17 +463,18 @@ pub fn benchmark_with_progress<T: EmbeddingValue>(
         scores.bras = Some(bras_of(embedding, labels, batches)?);
         Ok(())
     })?;
-    let kbet_graph = graph.truncate(KBET_NEIGHBORS.min(lisi_k))?;
-    scores.kbet = match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
-        Ok(result) => Some(result.score),
-        Err(Error::TooFewLabels { .. }) => None,
-        Err(other) => return Err(other),
-    };
+    if let Some(kbet_graph) = kbet_graph {
+        scores.kbet = match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
+            Ok(result) => Some(result.score),
+            Err(Error::TooFewLabels { .. }) => None,
+            Err(other) => return Err(other),
+        };
+    }
     let clusters = step(progress, "k-means NMI/ARI", || {
         nmi_ari_kmeans_of(embedding, labels, 0)
     })?;
     scores.nmi_kmeans = Some(clusters.nmi);
     scores.ari_kmeans = Some(clusters.ari);
     scores.aggregate();
-    Ok(scores)
+    Ok((scores, skipped))
 }

@@ -77,6 +77,16 @@ pub enum Error {
         input: &'static str,
     },
 
+    /// A neighbour graph given from elsewhere names a cell that does not exist, the cell
+    /// itself, or no neighbour at all.
+    #[error("the neighbour graph's row {cell} {reason}")]
+    InvalidGraph {
+        /// The row (cell) at fault.
+        cell: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An iterative solver (e.g. the eigensolver of kBET's diffusion map) did not converge.
     #[error("{what} did not converge")]
     NoConvergence {

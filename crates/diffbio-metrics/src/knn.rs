@@ -42,6 +42,53 @@ impl KnnGraph {
         &self.distances[i * self.k..(i + 1) * self.k]
     }
 
+    /// A graph computed elsewhere (e.g. scanpy's `obsp['distances']`): each cell's
+    /// neighbours as `(index, Euclidean distance)`, itself excluded. Every row is ordered
+    /// by (distance, index), as [`knn`] orders it, and cut to the fewest neighbours any cell
+    /// has, so that every cell has the same `k`. Errors: no cells, a row without
+    /// neighbours, an index out of range or equal to the row's own, a distance that is
+    /// negative or not finite.
+    ///
+    /// ```
+    /// use diffbio_metrics::KnnGraph;
+    /// let rows = vec![vec![(2, 3.0), (1, 1.0)], vec![(0, 1.0)], vec![(1, 2.0), (0, 3.0)]];
+    /// let graph = KnnGraph::from_neighbours(rows).unwrap();
+    /// assert_eq!(graph.k(), 1);
+    /// assert_eq!(graph.neighbors(0), &[1]);
+    /// assert_eq!(graph.distances(2), &[2.0]);
+    /// ```
+    pub fn from_neighbours(mut rows: Vec<Vec<(usize, f64)>>) -> Result<Self> {
+        let n = rows.len();
+        if n == 0 {
+            return Err(Error::Empty { input: "graph" });
+        }
+        let invalid = |cell: usize, reason: String| Error::InvalidGraph { cell, reason };
+        for (cell, row) in rows.iter_mut().enumerate() {
+            if row.is_empty() {
+                return Err(invalid(cell, "has no neighbour".into()));
+            }
+            for &(j, distance) in row.iter() {
+                if j >= n || j == cell {
+                    return Err(invalid(
+                        cell,
+                        format!("names cell {j} of {n} as a neighbour"),
+                    ));
+                }
+                if !(distance.is_finite() && distance >= 0.0) {
+                    return Err(invalid(cell, format!("has the distance {distance}")));
+                }
+            }
+            row.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        }
+        let k = rows.iter().map(Vec::len).min().unwrap_or(0);
+        let (indices, distances) = rows.iter().flat_map(|row| row[..k].iter().copied()).unzip();
+        Ok(Self {
+            k,
+            indices,
+            distances,
+        })
+    }
+
     /// The graph restricted to each cell's `k` nearest (a prefix of every row).
     pub fn truncate(&self, k: usize) -> Result<Self> {
         if k == 0 || k > self.k {

@@ -248,7 +248,7 @@ pub fn silhouette_label<T: EmbeddingValue>(
 }
 
 /// The per-cell Euclidean silhouettes of at least two labels.
-fn label_silhouettes<T: EmbeddingValue>(
+pub(crate) fn label_silhouettes<T: EmbeddingValue>(
     embedding: Embedding<'_, T>,
     labels: &[u32],
 ) -> Result<Vec<f64>> {

@@ -919,3 +919,87 @@ fn benchmark_reports_its_stages_and_counts() {
         "{stages:?}"
     );
 }
+
+/// On the exact graph given from outside, every metric is `benchmark`'s; on a graph of
+/// fewer neighbours, the metrics needing more are skipped, the others unchanged.
+#[test]
+fn benchmark_with_graph_equals_benchmark_on_the_exact_graph_and_skips_beyond_it() {
+    let mut rng = Rng::new(33);
+    let (n, dims) = (200, 5);
+    let batches: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
+    let x: Vec<f64> = (0..n * dims)
+        .map(|e| rng.normal() + labels[e / dims] as f64 * 2.0 + batches[e / dims] as f64 * 0.5)
+        .collect();
+    let pre: Vec<f64> = x.iter().map(|v| v * 1.5 + 0.1).collect();
+    let pre = metrics::PreIntegration { values: &pre, dims };
+    let config = metrics::BenchmarkConfig::default();
+    let inputs = (&x[..], dims, &batches[..], Some(&labels[..]), Some(pre));
+    let plain = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(pre), config).unwrap();
+    // The graph as another tool would hand it over: rows in index order, not by distance.
+    let rows = |k: usize| -> Vec<Vec<(usize, f64)>> {
+        let graph = knn(&x, dims, k).unwrap();
+        (0..n)
+            .map(|i| {
+                let mut row: Vec<(usize, f64)> = graph
+                    .neighbors(i)
+                    .iter()
+                    .copied()
+                    .zip(graph.distances(i).iter().copied())
+                    .collect();
+                row.sort_by_key(|&(j, _)| j);
+                row
+            })
+            .collect()
+    };
+    let wide = metrics::KnnGraph::from_neighbours(rows(89)).unwrap();
+    let (scores, skipped) =
+        metrics::benchmark_with_graph(inputs, &wide, config, &metrics::Silent).unwrap();
+    assert_eq!(scores, plain);
+    assert!(skipped.is_empty());
+    let narrow = metrics::KnnGraph::from_neighbours(rows(20)).unwrap();
+    let (scores, skipped) =
+        metrics::benchmark_with_graph(inputs, &narrow, config, &metrics::Silent).unwrap();
+    let names: Vec<&str> = skipped.iter().map(|s| s.metric).collect();
+    assert_eq!(names, ["batch_entropy", "ilisi", "clisi", "kbet"]);
+    for (name, value) in plain.entries() {
+        let kept = scores.get(name);
+        match name {
+            "batch_entropy" | "ilisi" | "clisi" | "kbet" | "batch_correction"
+            | "bio_conservation" | "total" => {
+                assert_eq!(kept, None, "{name}")
+            }
+            _ => assert_eq!(kept, Some(value), "{name}"),
+        }
+    }
+}
+
+#[test]
+fn graphs_from_elsewhere_are_checked() {
+    use metrics::{Error, KnnGraph};
+    let invalid = |rows: Vec<Vec<(usize, f64)>>| KnnGraph::from_neighbours(rows).unwrap_err();
+    assert_eq!(invalid(vec![]), Error::Empty { input: "graph" });
+    for (rows, cell, says) in [
+        (vec![vec![(1, 1.0)], vec![]], 1, "no neighbour"),
+        (vec![vec![(0, 1.0)], vec![(0, 1.0)]], 0, "names cell 0"),
+        (vec![vec![(2, 1.0)], vec![(0, 1.0)]], 0, "names cell 2 of 2"),
+        (vec![vec![(1, f64::NAN)], vec![(0, 1.0)]], 0, "distance NaN"),
+        (vec![vec![(1, 1.0)], vec![(0, -1.0)]], 1, "distance -1"),
+    ] {
+        match invalid(rows) {
+            Error::InvalidGraph { cell: at, reason } => {
+                assert_eq!(at, cell, "{reason}");
+                assert!(reason.contains(says), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let mismatch = KnnGraph::from_neighbours(vec![vec![(1, 1.0)], vec![(0, 1.0)]]).unwrap();
+    let x = [0.0f64, 1.0, 2.0];
+    let inputs = (&x[..], 1, &[0u32, 1, 0][..], None, None);
+    let config = metrics::BenchmarkConfig::default();
+    assert!(matches!(
+        metrics::benchmark_with_graph(inputs, &mismatch, config, &metrics::Silent),
+        Err(Error::LengthMismatch { input: "graph", .. })
+    ));
+}

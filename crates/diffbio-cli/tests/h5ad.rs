@@ -1,0 +1,440 @@
+//! AnnData `.h5ad` input and output against the fixtures that anndata/h5py wrote
+//! (`tests/data/make_h5ad_fixtures.py`): the same scores as the same arrays in `.npy`,
+//! every kind of label column, scanpy's neighbour graph, the copy with a new obsm entry,
+//! and a one-line error for each file refused.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use diffbio_cli::h5ad::{write_with_obsm, AnnData, Labels};
+use diffbio_cli::{read_embedding, read_labels, score, Report, ScoreRequest, Source};
+use diffbio_metrics::{knn, BenchmarkConfig, Silent};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/h5ad")
+        .join(name)
+}
+
+fn h5ad_source(file: &str, obsm: &[&str], knn_obsp: Option<&str>) -> Source {
+    Source::H5ad {
+        file: fixture(file),
+        obsm: obsm.iter().map(|k| k.to_string()).collect(),
+        batch_key: "batch".into(),
+        label_key: Some("cell_type".into()),
+        pre_obsm: Some("X_pca".into()),
+        knn_obsp: knn_obsp.map(String::from),
+    }
+}
+
+fn run(source: Source) -> diffbio_cli::Result<Report> {
+    let request = ScoreRequest {
+        source,
+        config: BenchmarkConfig::default(),
+    };
+    score(&request, &Silent)
+}
+
+#[test]
+fn scores_from_h5ad_equal_the_scores_of_the_same_arrays_as_npy() {
+    let from_npy: Vec<_> = ["X_pca", "X_scvi"]
+        .iter()
+        .map(|key| {
+            let source = Source::Arrays {
+                embedding: fixture(&format!("{key}.npy")),
+                batch: fixture("batch.npy"),
+                labels: Some(fixture("cell_type.npy")),
+                pre: Some(fixture("X_pca.npy")),
+            };
+            run(source).unwrap().rows.remove(0).scores
+        })
+        .collect();
+    assert!(from_npy[1].total.is_some(), "every metric computed");
+    for file in ["cells.h5ad", "cells_gzip.h5ad", "cells_lzf.h5ad"] {
+        let report = run(h5ad_source(file, &["X_pca", "X_scvi"], None)).unwrap();
+        let names: Vec<&str> = report.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["X_pca", "X_scvi"], "{file}");
+        for (row, npy) in report.rows.iter().zip(&from_npy) {
+            assert_eq!(&row.scores, npy, "{file} {}", row.name);
+        }
+    }
+}
+
+#[test]
+fn obsm_reads_f32_and_f64_as_the_npy_twins_do() {
+    for file in ["cells.h5ad", "cells_gzip.h5ad", "cells_lzf.h5ad"] {
+        let anndata = AnnData::open(&fixture(file)).unwrap();
+        assert_eq!(anndata.n_obs(), 150);
+        assert_eq!(anndata.obsm_keys(), ["X_pca", "X_scvi"]);
+        for key in ["X_pca", "X_scvi"] {
+            let twin = read_embedding(&fixture(&format!("{key}.npy"))).unwrap();
+            assert_eq!(anndata.obsm(key).unwrap(), twin, "{file} {key}");
+        }
+    }
+}
+
+#[test]
+fn every_kind_of_label_column_gives_the_same_codes() {
+    let codes = read_labels(&fixture("batch.npy"), 150, "batches").unwrap();
+    let anndata = AnnData::open(&fixture("cells_gzip.h5ad")).unwrap();
+    let lanes = ["lane-A", "lane-B", "lane-C"].map(String::from).to_vec();
+    let numbers = ["0", "1", "2"].map(String::from).to_vec();
+    let donors = ["d1", "d2", "d3"].map(String::from).to_vec();
+    for (column, names) in [
+        ("batch", &lanes),        // categorical
+        ("batch_name", &lanes),   // string-array
+        ("donor", &donors),       // nullable-string-array
+        ("batch_code", &numbers), // int64 array
+        ("batch_int", &numbers),  // nullable-integer
+    ] {
+        let labels = anndata.obs(column).unwrap();
+        let want = Labels {
+            codes: codes.clone(),
+            names: names.clone(),
+        };
+        assert_eq!(labels, want, "{column}");
+    }
+    let types = anndata.obs("cell_type").unwrap();
+    assert_eq!(types.names, ["B cell", "NK cell", "T cell", "monocyte"]);
+    assert_eq!(
+        types.codes,
+        read_labels(&fixture("cell_type.npy"), 150, "types").unwrap()
+    );
+}
+
+/// The error message of a refused input, which must be one line naming the file.
+fn refusal(result: diffbio_cli::Result<impl std::fmt::Debug>, file: &str) -> String {
+    let message = result.unwrap_err().to_string();
+    assert!(!message.contains('\n'), "{message}");
+    assert!(message.contains(file), "{message}");
+    message
+}
+
+#[test]
+fn refused_files_are_one_line_errors() {
+    for (file, obsm, says) in [
+        (
+            "missing_category.h5ad",
+            "X_pca",
+            "obs['cell_type'] has no value for 3 cells",
+        ),
+        ("blosc.h5ad", "X_pca", "HDF5 filter 32001 (blosc)"),
+        (
+            "sparse_obsm.h5ad",
+            "X_pca",
+            "is a sparse matrix (csr_matrix)",
+        ),
+        ("old_layout.h5ad", "X_pca", "pre-0.8 AnnData layout"),
+        (
+            "cells.h5ad",
+            "X_umap",
+            r#"obsm has no `X_umap` (it holds ["X_pca", "X_scvi"])"#,
+        ),
+        ("X_pca.npy", "X_pca", "not an HDF5 file"),
+    ] {
+        let mut source = h5ad_source(file, &[obsm], None);
+        if let Source::H5ad { pre_obsm, .. } = &mut source {
+            *pre_obsm = None;
+        }
+        let message = refusal(run(source), file);
+        assert!(message.contains(says), "{file}: {message}");
+    }
+}
+
+#[test]
+fn label_columns_that_cannot_be_labels_are_refused() {
+    let anndata = AnnData::open(&fixture("cells.h5ad")).unwrap();
+    let message = refusal(anndata.obs("n_counts"), "cells.h5ad");
+    assert!(message.contains("holds f64 values"), "{message}");
+    let message = refusal(anndata.obs("sample"), "cells.h5ad");
+    assert!(message.contains("obs has no `sample`"), "{message}");
+    assert!(
+        message.contains("\"batch_name\""),
+        "names the columns: {message}"
+    );
+}
+
+#[test]
+fn truncated_and_corrupted_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture("cells_gzip.h5ad")).unwrap();
+    let path = dir.path().join("broken.h5ad");
+    for cut in [100, 2_000, 20_000] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        refusal(
+            run(h5ad_source("", &["X_pca"], None).with_file(&path)),
+            "broken.h5ad",
+        );
+    }
+    // Bytes overwritten at random places (a fixed generator): an error or a score, never a
+    // panic.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..40 {
+        let mut damaged = bytes.clone();
+        for _ in 0..20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state % damaged.len() as u64) as usize;
+            damaged[at] = (state >> 32) as u8;
+        }
+        std::fs::write(&path, &damaged).unwrap();
+        let _ = run(h5ad_source("", &["X_pca", "X_scvi"], Some("distances")).with_file(&path));
+    }
+}
+
+trait WithFile {
+    fn with_file(self, path: &Path) -> Self;
+}
+
+impl WithFile for Source {
+    fn with_file(mut self, path: &Path) -> Self {
+        if let Source::H5ad { file, .. } = &mut self {
+            *file = path.to_path_buf();
+        }
+        self
+    }
+}
+
+#[test]
+fn scanpy_graph_is_the_exact_graph_it_was_made_as() {
+    let anndata = AnnData::open(&fixture("cells_lzf.h5ad")).unwrap();
+    let given = anndata.obsp("distances").unwrap();
+    assert_eq!(given.use_rep.as_deref(), Some("X_scvi"));
+    assert_eq!(given.graph.k(), 14);
+    let x = anndata.obsm("X_scvi").unwrap();
+    let exact = knn(&x.values, x.dims, 14).unwrap();
+    for i in 0..150 {
+        assert_eq!(given.graph.neighbors(i), exact.neighbors(i), "cell {i}");
+        for (a, b) in given.graph.distances(i).iter().zip(exact.distances(i)) {
+            assert!((a - b).abs() < 1e-5 * b.max(1.0), "cell {i}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn knn_obsp_serves_its_own_embedding_and_skips_what_it_cannot() {
+    let exact = run(h5ad_source("cells.h5ad", &["X_pca", "X_scvi"], None)).unwrap();
+    let given = run(h5ad_source(
+        "cells.h5ad",
+        &["X_pca", "X_scvi"],
+        Some("distances"),
+    ))
+    .unwrap();
+    // X_pca is not what the graph is of: it keeps the exact graph, all its scores.
+    assert_eq!(given.rows[0].scores, exact.rows[0].scores);
+    assert!(given.rows[0].skipped.is_empty());
+    assert!(given.rows[0].neighbours.contains("is of X_scvi"));
+    // X_scvi: graph connectivity (14 neighbours) from the graph, which is the exact one;
+    // everything needing more neighbours is skipped, nothing is computed on fewer.
+    let (row, all) = (&given.rows[1], &exact.rows[1].scores);
+    assert!(
+        row.neighbours.contains("obsp['distances']"),
+        "{}",
+        row.neighbours
+    );
+    assert_eq!(row.scores.graph_connectivity, all.graph_connectivity);
+    assert_eq!(row.scores.silhouette_label, all.silhouette_label);
+    assert_eq!(row.scores.nmi_kmeans, all.nmi_kmeans);
+    let skipped: Vec<(&str, usize)> = row.skipped.iter().map(|s| (s.metric, s.needs)).collect();
+    assert_eq!(
+        skipped,
+        [
+            ("batch_entropy", 30),
+            ("ilisi", 89),
+            ("clisi", 89),
+            ("knn_accuracy", 15),
+            ("kbet", 49)
+        ]
+    );
+    for (metric, _) in skipped {
+        assert_eq!(row.scores.get(metric), None, "{metric}");
+    }
+    assert_eq!(row.scores.total, None, "no aggregate without all its parts");
+}
+
+#[test]
+fn knn_obsp_of_another_embedding_is_refused() {
+    let message = refusal(
+        run(h5ad_source("cells.h5ad", &["X_pca"], Some("distances"))),
+        "cells.h5ad",
+    );
+    assert!(message.contains("graph of obsm['X_scvi']"), "{message}");
+    let message = refusal(
+        run(h5ad_source(
+            "cells.h5ad",
+            &["X_scvi"],
+            Some("connectivities"),
+        )),
+        "cells.h5ad",
+    );
+    assert!(
+        message.contains("obsp has no `connectivities`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_copy_gets_the_new_obsm_and_the_input_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.h5ad");
+    std::fs::copy(fixture("cells_gzip.h5ad"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let output = dir.path().join("out.h5ad");
+    let corrected = diffbio_cli::Embedding {
+        values: (0..150 * 4).map(|i| (i as f32 * 0.37).sin()).collect(),
+        dims: 4,
+    };
+    write_with_obsm(&input, &output, "X_diffbio", &corrected).unwrap();
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input unchanged");
+    let copy = AnnData::open(&output).unwrap();
+    assert_eq!(copy.obsm_keys(), ["X_diffbio", "X_pca", "X_scvi"]);
+    assert_eq!(copy.obsm("X_diffbio").unwrap(), corrected);
+    let original = AnnData::open(&input).unwrap();
+    assert_eq!(copy.obsm("X_pca").unwrap(), original.obsm("X_pca").unwrap());
+    assert_eq!(
+        copy.obs("cell_type").unwrap(),
+        original.obs("cell_type").unwrap()
+    );
+    // Writing again replaces the entry.
+    let twice = diffbio_cli::Embedding {
+        values: corrected.values.iter().map(|v| v * 2.0).collect(),
+        dims: 4,
+    };
+    write_with_obsm(
+        &output.clone(),
+        &dir.path().join("again.h5ad"),
+        "X_diffbio",
+        &twice,
+    )
+    .unwrap();
+    let again = AnnData::open(&dir.path().join("again.h5ad")).unwrap();
+    assert_eq!(again.obsm("X_diffbio").unwrap(), twice);
+    // Refused: the input as the output, an embedding of other cells.
+    let message = refusal(
+        write_with_obsm(&input, &input, "X_diffbio", &corrected),
+        "in.h5ad",
+    );
+    assert!(message.contains("is the input file"), "{message}");
+    let short = diffbio_cli::Embedding {
+        values: vec![0.5; 8],
+        dims: 4,
+    };
+    let message = refusal(
+        write_with_obsm(&input, &output, "X_diffbio", &short),
+        "in.h5ad",
+    );
+    assert!(message.contains("2 rows"), "{message}");
+    assert!(!dir.path().join("out.h5ad.partial").exists());
+}
+
+fn diffbio(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_diffbio"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn h5ad_args<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "score",
+        "--h5ad",
+        file,
+        "--obsm",
+        "X_pca,X_scvi",
+        "--batch-key",
+        "batch",
+        "--label-key",
+        "cell_type",
+        "--pre-obsm",
+        "X_pca",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn command_line_formats_carry_the_same_numbers() {
+    let file = fixture("cells_lzf.h5ad");
+    let file = file.to_str().unwrap();
+    let report = run(h5ad_source("cells_lzf.h5ad", &["X_pca", "X_scvi"], None)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&diffbio(&h5ad_args(file, &["--format", "json"])).stdout).unwrap();
+    let csv = String::from_utf8(diffbio(&h5ad_args(file, &["--format", "csv"])).stdout).unwrap();
+    let tsv = String::from_utf8(diffbio(&h5ad_args(file, &["--format", "tsv"])).stdout).unwrap();
+    let csv: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let tsv: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(csv, tsv);
+    assert_eq!(csv.len(), 3, "a header and a row per embedding");
+    assert_eq!(
+        &csv[0][..14],
+        [
+            "Embedding",
+            "Isolated labels",
+            "KMeans NMI",
+            "KMeans ARI",
+            "Silhouette label",
+            "cLISI",
+            "BRAS",
+            "iLISI",
+            "KBET",
+            "Graph connectivity",
+            "PCR comparison",
+            "Batch correction",
+            "Bio conservation",
+            "Total"
+        ]
+    );
+    for (row, line) in report.rows.iter().zip(&csv[1..]) {
+        assert_eq!(line[0], row.name);
+        assert_eq!(json[&row.name]["neighbours"], "exact kNN graph (all pairs)");
+        for (title, field) in csv[0].iter().zip(line).skip(1) {
+            let metric = diffbio_metrics::METRICS
+                .iter()
+                .find(|m| m.title == *title)
+                .unwrap();
+            let value = row.scores.get(metric.name).unwrap();
+            assert_eq!(field.parse::<f64>().unwrap(), value, "{title}");
+            assert_eq!(json[&row.name][metric.name].as_f64().unwrap(), value);
+        }
+    }
+}
+
+#[test]
+fn min_max_scale_rescales_each_metric_across_the_embeddings() {
+    let file = fixture("cells.h5ad");
+    let out = diffbio(&h5ad_args(
+        file.to_str().unwrap(),
+        &["--json", "--min-max-scale"],
+    ));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let raw = run(h5ad_source("cells.h5ad", &["X_pca", "X_scvi"], None)).unwrap();
+    let (a, b) = (&raw.rows[0].scores, &raw.rows[1].scores);
+    for metric in ["ilisi", "bras", "kbet", "isolated_labels", "pcr_comparison"] {
+        let (x, y) = (a.get(metric).unwrap(), b.get(metric).unwrap());
+        let (sx, sy) = (
+            json["X_pca"][metric].as_f64().unwrap(),
+            json["X_scvi"][metric].as_f64().unwrap(),
+        );
+        let want = match x.partial_cmp(&y).unwrap() {
+            std::cmp::Ordering::Less => (0.0, 1.0),
+            std::cmp::Ordering::Greater => (1.0, 0.0),
+            std::cmp::Ordering::Equal => (0.0, 0.0),
+        };
+        assert_eq!((sx, sy), want, "{metric}");
+    }
+    for name in ["X_pca", "X_scvi"] {
+        let row = &json[name];
+        let parts = [
+            "bras",
+            "ilisi",
+            "kbet",
+            "graph_connectivity",
+            "pcr_comparison",
+        ];
+        let mean = parts.iter().map(|p| row[p].as_f64().unwrap()).sum::<f64>() / 5.0;
+        assert!((row["batch_correction"].as_f64().unwrap() - mean).abs() < 1e-15);
+        assert_eq!(row["min_max_scaled"], true);
+    }
+}
