@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release --example integrate                      # simulated data
 //! cargo run --release --example integrate -- --data ../shared/data/pbmc-3chem --out z.npy
+//! cargo run --release --example integrate -- --h5ad in.h5ad --obsm X_pca \
+//!     --batch-key batch --label-key cell_type --out out.h5ad   # adds obsm['X_diffbio']
 //! ```
 
 use std::path::PathBuf;
@@ -21,9 +23,22 @@ use diffbio_integrate::plot;
 #[command(about = "Train an encoder that removes batch effects with diffbio's BatchMixingLoss")]
 struct Args {
     /// Directory with X_pca.npy, batch.npy and celltype.npy (default: simulated data).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "h5ad")]
     data: Option<PathBuf>,
-    /// Write the corrected embedding here (float32 .npy, cells × latent dims, row order kept).
+    /// AnnData file to integrate: the embedding is obsm[--obsm], the batches obs[--batch-key].
+    #[arg(long, requires_all = ["obsm", "batch_key"])]
+    h5ad: Option<PathBuf>,
+    /// The obsm key of the embedding to correct (e.g. X_pca).
+    #[arg(long, requires = "h5ad")]
+    obsm: Option<String>,
+    /// The obs column of the batches.
+    #[arg(long, requires = "h5ad")]
+    batch_key: Option<String>,
+    /// The obs column of the cell types (enables the before/after biology scores).
+    #[arg(long, requires = "h5ad")]
+    label_key: Option<String>,
+    /// Write the corrected embedding here: OUT.npy (float32, cells × latent dims, row order
+    /// kept) or, with --h5ad, OUT.h5ad (a copy of the input with obsm['X_diffbio']).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Directory for the PNG plots (loss curves, PCA before/after).
@@ -56,20 +71,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Device::Cpu
     };
-    let dataset = match &args.data {
-        Some(dir) => Dataset::read_dir(dir)?,
-        None => Simulation::default().generate(),
+    let (dataset, source) = match (&args.data, &args.h5ad) {
+        (Some(dir), _) => (Dataset::read_dir(dir)?, dir.display().to_string()),
+        (None, Some(file)) => {
+            let obsm = args
+                .obsm
+                .as_deref()
+                .expect("clap requires --obsm with --h5ad");
+            let batch_key = args
+                .batch_key
+                .as_deref()
+                .expect("clap requires --batch-key");
+            let dataset = Dataset::read_h5ad(file, obsm, batch_key, args.label_key.as_deref())?;
+            (dataset, format!("{} obsm['{obsm}']", file.display()))
+        }
+        (None, None) => (Simulation::default().generate(), "simulated".into()),
     };
+    if let Some(out) = &args.out {
+        let h5ad_out = out.extension().is_some_and(|e| e == "h5ad");
+        if h5ad_out != args.h5ad.is_some() {
+            return Err("--out: write OUT.h5ad with an --h5ad input, OUT.npy otherwise".into());
+        }
+    }
     let n_batches = dataset.n_batches();
+    let celltypes = dataset
+        .celltype
+        .as_deref()
+        .map_or("unknown".into(), |t| data::label_count(t).to_string());
     println!(
-        "{} cells × {} dims, {} batches, {} cell types ({})",
+        "{} cells × {} dims, {} batches, {celltypes} cell types ({source})",
         dataset.n_cells(),
         dataset.dims,
         n_batches,
-        data::label_count(&dataset.celltype),
-        args.data
-            .as_ref()
-            .map_or("simulated".into(), |d| d.display().to_string()),
     );
 
     let defaults = TrainConfig::default();
@@ -131,7 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x,
             dims,
             &dataset.batch,
-            Some(&dataset.celltype),
+            dataset.celltype.as_deref(),
             Some(input),
             config_scores,
         )
@@ -148,9 +181,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{name:<20}{b:>10.4}{a:>10.4}");
     }
 
-    if let Some(out) = &args.out {
-        corrected.to_device(&Device::Cpu)?.write_npy(out)?;
-        println!("wrote {}", out.display());
+    match (&args.out, &args.h5ad) {
+        (Some(out), Some(input)) => {
+            let embedding = diffbio_cli::Embedding {
+                values: latent.clone(),
+                dims: config.latent_dims,
+            };
+            diffbio_cli::h5ad::write_with_obsm(input, out, "X_diffbio", &embedding)?;
+            println!("wrote {} (obsm['X_diffbio'] added)", out.display());
+        }
+        (Some(out), None) => {
+            corrected.to_device(&Device::Cpu)?.write_npy(out)?;
+            println!("wrote {}", out.display());
+        }
+        (None, _) => {}
     }
     plot::write_all(&args.plots, &history, &dataset, &latent, config.latent_dims)?;
     println!("plots in {}", args.plots.display());

@@ -1,5 +1,5 @@
 //! The example's input: a seeded simulation of cell types measured in several batches, or
-//! real data read from a directory of `.npy` files.
+//! real data read from a directory of `.npy` files or from an AnnData `.h5ad` file.
 
 use std::path::Path;
 
@@ -15,8 +15,8 @@ pub struct Dataset {
     pub dims: usize,
     /// The batch of every cell, `0..B`.
     pub batch: Vec<u32>,
-    /// The cell type of every cell.
-    pub celltype: Vec<u32>,
+    /// The cell type of every cell, when known.
+    pub celltype: Option<Vec<u32>>,
 }
 
 impl Dataset {
@@ -66,7 +66,26 @@ impl Dataset {
             dims: input.dims,
             x: input.values,
             batch,
-            celltype,
+            celltype: Some(celltype),
+        })
+    }
+
+    /// Reads `obsm[obsm]` (float, cells × dims) and the `obs` columns `batch_key` and, if
+    /// given, `label_key` of an AnnData file (see [`diffbio_cli::h5ad`]).
+    pub fn read_h5ad(
+        path: &Path,
+        obsm: &str,
+        batch_key: &str,
+        label_key: Option<&str>,
+    ) -> diffbio_cli::Result<Self> {
+        let file = diffbio_cli::h5ad::AnnData::open(path)?;
+        let input = file.obsm(obsm)?;
+        let celltype = label_key.map(|key| file.obs(key)).transpose()?;
+        Ok(Self {
+            dims: input.dims,
+            x: input.values,
+            batch: file.obs(batch_key)?.codes,
+            celltype: celltype.map(|labels| labels.codes),
         })
     }
 }
@@ -145,8 +164,9 @@ impl Simulation {
             x: Vec::with_capacity(self.n_cells * d),
             dims: d,
             batch: Vec::with_capacity(self.n_cells),
-            celltype: Vec::with_capacity(self.n_cells),
+            celltype: None,
         };
+        let mut celltype = Vec::with_capacity(self.n_cells);
         for cell in 0..self.n_cells {
             let b = cell % self.n_batches;
             let u: f64 = rng.random();
@@ -164,8 +184,9 @@ impl Simulation {
                     .push((value * batch_scale[b][c] + batch_shift[b][c]) as f32);
             }
             data.batch.push(b as u32);
-            data.celltype.push(t as u32);
+            celltype.push(t as u32);
         }
+        data.celltype = Some(celltype);
         data
     }
 }

@@ -95,15 +95,19 @@ fn embeddings(
     dataset: &Dataset,
     text: bool,
 ) -> PlotResult {
-    let root = BitMapBackend::new(path, (1200, 1200)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let panels = root.split_evenly((2, 2));
-    let layout = [
+    // Rows: before, after; columns: batch, and cell type when known.
+    let mut layout = vec![
         (before, &dataset.batch, "before: batch"),
-        (before, &dataset.celltype, "before: cell type"),
         (after, &dataset.batch, "after: batch"),
-        (after, &dataset.celltype, "after: cell type"),
     ];
+    if let Some(celltype) = &dataset.celltype {
+        layout.insert(1, (before, celltype, "before: cell type"));
+        layout.push((after, celltype, "after: cell type"));
+    }
+    let columns = layout.len() / 2;
+    let root = BitMapBackend::new(path, (600 * columns as u32, 1200)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((2, columns));
     for (panel, (points, labels, title)) in panels.iter().zip(layout) {
         let (x_lo, x_hi) = bounds(points.iter().map(|p| p.0));
         let (y_lo, y_hi) = bounds(points.iter().map(|p| p.1));

@@ -26,7 +26,7 @@ fn simulation_is_seeded_and_well_formed() {
     assert_eq!(a.dims, 20);
     assert!(a.x.iter().all(|v| v.is_finite()));
     assert!(a.batch.iter().all(|&b| b < 3));
-    assert!(a.celltype.iter().all(|&t| t < 5));
+    assert!(a.celltype.as_deref().unwrap().iter().all(|&t| t < 5));
     assert_eq!(a.n_batches(), 3);
     let b = sim.generate();
     assert_eq!(a.x, b.x);
@@ -35,7 +35,14 @@ fn simulation_is_seeded_and_well_formed() {
     assert_ne!(a.x, c.x);
     // every cell type is present, in unequal proportions
     let counts: Vec<usize> = (0..5)
-        .map(|t| a.celltype.iter().filter(|&&c| c == t).count())
+        .map(|t| {
+            a.celltype
+                .as_deref()
+                .unwrap()
+                .iter()
+                .filter(|&&c| c == t)
+                .count()
+        })
         .collect();
     assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
     assert!(counts.iter().max() > counts.iter().min(), "{counts:?}");
@@ -46,9 +53,12 @@ fn simulation_has_a_batch_effect_and_separable_cell_types() {
     let data = small().generate();
     let graph = knn(&data.x, data.dims, 30).unwrap();
     let entropy = batch_entropy(&graph, &data.batch).unwrap().mean;
-    let accuracy = knn_accuracy(&graph.truncate(15).unwrap(), &data.celltype)
-        .unwrap()
-        .mean;
+    let accuracy = knn_accuracy(
+        &graph.truncate(15).unwrap(),
+        data.celltype.as_deref().unwrap(),
+    )
+    .unwrap()
+    .mean;
     assert!(
         entropy < 0.3,
         "batches should be separated before integration: {entropy}"
@@ -98,7 +108,7 @@ fn read_dir_reads_npy_files_and_reports_missing_ones() {
         .unwrap();
     let err = Dataset::read_dir(dir.path()).unwrap_err().to_string();
     assert!(err.contains("celltype.npy: no such file"), "{err}");
-    codes(&data.celltype)
+    codes(data.celltype.as_deref().unwrap())
         .write_npy(dir.path().join("celltype.npy"))
         .unwrap();
     let read = Dataset::read_dir(dir.path()).unwrap();
@@ -188,9 +198,12 @@ fn training_is_reproducible_and_mixes_batches() {
         .mean;
     let after = batch_entropy(&graph, &data.batch).unwrap().mean;
     assert!(after > before + 0.3, "{before} -> {after}");
-    let accuracy = knn_accuracy(&graph.truncate(15).unwrap(), &data.celltype)
-        .unwrap()
-        .mean;
+    let accuracy = knn_accuracy(
+        &graph.truncate(15).unwrap(),
+        data.celltype.as_deref().unwrap(),
+    )
+    .unwrap()
+    .mean;
     assert!(accuracy > 0.9, "{accuracy}");
 }
 
@@ -234,4 +247,26 @@ fn data_parallel_training_follows_single_process_training_step_for_step() {
     }
     // The curve moves, so equal curves mean equal steps.
     assert!(want[0] - want[5] > 0.01, "{want:?}");
+}
+
+#[test]
+fn reads_an_anndata_file_as_its_npy_twins() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../diffbio-cli/tests/data/h5ad");
+    let data = Dataset::read_h5ad(
+        &dir.join("cells_lzf.h5ad"),
+        "X_pca",
+        "batch",
+        Some("cell_type"),
+    )
+    .unwrap();
+    let x = diffbio_cli::read_embedding(&dir.join("X_pca.npy")).unwrap();
+    assert_eq!((data.x, data.dims), (x.values, x.dims));
+    let codes = |name: &str| diffbio_cli::read_labels(&dir.join(name), 150, "codes").unwrap();
+    assert_eq!(data.batch, codes("batch.npy"));
+    assert_eq!(data.celltype, Some(codes("cell_type.npy")));
+    let unlabelled = Dataset::read_h5ad(&dir.join("cells.h5ad"), "X_scvi", "donor", None).unwrap();
+    assert_eq!((unlabelled.dims, unlabelled.celltype), (6, None));
+    let err = Dataset::read_h5ad(&dir.join("cells.h5ad"), "X_umap", "batch", None).unwrap_err();
+    assert!(err.to_string().contains("obsm has no `X_umap`"), "{err}");
 }
