@@ -5,6 +5,7 @@
 mod error;
 pub mod h5ad;
 mod input;
+pub mod plot;
 mod score;
 
 pub use error::{Error, Result};

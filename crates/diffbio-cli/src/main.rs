@@ -75,6 +75,10 @@ struct ScoreArgs {
     /// scib-metrics' get_results(min_max_scale=True).
     #[arg(long)]
     min_max_scale: bool,
+    /// Also draw the results table as scib-metrics' plot_results_table does (FILE.svg, or
+    /// FILE.png with a TrueType font: DIFFBIO_FONT or a system DejaVu Sans).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// No progress on stderr (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -128,6 +132,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(path) = &args.plot {
+        if let Err(e) = diffbio_cli::plot::write_plot(&report, path) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Table => print!("{}", to_table(&report)),

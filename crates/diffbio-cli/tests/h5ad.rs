@@ -438,3 +438,48 @@ fn min_max_scale_rescales_each_metric_across_the_embeddings() {
         assert_eq!(row["min_max_scaled"], true);
     }
 }
+
+#[test]
+fn plot_draws_the_table_best_total_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("cells_gzip.h5ad");
+    let svg = dir.path().join("scib.svg");
+    let out = diffbio(&h5ad_args(
+        file.to_str().unwrap(),
+        &["--plot", svg.to_str().unwrap()],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for words in [
+        "Bio conservation",
+        "Batch correction",
+        "Aggregate score",
+        "KMeans",
+    ] {
+        assert!(text.contains(words), "{words}");
+    }
+    // X_scvi has the higher total (0.89 against 0.67): its row comes first.
+    let (scvi, pca) = (text.find("X_scvi").unwrap(), text.find("X_pca").unwrap());
+    assert!(scvi < pca);
+    let circles = text.matches("<circle").count();
+    assert_eq!(circles, 2 * 10, "a circle per metric and embedding");
+    let bad = dir.path().join("scib.pdf");
+    let out = diffbio(&h5ad_args(
+        file.to_str().unwrap(),
+        &["--plot", bad.to_str().unwrap()],
+    ));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be .svg or .png"));
+    if diffbio_cli::plot::register_font() {
+        let png = dir.path().join("scib.png");
+        let out = diffbio(&h5ad_args(
+            file.to_str().unwrap(),
+            &["--plot", png.to_str().unwrap()],
+        ));
+        assert!(out.status.success());
+        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    }
+}

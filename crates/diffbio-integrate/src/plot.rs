@@ -1,8 +1,9 @@
 //! PNG plots of a run: the loss curves, and the embedding before and after projected on its
 //! first two principal components, coloured by batch and by cell type.
 //!
-//! Text needs a TrueType font: the first of `FONT_PATHS` that exists (or `$DIFFBIO_FONT`)
-//! is used; without one the plots are drawn without titles and axis labels.
+//! Text needs a TrueType font (`$DIFFBIO_FONT` or a system one, as
+//! [`diffbio_cli::plot::register_font`] finds it); without one the plots are drawn without
+//! titles and axis labels.
 
 use std::error::Error;
 use std::path::Path;
@@ -10,13 +11,6 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::data::Dataset;
-
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/Library/Fonts/Arial.ttf",
-];
 
 type PlotResult = Result<(), Box<dyn Error>>;
 
@@ -29,27 +23,11 @@ pub fn write_all(
     corrected_dims: usize,
 ) -> PlotResult {
     std::fs::create_dir_all(dir)?;
-    let text = register_font();
+    let text = diffbio_cli::plot::register_font();
     losses(&dir.join("losses.png"), history, text)?;
     let before = principal_components(&dataset.x, dataset.dims);
     let after = principal_components(corrected, corrected_dims);
     embeddings(&dir.join("embedding.png"), &before, &after, dataset, text)
-}
-
-/// Registers a system font for plotters' text; false when none is found.
-fn register_font() -> bool {
-    let candidates = std::env::var("DIFFBIO_FONT")
-        .into_iter()
-        .chain(FONT_PATHS.map(String::from));
-    for path in candidates {
-        if let Ok(bytes) = std::fs::read(&path) {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 fn losses(path: &Path, history: &[(f32, f32)], text: bool) -> PlotResult {
