@@ -77,6 +77,7 @@ impl Report {
 /// Reads the inputs of `request` and computes every metric they allow for each embedding,
 /// reporting the stages to `progress`.
 pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> {
+    progress.stage("reading the inputs", 1);
     let rows = match &request.source {
         Source::Arrays {
             embedding,
@@ -98,6 +99,7 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                 Some(path) => Some(read_pre(path, n)?),
                 None => None,
             };
+            progress.advance(1);
             let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
             vec![Row {
                 name,
@@ -125,6 +127,7 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             if let Some(graph) = &graph {
                 check_graph_is_of(graph, obsm, &file)?;
             }
+            progress.advance(1);
             let mut rows = Vec::new();
             for key in obsm {
                 let embedding = file.obsm(key)?;
@@ -390,6 +393,9 @@ impl Progress for Bars {
         let bar = indicatif::ProgressBar::new(total)
             .with_style(style)
             .with_message(name);
+        // Drawn now and twice a second, not only when a unit of work completes (the first
+        // round of the all-pairs pass takes seconds at 10⁶ cells).
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(done) = current.replace(bar) {
             done.finish();
