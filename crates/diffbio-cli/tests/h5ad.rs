@@ -483,3 +483,38 @@ fn plot_draws_the_table_best_total_first() {
         assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     }
 }
+
+#[test]
+fn pandas_3_strings_index_included_read_as_the_categoricals() {
+    let file = "pandas3_strings.h5ad";
+    let anndata = AnnData::open(&fixture(file)).unwrap();
+    assert_eq!(anndata.n_obs(), 150, "the index is a nullable-string-array");
+    let categorical = AnnData::open(&fixture("cells.h5ad")).unwrap();
+    for column in ["batch", "cell_type"] {
+        assert_eq!(
+            anndata.obs(column).unwrap(),
+            categorical.obs(column).unwrap()
+        );
+    }
+    let message = refusal(anndata.obs("donor"), file);
+    assert!(
+        message.contains("obs['donor'] has no value for 2 cells"),
+        "{message}"
+    );
+    let mut source = h5ad_source(file, &["X_pca"], None);
+    let from_npy = run(Source::Arrays {
+        embedding: fixture("X_pca.npy"),
+        batch: fixture("batch.npy"),
+        labels: Some(fixture("cell_type.npy")),
+        pre: Some(fixture("X_pca.npy")),
+    })
+    .unwrap();
+    assert_eq!(
+        run(source.clone()).unwrap().rows[0].scores,
+        from_npy.rows[0].scores
+    );
+    if let Source::H5ad { batch_key, .. } = &mut source {
+        *batch_key = "donor".into();
+    }
+    refusal(run(source), file);
+}

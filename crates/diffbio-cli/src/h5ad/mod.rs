@@ -91,7 +91,7 @@ impl AnnData {
             Some(name) => format!("obs/{}", text(name).unwrap_or_default()),
             None => return Err(anndata.refused("obs", "has no `_index` attribute")),
         };
-        anndata.n_obs = anndata.shape_of(&index)?[0];
+        anndata.n_obs = anndata.length_of(&index)?;
         Ok(anndata)
     }
 
@@ -220,6 +220,21 @@ impl AnnData {
             ));
         }
         Ok(dataset)
+    }
+
+    /// The number of entries of a column: a dataset's first dimension, or that of the
+    /// codes of a categorical or the values of a nullable array (pandas 3 writes even the
+    /// index as a `nullable-string-array`).
+    fn length_of(&self, path: &str) -> Result<usize> {
+        let data = match self.encoding_of_group(path).as_deref() {
+            None => path.to_string(),
+            Some("categorical") => format!("{path}/codes"),
+            Some(_) => format!("{path}/values"),
+        };
+        match self.shape_of(&data)?.first() {
+            Some(&n) => Ok(n),
+            None => Err(self.refused(&data, "is a scalar, not a column")),
+        }
     }
 
     fn shape_of(&self, path: &str) -> Result<Vec<usize>> {

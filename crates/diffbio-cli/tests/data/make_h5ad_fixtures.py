@@ -1,7 +1,9 @@
 """Writes the small .h5ad fixtures of diffbio-cli's tests with anndata and h5py (PyPI).
 
-    python -m venv venv && venv/bin/pip install anndata==0.12.* h5py hdf5plugin scipy
+    python -m venv venv && venv/bin/pip install anndata==0.12.19 pandas==2.3.3 h5py hdf5plugin scipy
     venv/bin/python make_h5ad_fixtures.py
+    python -m venv venv3 && venv3/bin/pip install "pandas>=3" anndata h5py hdf5plugin scipy
+    venv3/bin/python make_h5ad_fixtures.py     # only pandas3_strings.h5ad
 
 Synthetic cells (three batches, four cell types in clusters, a batch shift): nothing of
 the PBMC data (GPL-3) is copied here. Beside the files, the same arrays as .npy, so a test
@@ -15,6 +17,10 @@ per cell without itself, as sc.pp.neighbors(n_neighbors=15) stores them; the
 connectivities are left out to keep the files small, diffbio does not read them).
 Refused files: a categorical with missing values, a blosc-compressed obsm, the pre-0.8
 layout (obs as a compound dataset), a sparse obsm.
+
+Under pandas ≥ 3 (whose default string dtype anndata writes as `nullable-string-array`,
+the obs index included), only `pandas3_strings.h5ad` is written: batch and cell type as
+pandas-3 strings, and a string column with missing values.
 """
 
 from pathlib import Path
@@ -90,10 +96,26 @@ def replace_dataset(path, name, data, **kwargs):
         f[name].attrs.update(attrs)
 
 
+def pandas3_strings(batch, cell_type, pca):
+    batch_names = np.array(["lane-A", "lane-B", "lane-C"])[batch]
+    type_names = np.array(["B cell", "T cell", "NK cell", "monocyte"])[cell_type]
+    with_gaps = batch_names.astype(object)
+    with_gaps[[5, 9]] = None
+    obs = pd.DataFrame(
+        {"batch": batch_names, "cell_type": type_names, "donor": with_gaps},
+        index=[f"cell-{i}" for i in range(N_CELLS)],
+    )
+    assert str(obs["batch"].dtype) == "str", obs.dtypes
+    write(ad.AnnData(obs=obs, obsm={"X_pca": pca}), "pandas3_strings.h5ad")
+
+
 def main():
     HERE.mkdir(exist_ok=True)
     ad.settings.allow_write_nullable_strings = True
     batch, cell_type, pca, scvi = cells()
+    if int(pd.__version__.split(".")[0]) >= 3:
+        pandas3_strings(batch, cell_type, pca)
+        return
     adata = anndata_of(batch, cell_type, pca, scvi)
     write(adata, "cells.h5ad")
     write(adata, "cells_gzip.h5ad", compression="gzip")
