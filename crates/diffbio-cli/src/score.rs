@@ -58,6 +58,9 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub rows: Vec<Row>,
+    /// The name of each cell-type code (the categories of an `.h5ad` column; the codes
+    /// themselves for arrays), for the per-label results.
+    pub label_names: Vec<String>,
     /// Whether the metrics were min-max scaled across the embeddings.
     pub scaled: bool,
 }
@@ -78,7 +81,7 @@ impl Report {
 /// reporting the stages to `progress`.
 pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> {
     progress.stage("reading the inputs", 1);
-    let rows = match &request.source {
+    let (rows, label_names) = match &request.source {
         Source::Arrays {
             embedding,
             batch,
@@ -101,12 +104,14 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             };
             progress.advance(1);
             let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
-            vec![Row {
+            let label_count = labels.iter().flatten().max().map_or(0, |&l| l as usize + 1);
+            let row = Row {
                 name,
                 scores: benchmark_with_progress(inputs, request.config, progress)?,
                 neighbours: EXACT.into(),
                 skipped: Vec::new(),
-            }]
+            };
+            (vec![row], (0..label_count).map(|l| l.to_string()).collect())
         }
         Source::H5ad {
             file,
@@ -118,10 +123,13 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
         } => {
             let file = AnnData::open(file)?;
             let batch = file.obs(batch_key)?.codes;
-            let labels = label_key
-                .as_ref()
-                .map(|key| file.obs(key).map(|l| l.codes))
-                .transpose()?;
+            let (labels, label_names) = match label_key {
+                Some(key) => {
+                    let labels = file.obs(key)?;
+                    (Some(labels.codes), labels.names)
+                }
+                None => (None, Vec::new()),
+            };
             let pre = pre_obsm.as_ref().map(|key| file.obsm(key)).transpose()?;
             let graph = knn_obsp.as_ref().map(|key| file.obsp(key)).transpose()?;
             if let Some(graph) = &graph {
@@ -160,11 +168,12 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                 };
                 rows.push(row);
             }
-            rows
+            (rows, label_names)
         }
     };
     Ok(Report {
         rows,
+        label_names,
         scaled: false,
     })
 }
@@ -249,8 +258,9 @@ fn columns(report: &Report) -> Vec<&'static Metric> {
 }
 
 /// An object keyed by embedding name; each holds its computed metrics by snake_case name,
-/// `neighbours` (the graph used), `skipped` (metrics the graph had too few neighbours for,
-/// when any) and `min_max_scaled: true` when scaled.
+/// `kbet_per_label` (each cell type by name: its cells and acceptance rate, `null` when
+/// skipped), `neighbours` (the graph used), `skipped` (metrics the graph had too few
+/// neighbours for, when any) and `min_max_scaled: true` when scaled.
 pub fn to_json(report: &Report) -> String {
     use serde_json::{json, Map, Value};
     let rows: Map<String, Value> = report
@@ -263,6 +273,17 @@ pub fn to_json(report: &Report) -> String {
                 .into_iter()
                 .map(|(metric, value)| (metric.to_string(), value.into()))
                 .collect();
+            if !r.scores.kbet_per_label.is_empty() {
+                let per_label = r.scores.kbet_per_label.iter().map(|l| {
+                    let name = report.label_names.get(l.label as usize);
+                    let name = name.cloned().unwrap_or_else(|| l.label.to_string());
+                    (name, json!({"cells": l.cells, "acceptance": l.acceptance}))
+                });
+                row.insert(
+                    "kbet_per_label".into(),
+                    per_label.collect::<Map<_, _>>().into(),
+                );
+            }
             row.insert("neighbours".into(), r.neighbours.clone().into());
             if !r.skipped.is_empty() {
                 let skipped = r.skipped.iter();

@@ -192,12 +192,27 @@ fn json_has_exactly_the_computed_metrics_with_the_library_values() {
             "ilisi",
             "isolated_labels",
             "kbet",
+            "kbet_per_label",
             "knn_accuracy",
             "nmi_kmeans",
             "silhouette_batch",
             "silhouette_label"
         ]
     );
+    // Per cell type, named by its code here (by its category in an .h5ad).
+    let kbet = diffbio_metrics::kbet(
+        &knn(&embedding(), DIMS, 49).unwrap(),
+        &batches(),
+        &celltypes(),
+    )
+    .unwrap();
+    let per_label = out["kbet_per_label"].as_object().unwrap();
+    assert_eq!(per_label.len(), kbet.per_label.len());
+    for label in &kbet.per_label {
+        let entry = &per_label[&label.label.to_string()];
+        assert_eq!(entry["cells"], label.cells);
+        assert_eq!(entry["acceptance"].as_f64(), label.acceptance);
+    }
     let silhouette = diffbio_metrics::silhouette_label(&embedding(), DIMS, &celltypes()).unwrap();
     assert_eq!(out["silhouette_label"].as_f64().unwrap(), silhouette);
     // 60 cells: LISI uses all 59 other cells
@@ -231,7 +246,7 @@ fn pre_integration_embedding_gives_pcr_comparison_and_the_aggregates() {
             "--json",
         ],
     ));
-    assert_eq!(out.len(), 16);
+    assert_eq!(out.len(), 17, "16 metrics and kbet_per_label");
     let get = |key: &str| out[key].as_f64().unwrap();
     let pcr_before = diffbio_metrics::pcr(&read_back(&before), DIMS, &batches()).unwrap();
     let pcr_after = diffbio_metrics::pcr(&embedding(), DIMS, &batches()).unwrap();

@@ -96,6 +96,20 @@ fn every_kind_of_label_column_gives_the_same_codes() {
     }
     let types = anndata.obs("cell_type").unwrap();
     assert_eq!(types.names, ["B cell", "NK cell", "T cell", "monocyte"]);
+    // Per-label results name the cell types.
+    let report = run(h5ad_source("cells_gzip.h5ad", &["X_scvi"], None)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&diffbio_cli::to_json(&report)).unwrap();
+    let per_label = json["X_scvi"]["kbet_per_label"].as_object().unwrap();
+    let named: Vec<&str> = per_label.keys().map(String::as_str).collect();
+    assert_eq!(named, types.names);
+    for (label, name) in report.rows[0]
+        .scores
+        .kbet_per_label
+        .iter()
+        .zip(&types.names)
+    {
+        assert_eq!(per_label[name]["acceptance"].as_f64(), label.acceptance);
+    }
     assert_eq!(
         types.codes,
         read_labels(&fixture("cell_type.npy"), 150, "types").unwrap()

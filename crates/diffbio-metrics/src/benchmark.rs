@@ -4,7 +4,7 @@ use crate::clustering::nmi_ari_kmeans_of;
 use crate::connectivity::graph_connectivity;
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::kbet::kbet;
+use crate::kbet::{kbet, LabelKbet};
 use crate::knn::{knn_of, KnnGraph};
 use crate::labels::one_per_cell;
 use crate::lisi::LisiWeights;
@@ -68,6 +68,8 @@ pub struct Scores {
     pub isolated_labels: Option<f64>,
     /// kBET acceptance rate per cell type (scib's `kbet_per_label`).
     pub kbet: Option<f64>,
+    /// Each cell type's kBET (empty when kBET was not computed); not min-max scaled.
+    pub kbet_per_label: Vec<LabelKbet>,
     /// NMI of a k-means clustering (k = number of cell types) with the cell types.
     pub nmi_kmeans: Option<f64>,
     /// ARI of that clustering with the cell types.
@@ -464,11 +466,14 @@ fn score_all<T: EmbeddingValue>(
         Ok(())
     })?;
     if let Some(kbet_graph) = kbet_graph {
-        scores.kbet = match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
-            Ok(result) => Some(result.score),
-            Err(Error::TooFewLabels { .. }) => None,
+        match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
+            Ok(result) => {
+                scores.kbet = Some(result.score);
+                scores.kbet_per_label = result.per_label;
+            }
+            Err(Error::TooFewLabels { .. }) => {}
             Err(other) => return Err(other),
-        };
+        }
     }
     let clusters = step(progress, "k-means NMI/ARI", || {
         nmi_ari_kmeans_of(embedding, labels, 0)
