@@ -23,7 +23,7 @@ const FONT_PATHS: [&str; 4] = [
     "/Library/Fonts/Arial.ttf",
 ];
 
-/// Registers the first TrueType font found (`$DIFFBIO_FONT`, then [`FONT_PATHS`]) as
+/// Registers the first TrueType font found (`$DIFFBIO_FONT`, then a system DejaVu Sans) as
 /// plotters' "sans-serif"; false when there is none. Bitmap text needs it.
 pub fn register_font() -> bool {
     let candidates = std::env::var("DIFFBIO_FONT")
