@@ -67,12 +67,20 @@ against all n (every row on one device; a rank's own cells for the sharded losse
 `diffbio::dist`); grids cover the range, so a rank's launch is 1/W of the whole one.
 
 - `knn_entropy_fwd_*`: one warp per row, up to 8 warps per block. Dynamic shared memory per
-  warp is `d·sizeof(T)` (the row) + `32·k·(sizeof(T)+4)` (the lanes' top-k lists) +
-  `2·B·32·sizeof(T)` (per-lane class sums); warps per block = min(8, 48 KiB / that). For the
-  benchmark shape (f32, d = 32, k = 15, B = 3) that is 128 + 3,840 + 768 = 4,736 B per warp:
-  8 warps and 37 KiB per block, so the 228 KiB of shared memory of an SM hold 6 blocks
-  (48 warps) and registers (about 38 warps at 53 registers), not shared memory, bound the
-  occupancy. Large k lowers it: k = 64 takes 17,280 B per warp (2 warps per block).
+  warp (`forward_layout` in `src/batch_mixing/launch.rs`, `forward_bytes` in the kernel):
+  `2·B·8` (the class totals S_c, R_c) + `d·sizeof(T)` (the row) + the selection + `2·C·32·
+  sizeof(T)` (per-lane sums of C classes at a time), rounded up to 8; warps per block =
+  min(8, 48 KiB / that). The selection is the lanes' sorted top-k lists, `32·k·(sizeof(T)+4)`,
+  when they fit (the fast path: k ≤ 192 in f32, ≤ 128 in f64 with few dimensions and
+  batches), else a radix select of κ (a 16-bucket histogram per lane, 2 KiB: any k, at the
+  cost of 8 (f32) or 16 (f64) more sweeps over the columns, plus one to find j*). C = B when
+  every class fits, else as many as fit, one sweep over the columns per chunk (B = 1,024
+  in f32 with d = 64 and k = 15: 112 classes a sweep, 10 sweeps). For the benchmark shape
+  (f32, d = 32, k = 15, B = 3) that is 48 + 128 + 3,840 + 768 = 4,784 B per warp: 8 warps
+  and 37 KiB per block, so the 228 KiB of shared memory of an SM hold 6 blocks (48 warps)
+  and registers, not shared memory, bound the occupancy. Large k lowers it: k = 64 takes
+  17,328 B per warp (2 warps per block). Only d beyond ~5,900 (f64) / ~11,000 (f32) is
+  refused (the row no longer fits); the CPU path takes any d.
 - `knn_entropy_bwd_*`: one warp per row, `2·d·sizeof(T)` shared bytes per warp (the row and its
   gradient accumulator), 8 warps per block for d ≤ 768 (f32).
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads

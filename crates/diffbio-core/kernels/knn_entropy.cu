@@ -12,10 +12,13 @@
 //   pass 1: each lane keeps a sorted private top-k list (shared memory) of the columns it
 //           visits (j ≡ lane mod 32); k rounds of warp arg-min over the list heads merge
 //           them into the exact k-th smallest distance κ_i, its neighbour j*(i), and Dmin_i.
+//   pass 1 past the lists' shared memory (large k): a radix select of κ instead, 4 bits a
+//           sweep, and one more sweep for j* (select_by_radix).
 //   pass 2: with q_i = exp((Dmin_i − κ_i + 1e-10)/T), e = exp((Dmin_i − D)/T) and
 //           m = e/(e + q_i) = σ((κ_i − D − 1e-10)/T), each lane accumulates Z, S_c, R_c in
-//           its own shared-memory slots; a fixed-order warp reduction finishes them, and
-//           lane 0 writes the row's entropy and the statistics the backward pass needs.
+//           its own shared-memory slots (for a chunk of the classes at a time when B is
+//           large); lane l then totals classes l, l + 32, ... over the lanes in lane order,
+//           and lane 0 writes the row's entropy and the statistics the backward pass needs.
 // knn_entropy_loss_* then sums the rows' entropies in a fixed order (one block).
 //
 // Backward (knn_entropy_bwd_*), per row i: recompute D_ij, form
@@ -64,33 +67,52 @@ __device__ __forceinline__ void warp_argmin(T& dist, int& index, int& lane_of) {
     }
 }
 
-// Shared memory per warp (forward): x_i (d), then per lane k (dist, index) pairs, then
-// per-class accumulators S and R laid out [class][lane] (conflict-free).
+// Radix keys: the bits of a non-negative float order as the float does.
+template <typename T> struct RadixKey;
+template <> struct RadixKey<float> { typedef uint32_t type; };
+template <> struct RadixKey<double> { typedef unsigned long long type; };
+
 template <typename T>
-__device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
-                                int n, int d, int k, int n_batches, T inv_t, int row_start,
-                                int n_rows, double* __restrict__ stats,
-                                double* __restrict__ entropy) {
-    DYNAMIC_SHARED(unsigned char, smem_raw);
-    const int lane = threadIdx.x % WARP;
-    const int warp = threadIdx.x / WARP;
-    const int warps = blockDim.x / WARP;
-    const int r = blockIdx.x * warps + warp;
-    const int i = row_start + r;
-    const size_t per_warp = (size_t)d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)) +
-                            (size_t)2 * n_batches * WARP * sizeof(T);
-    unsigned char* base = smem_raw + per_warp * warp;
-    T* xi = (T*)base;
-    T* top_d = (T*)(base + d * sizeof(T));
-    int* top_j = (int*)(base + d * sizeof(T) + (size_t)WARP * k * sizeof(T));
-    T* acc_s = (T*)(base + d * sizeof(T) + (size_t)WARP * k * (sizeof(T) + sizeof(int)));
-    T* acc_r = acc_s + (size_t)n_batches * WARP;
-    if (r >= n_rows) return;  // whole warp leaves together
+__device__ __forceinline__ typename RadixKey<T>::type key_of(T v) {
+    typename RadixKey<T>::type key;
+    memcpy(&key, &v, sizeof(T));
+    return key;
+}
 
-    for (int c = lane; c < d; c += WARP) xi[c] = x[(size_t)i * d + c];
-    __syncwarp();
+template <typename T>
+__device__ __forceinline__ T value_of(typename RadixKey<T>::type key) {
+    T v;
+    memcpy(&v, &key, sizeof(T));
+    return v;
+}
 
-    // Pass 1: lane-private sorted top-k lists.
+// Inclusive prefix sum over the lanes (lane l gets Σ_{m ≤ l} v_m), in a fixed order.
+__device__ __forceinline__ int warp_inclusive_sum(int v, int lane) {
+    for (int off = 1; off < WARP; off *= 2) {
+        int t = __shfl_sync(FULL_MASK, v, lane >= off ? lane - off : lane);
+        if (lane >= off) v += t;
+    }
+    return v;
+}
+
+// Totals of per-lane partial sums laid out [item][lane] (`count` items): lane l adds up
+// items l, l + 32, ... over the 32 lanes in lane order (a fixed order, no shuffles) and
+// writes them to `out`. Call it between __syncwarp()s.
+template <typename T, typename U>
+__device__ __forceinline__ void lane_totals(const T* partial, int count, int lane, U* out) {
+    for (int c = lane; c < count; c += WARP) {
+        U total = 0;
+        for (int l = 0; l < WARP; ++l) total += (U)partial[c * WARP + l];
+        out[c] = total;
+    }
+}
+
+// Pass 1 with lane-private sorted top-k lists (shared memory, 32·k pairs per warp): the
+// lanes keep the k nearest of the columns they visit (j ≡ lane mod 32), then k rounds of
+// warp arg-min over the list heads merge them. Sets κ, Dmin and j*.
+template <typename T>
+__device__ void select_by_lists(const T* __restrict__ x, int n, int d, int k, int i, int lane,
+                                const T* xi, T* top_d, int* top_j, T& kappa, T& dmin, int& jstar) {
     T* my_d = top_d + (size_t)lane * k;
     int* my_j = top_j + (size_t)lane * k;
     int count = 0;
@@ -109,10 +131,7 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
         }
     }
     __syncwarp();
-    // Merge: k rounds of warp arg-min over the list heads.
     int head = 0;
-    T kappa = 0, dmin = 0;
-    int jstar = -1;
     for (int r = 0; r < k; ++r) {
         T dist = head < count ? my_d[head] : (T)INFINITY;
         int index = head < count ? my_j[head] : 0x7fffffff;
@@ -123,37 +142,149 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
         jstar = index;
         if (lane == winner) ++head;
     }
+}
 
-    // Pass 2: Z, S_c, R_c.
-    const T q = gate_offset<T>((double)dmin, (double)kappa, inv_t);
-    for (int c = 0; c < n_batches; ++c) {
-        acc_s[c * WARP + lane] = 0;
-        acc_r[c * WARP + lane] = 0;
+// Pass 1 for any k, in O(1) shared memory per warp (a 16-bucket histogram per lane and the
+// 16 totals): κ's bits are found RADIX_BITS at a time from the top (radix select: each
+// round counts the columns whose key agrees with the digits found so far, by their next
+// digit), then one sweep in column order finds j*, the (k − #{D < κ})-th column at
+// distance κ (ties by index, as the lists give them). Every round recomputes the distances
+// exactly as the other passes do. Sets κ, Dmin and j*.
+#define RADIX_BITS 4
+#define RADIX_BUCKETS 16
+template <typename T>
+__device__ void select_by_radix(const T* __restrict__ x, int n, int d, int k, int i, int lane,
+                                const T* xi, int* hist, T& kappa, T& dmin, int& jstar) {
+    typedef typename RadixKey<T>::type Key;
+    const int bits = 8 * (int)sizeof(T);
+    int* bucket_totals = hist + RADIX_BUCKETS * WARP;
+    Key prefix = 0;  // the digits of κ found so far, in place
+    int rank = k;    // κ's rank among the columns that agree with `prefix`
+    T lane_min = (T)INFINITY;
+    for (int shift = bits - RADIX_BITS; shift >= 0; shift -= RADIX_BITS) {
+        const Key known = shift + RADIX_BITS >= bits ? (Key)0 : ~(((Key)1 << (shift + RADIX_BITS)) - 1);
+        for (int b = 0; b < RADIX_BUCKETS; ++b) hist[b * WARP + lane] = 0;
+        for (int j = lane; j < n; j += WARP) {
+            if (j == i) continue;
+            T dist = sq_dist(xi, x + (size_t)j * d, d);
+            lane_min = fmin(lane_min, dist);
+            Key key = key_of(dist);
+            if ((key & known) == prefix) ++hist[(int)((key >> shift) & (RADIX_BUCKETS - 1)) * WARP + lane];
+        }
+        __syncwarp();
+        lane_totals(hist, RADIX_BUCKETS, lane, bucket_totals);
+        __syncwarp();
+        int below = 0;  // columns agreeing with `prefix` whose digit is smaller
+        int digit = 0;
+        while (digit < RADIX_BUCKETS - 1 && below + bucket_totals[digit] < rank) below += bucket_totals[digit++];
+        prefix |= (Key)digit << shift;
+        rank -= below;
+        __syncwarp();  // every lane has read the totals before the next round's
     }
-    T z = 0;
-    for (int j = lane; j < n; j += WARP) {
-        if (j == i) continue;
-        T dist = sq_dist(xi, x + (size_t)j * d, d);
-        T e = exp_t<T>((dmin - dist) * inv_t);
-        T m = e / (e + q);
-        T em = e * m;
-        int c = labels[j];
-        z += e;
-        acc_s[c * WARP + lane] += em;
-        acc_r[c * WARP + lane] += em * ((T)1 - m);
+    kappa = value_of<T>(prefix);
+    T m = lane_min;
+    for (int off = WARP / 2; off > 0; off /= 2) m = fmin(m, __shfl_xor_sync(FULL_MASK, m, off));
+    dmin = m;
+    // j*: the rank-th column (in index order) at distance κ.
+    int seen = 0;
+    jstar = -1;
+    for (int j0 = 0; j0 < n && jstar < 0; j0 += WARP) {
+        const int j = j0 + lane;
+        const int at_kappa = j < n && j != i && key_of(sq_dist(xi, x + (size_t)j * d, d)) == prefix;
+        const int upto = warp_inclusive_sum(at_kappa, lane);
+        int candidate = at_kappa && seen + upto == rank ? j : 0x7fffffff;
+        for (int off = WARP / 2; off > 0; off /= 2) candidate = min(candidate, __shfl_xor_sync(FULL_MASK, candidate, off));
+        if (candidate != 0x7fffffff) jstar = candidate;
+        seen += __shfl_sync(FULL_MASK, upto, WARP - 1);
     }
+}
+
+// The forward's shared memory per warp, in bytes (a multiple of 8, so that every warp's
+// doubles stay aligned): the class totals S_c, R_c (2·B doubles), x_i (d), the selection
+// (32·k (distance, index) pairs, or the radix histogram and its 16 totals), and the
+// per-lane sums of one chunk of classes, [class][lane] (conflict-free writes). The launch
+// plan computes the same.
+template <typename T>
+__device__ __forceinline__ size_t forward_bytes(int d, int k, int n_batches, int class_chunk, int radix) {
+    const size_t selection = radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
+                                   : (size_t)WARP * k * (sizeof(T) + sizeof(int));
+    const size_t bytes = (size_t)2 * n_batches * sizeof(double) + (size_t)d * sizeof(T) + selection +
+                         (size_t)2 * class_chunk * WARP * sizeof(T);
+    return (bytes + 7) / 8 * 8;
+}
+
+template <typename T>
+__device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
+                                int n, int d, int k, int n_batches, int class_chunk, int radix,
+                                T inv_t, int row_start, int n_rows, double* __restrict__ stats,
+                                double* __restrict__ entropy) {
+    DYNAMIC_SHARED(unsigned char, smem_raw);
+    const int lane = threadIdx.x % WARP;
+    const int warp = threadIdx.x / WARP;
+    const int warps = blockDim.x / WARP;
+    const int r = blockIdx.x * warps + warp;
+    const int i = row_start + r;
+    unsigned char* base = smem_raw + forward_bytes<T>(d, k, n_batches, class_chunk, radix) * warp;
+    double* total_s = (double*)base;
+    double* total_r = total_s + n_batches;
+    T* xi = (T*)(total_r + n_batches);
+    unsigned char* selection = (unsigned char*)(xi + d);
+    T* acc_s = (T*)(selection + (radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
+                                       : (size_t)WARP * k * (sizeof(T) + sizeof(int))));
+    T* acc_r = acc_s + (size_t)class_chunk * WARP;
+    if (r >= n_rows) return;  // whole warp leaves together
+
+    for (int c = lane; c < d; c += WARP) xi[c] = x[(size_t)i * d + c];
     __syncwarp();
+
+    T kappa = 0, dmin = 0;
+    int jstar = -1;
+    if (radix) {
+        select_by_radix(x, n, d, k, i, lane, xi, (int*)selection, kappa, dmin, jstar);
+    } else {
+        T* top_d = (T*)selection;
+        int* top_j = (int*)(selection + (size_t)WARP * k * sizeof(T));
+        select_by_lists(x, n, d, k, i, lane, xi, top_d, top_j, kappa, dmin, jstar);
+    }
+
+    // Pass 2: Z, then S_c and R_c chunk by chunk of classes (one chunk when they fit).
+    const T q = gate_offset<T>((double)dmin, (double)kappa, inv_t);
+    T z = 0;
+    for (int c0 = 0; c0 < n_batches; c0 += class_chunk) {
+        const int c1 = min(c0 + class_chunk, n_batches);
+        for (int c = 0; c < c1 - c0; ++c) {
+            acc_s[c * WARP + lane] = 0;
+            acc_r[c * WARP + lane] = 0;
+        }
+        for (int j = lane; j < n; j += WARP) {
+            if (j == i) continue;
+            const int c = (int)labels[j];
+            if (c0 > 0 && (c < c0 || c >= c1)) continue;  // z and classes of chunk 0 come first
+            T dist = sq_dist(xi, x + (size_t)j * d, d);
+            T e = exp_t<T>((dmin - dist) * inv_t);
+            if (c0 == 0) z += e;
+            if (c >= c1) continue;
+            T m = e / (e + q);
+            T em = e * m;
+            acc_s[(c - c0) * WARP + lane] += em;
+            acc_r[(c - c0) * WARP + lane] += em * ((T)1 - m);
+        }
+        __syncwarp();
+        lane_totals(acc_s, c1 - c0, lane, total_s + c0);
+        lane_totals(acc_r, c1 - c0, lane, total_r + c0);
+        __syncwarp();
+    }
     z = warp_sum(z);
 
-    // Entropy and backward statistics (lane 0 writes; classes reduced in a fixed order).
+    // Entropy and backward statistics (lane 0 writes; classes in a fixed order).
     double* row = stats + (size_t)r * (ST_BETA + n_batches);
     const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
     double s_total = 0;
-    for (int c = 0; c < n_batches; ++c) s_total += (double)warp_sum(acc_s[c * WARP + lane]);
+    for (int c = 0; c < n_batches; ++c) s_total += total_s[c];
     const double den = s_total + EPS * (double)z;
     double h = 0, h_dot_p = 0;
     for (int c = 0; c < n_batches; ++c) {
-        double p = (double)warp_sum(acc_s[c * WARP + lane]) / den;
+        double p = total_s[c] / den;
         double log_p = log(p + EPS);
         h -= p * log_p;
         double h_c = -(log_p + p / (p + EPS));
@@ -163,10 +294,9 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
     const double grad_den = -alpha * h_dot_p / den;
     double grad_kappa = 0;
     for (int c = 0; c < n_batches; ++c) {
-        double r = (double)warp_sum(acc_r[c * WARP + lane]);
         if (lane == 0) {
             row[ST_BETA + c] += grad_den;
-            grad_kappa += row[ST_BETA + c] * r * (double)inv_t;
+            grad_kappa += row[ST_BETA + c] * total_r[c] * (double)inv_t;
         }
     }
     if (lane == 0) {
@@ -258,14 +388,16 @@ __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restr
 
 extern "C" {
 __global__ void knn_entropy_fwd_f32(const float* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, float inv_t, int row_start, int n_rows,
-                                    double* stats, double* entropy) {
-    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, inv_t, row_start, n_rows, stats, entropy);
+                                    int n_batches, int class_chunk, int radix, float inv_t,
+                                    int row_start, int n_rows, double* stats, double* entropy) {
+    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,
+                           n_rows, stats, entropy);
 }
 __global__ void knn_entropy_fwd_f64(const double* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, double inv_t, int row_start, int n_rows,
-                                    double* stats, double* entropy) {
-    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, inv_t, row_start, n_rows, stats, entropy);
+                                    int n_batches, int class_chunk, int radix, double inv_t,
+                                    int row_start, int n_rows, double* stats, double* entropy) {
+    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,
+                            n_rows, stats, entropy);
 }
 __global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
                                      double* out) {

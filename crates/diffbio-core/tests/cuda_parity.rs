@@ -147,15 +147,22 @@ fn batch_mixing_matches_cpu() {
 
 fn batch_mixing_cases(kernels: &Kernels) {
     let mut rng = Rng::new(100);
-    // (n, d, k, B, T): n < 32 and odd sizes (no multiple of a warp or block), k = 1,
-    // k = n − 1, B = 64, extreme temperatures.
+    // (n, d, k, B, T): n = 2, n < 32 and odd sizes (no multiple of a warp or block, just
+    // below and above one), k = 1, k = n − 1, B = 64, extreme temperatures; k = 128 and 129
+    // (per-lane lists), k ≥ 193 (past the lists' shared memory: radix select), k = 1,000,
+    // and B = 1,024 (the class sums in chunks).
     for &(n, d, k, b, t) in &[
+        (2, 3, 1, 2, 1.0),
         (5, 3, 2, 2, 1.0),
         (31, 7, 1, 3, 1.0),
+        (33, 5, 32, 3, 1.0),
         (257, 32, 15, 3, 1.0),
-        // k = n − 1 within the current kernel's shared memory (k = 299 is refused: 77,632
-        // bytes per row; the fast-kernels issue lifts the limit).
         (150, 16, 149, 4, 1.0),
+        (300, 8, 299, 4, 1.0),
+        (400, 6, 128, 3, 1.0),
+        (400, 6, 129, 3, 1.0),
+        (1001, 4, 1000, 3, 1.0),
+        (40, 4, 5, 1024, 1.0),
         (1023, 64, 15, 64, 1.0),
         (500, 8, 30, 5, 1e-3),
         (500, 8, 30, 5, 1e3),
@@ -168,12 +175,14 @@ fn batch_mixing_cases(kernels: &Kernels) {
         let labels: Vec<u32> = (0..n).map(|_| rng.below(b) as u32).collect();
         let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
         let loss = mixing(k, b, t);
+        // n = 2: each cell's one neighbour is its κ, the loss does not depend on x and the
+        // gradients are rounding (~1e-15) on both paths; only the value is compared.
         assert_parity(
             &format!("batch mixing n={n} d={d} k={k} B={b} T={t}"),
             kernels,
             both(kernels, &x, &labels, &|x, l| loss.forward(x, l)),
             mixing_f32_tol(d, t),
-            true,
+            n > 2,
         );
     }
 }

@@ -456,10 +456,7 @@ fn batch_mixing_far_from_the_origin_keeps_f32_accuracy(dev: &Device) {
 }
 
 test_device!(batch_mixing_far_from_the_origin_keeps_f32_accuracy);
-test_device!(
-    batch_mixing_matches_dense_spec_on_larger_random_inputs,
-    not_emulated = "k = 128 in f64 needs more shared memory per row than the current kernel has (the fast-kernels issue lifts it)"
-);
+test_device!(batch_mixing_matches_dense_spec_on_larger_random_inputs);
 test_device!(auroc_window_is_exact_against_all_pairs);
 test_device!(auroc_perfect_separation_at_low_temperature);
 test_device!(auroc_is_half_for_identical_scores_and_higher_temperature_flattens);

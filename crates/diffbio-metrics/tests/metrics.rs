@@ -855,18 +855,25 @@ fn exact_roc_auc_equals_brute_force_pair_counting_with_ties() {
     }
 }
 
-#[test]
-fn sparse_label_codes_score_as_their_dense_equivalents() {
-    // Sample ids such as 4,000,000,000 beside small codes: re-coded once (order kept), so no
-    // metric allocates by the largest code and every score is the same as with 0..L−1.
-    let mut rng = Rng::new(21);
-    let (n, dims) = (240, 6);
+/// `n` cells in `dims` dimensions: 4 cell types apart, 3 batches shifted a little, and a
+/// "pre-integration" embedding (scaled and moved): `(x, batches, labels, pre)`.
+fn clustered_cells(seed: u64, n: usize, dims: usize) -> (Vec<f64>, Vec<u32>, Vec<u32>, Vec<f64>) {
+    let mut rng = Rng::new(seed);
     let batches: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
     let labels: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
     let x: Vec<f64> = (0..n * dims)
         .map(|e| rng.normal() + labels[e / dims] as f64 * 2.0 + batches[e / dims] as f64 * 0.5)
         .collect();
     let pre: Vec<f64> = x.iter().map(|v| v * 1.5 + 0.1).collect();
+    (x, batches, labels, pre)
+}
+
+#[test]
+fn sparse_label_codes_score_as_their_dense_equivalents() {
+    // Sample ids such as 4,000,000,000 beside small codes: re-coded once (order kept), so no
+    // metric allocates by the largest code and every score is the same as with 0..L−1.
+    let (n, dims) = (240, 6);
+    let (x, batches, labels, pre) = clustered_cells(21, n, dims);
     let batch_ids = [7, 4_000_000_000, 4_000_000_001];
     let label_ids = [0, 9, 123_456_789, 4_294_967_295];
     let sparse_batches: Vec<u32> = batches.iter().map(|&b| batch_ids[b as usize]).collect();
@@ -924,14 +931,8 @@ fn benchmark_reports_its_stages_and_counts() {
 /// fewer neighbours, the metrics needing more are skipped, the others unchanged.
 #[test]
 fn benchmark_with_graph_equals_benchmark_on_the_exact_graph_and_skips_beyond_it() {
-    let mut rng = Rng::new(33);
     let (n, dims) = (200, 5);
-    let batches: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
-    let labels: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
-    let x: Vec<f64> = (0..n * dims)
-        .map(|e| rng.normal() + labels[e / dims] as f64 * 2.0 + batches[e / dims] as f64 * 0.5)
-        .collect();
-    let pre: Vec<f64> = x.iter().map(|v| v * 1.5 + 0.1).collect();
+    let (x, batches, labels, pre) = clustered_cells(33, n, dims);
     let pre = metrics::PreIntegration { values: &pre, dims };
     let config = metrics::BenchmarkConfig::default();
     let inputs = (&x[..], dims, &batches[..], Some(&labels[..]), Some(pre));

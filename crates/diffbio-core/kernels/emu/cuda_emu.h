@@ -467,6 +467,7 @@ inline float __expf(float x) { return std::exp(x); }
 using std::exp;
 using std::fabs;
 using std::fmax;
+using std::fmin;
 using std::log;
 template <typename A, typename B>
 inline auto min(A a, B b) -> typename std::common_type<A, B>::type {
