@@ -89,6 +89,51 @@ against all n (every row on one device; a rank's own cells for the sharded losse
   static shared tile of the other class. The centres of a range are one contiguous run of
   their class after the stable compaction, which finds its bounds by binary search.
 
+## Performance model (predicted, not measured: no GPU has run these kernels)
+
+An H100 SXM (132 SMs at 1.98 GHz) issues 33.4·10¹² FP32 instructions/s (an FFMA counting
+as one: 67 TFLOP/s), 4.2·10¹² MUFU operations/s (exp2, reciprocal: 16 per SM per clock),
+reads about 5.5 TB/s from L2 and 3.35 TB/s from DRAM (H200: 4.8 TB/s, the rest the same).
+Per pair of cells (row i, column j), with f32, k = 15, B = 3:
+
+- `knn_entropy_fwd` (one warp per row, direct form Σ (x_i − x_j)², lists layout): two
+  sweeps over the columns (κ, then Z and S_c, R_c); each costs 2d FP32 instructions (FSUB,
+  FFMA) and d loads of x_j; the second adds one exp and one division (2 MUFU) and ~12 FP32
+  instructions. Each lane reads its own column's row (32 rows per load instruction, each
+  used for d loads, so L1 serves a warp's reuse), but nothing shares a column between the
+  warps of an SM beyond chance: every pass streams n·d·4 bytes per row from L2, and L2
+  bandwidth, not arithmetic, bounds the kernel (x of 10⁶ × 64 f32 is 256 MB, beyond the
+  50 MB L2, so DRAM may bound it worse). Radix select adds 8 sweeps (f32; 16 in f64) and
+  class chunks one sweep each.
+- `knn_entropy_bwd`: one sweep: the distance (2d), both G terms (4 MUFU, ~30 FP32), the
+  column's statistics (8·(5 + B) bytes) and Σ_j C_ij (x_i − x_j) (2d FP32, coalesced x_j):
+  L2-bound too.
+- `auroc_pairs`: tiles of the other class in shared memory (256 centres a block), per pair
+  ~6 FP32 and 2 MUFU (exp, reciprocal): SFU-bound, 2·|P|·|N| / 4.2·10¹² s = 1.2 ms at
+  50k × 50k (the exp alone, the goal's "SFU exp limit", is 0.6 ms: the current form
+  reaches at most 50 % of it).
+
+Predicted seconds on one H100 (bound = the largest of the three limits; H200 the same,
+as L2, not DRAM, is the bound), and the tiled design's target: distances as
+|x_i|² + |x_j|² − 2 x_i·x_j register-blocked tiles (d FFMA per pair: the CPU path's
+form), x staged once per tile of rows so that L2 traffic drops by the tile height, exact
+top-k on chip; forward = 2 passes, backward = 2 products (distances, C·X), at 60 % of FP32
+peak:
+
+| n | d | fwd FP32 | fwd MUFU | fwd L2 | **fwd now** | bwd FP32 | bwd L2 | **bwd now** | tiled fwd | tiled bwd | **tiled total** |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| 65,536 | 32 | 0.018 | 0.002 | 0.20 | **0.20** | 0.020 | 0.25 | **0.25** | 0.014 | 0.014 | **0.027** |
+| 65,536 | 64 | 0.034 | 0.002 | 0.40 | **0.40** | 0.037 | 0.45 | **0.45** | 0.027 | 0.027 | **0.055** |
+| 262,144 | 32 | 0.29 | 0.033 | 3.2 | **3.2** | 0.33 | 4.0 | **4.0** | 0.22 | 0.22 | **0.44** |
+| 262,144 | 64 | 0.55 | 0.033 | 6.4 | **6.4** | 0.59 | 7.2 | **7.2** | 0.44 | 0.44 | **0.88** |
+| 1,000,000 | 32 | 4.2 | 0.48 | 47 | **47** | 4.7 | 58 | **58** | 3.2 | 3.2 | **6.4** |
+| 1,000,000 | 64 | 8.0 | 0.48 | 93 | **93** | 8.6 | 105 | **105** | 6.4 | 6.4 | **12.8** |
+
+So the one-warp-per-row kernels are predicted at ~200 s for forward + backward at
+n = 10⁶, d = 64, and even the tiled design at 60 % of peak misses the issue's 10 s goal
+(12.8 s): it needs ~77 % of peak, or a forward that shares its first pass's distances
+with the second. To be measured by `benches/kernels.rs` on the first GPU lent.
+
 ## On the CPU
 
 `bash scripts/emulate-kernels.sh` runs every kernel above through the host emulator
