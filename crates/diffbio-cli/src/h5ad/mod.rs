@@ -116,10 +116,12 @@ impl AnnData {
         if self.file.dataset(&path).is_err() {
             return Err(self.not_dense_or_missing("obsm", key));
         }
-        let shape = self.shape_of(&path)?;
+        let dataset = self.dataset(&path)?;
+        let shape = dataset.shape().map_err(|e| self.broken(&path, e))?;
         let &[n, dims] = &shape[..] else {
             return Err(self.refused(&path, &format!("has shape {shape:?}, not [cells, dims]")));
         };
+        let (n, dims) = (n as usize, dims as usize);
         if n != self.n_obs || dims == 0 {
             return Err(self.refused(
                 &path,
@@ -129,7 +131,6 @@ impl AnnData {
                 ),
             ));
         }
-        let dataset = self.dataset(&path)?;
         let values = match dataset.dtype().map_err(|e| self.broken(&path, e))? {
             DType::F32 => dataset.read_f32(),
             DType::F64 => dataset
