@@ -58,8 +58,8 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub rows: Vec<Row>,
-    /// The name of each cell-type code (the categories of an `.h5ad` column; the codes
-    /// themselves for arrays), for the per-label results.
+    /// The name of each cell-type code (the categories of an `.h5ad` column; empty for
+    /// arrays, whose codes name themselves), for the per-label results.
     pub label_names: Vec<String>,
     /// Whether the metrics were min-max scaled across the embeddings.
     pub scaled: bool,
@@ -104,14 +104,14 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             };
             progress.advance(1);
             let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
-            let label_count = labels.iter().flatten().max().map_or(0, |&l| l as usize + 1);
             let row = Row {
                 name,
                 scores: benchmark_with_progress(inputs, request.config, progress)?,
                 neighbours: EXACT.into(),
                 skipped: Vec::new(),
             };
-            (vec![row], (0..label_count).map(|l| l.to_string()).collect())
+            // A code names itself: no names to keep (sample ids up to 4·10⁹ allowed).
+            (vec![row], Vec::new())
         }
         Source::H5ad {
             file,
@@ -154,15 +154,7 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                     None => Row {
                         name: key.clone(),
                         scores: benchmark_with_progress(inputs, request.config, progress)?,
-                        neighbours: match graph
-                            .as_ref()
-                            .and_then(|g| Some((g, g.use_rep.as_ref()?)))
-                        {
-                            Some((given, rep)) => {
-                                format!("{EXACT}: obsp['{}'] is of {rep}", given.key)
-                            }
-                            None => EXACT.into(),
-                        },
+                        neighbours: exact_words(graph.as_ref()),
                         skipped: Vec::new(),
                     },
                 };
@@ -210,6 +202,14 @@ fn check_graph_is_of(graph: &ObspGraph, scored: &[String], file: &AnnData) -> Re
 }
 
 const EXACT: &str = "exact kNN graph (all pairs)";
+
+/// The exact graph, and why a given graph was not used (it is of another embedding).
+fn exact_words(given: Option<&ObspGraph>) -> String {
+    match given.and_then(|g| Some((&g.key, g.use_rep.as_ref()?))) {
+        Some((key, rep)) => format!("{EXACT}: obsp['{key}'] is of {rep}"),
+        None => EXACT.into(),
+    }
+}
 
 fn obsp_words(given: &ObspGraph) -> String {
     let of = match &given.use_rep {

@@ -96,6 +96,11 @@ impl Files {
             .unwrap()
             .write_npy(files.path("batch_ids.npy"))
             .unwrap();
+        let types: Vec<i64> = celltypes().iter().map(|&t| ids[t as usize]).collect();
+        Tensor::new(types, &dev)
+            .unwrap()
+            .write_npy(files.path("celltype_ids.npy"))
+            .unwrap();
         std::fs::write(files.path("x.csv"), "1,2\n").unwrap();
         std::fs::write(files.path("broken.npy"), "not an npy file").unwrap();
         files
@@ -464,6 +469,27 @@ fn sparse_codes_score_as_dense_codes() {
     let sparse = json(&score(&files, "x.npy", "batch_ids.npy", &labels));
     assert!(dense.len() > 5, "{dense:?}");
     assert_eq!(dense, sparse);
+    // Sparse cell-type ids too: the same scores, the per-label kBET under the ids.
+    let ids = files.path("celltype_ids.npy");
+    let mut by_ids = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", ids.to_str().unwrap(), "--json"],
+    ));
+    let mut dense = dense;
+    let per_label = by_ids.remove("kbet_per_label").unwrap();
+    let per_code = dense.remove("kbet_per_label").unwrap();
+    assert_eq!(by_ids, dense);
+    let names: Vec<&String> = per_label.as_object().unwrap().keys().collect();
+    assert!(
+        names.iter().any(|n| n.as_str() == "4000000000"),
+        "{names:?}"
+    );
+    assert_eq!(
+        per_label.as_object().unwrap().len(),
+        per_code.as_object().unwrap().len()
+    );
 }
 
 #[test]
