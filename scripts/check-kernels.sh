@@ -66,12 +66,24 @@ Every kernel computes a range of rows `[row_start, row_start + n_rows)` of the n
 against all n (every row on one device; a rank's own cells for the sharded losses of
 `diffbio::dist`); grids cover the range, so a rank's launch is 1/W of the whole one.
 
-- `knn_entropy_fwd_*`: one warp per row, up to 8 warps per block. Dynamic shared memory per
+- `knn_entropy_fwd_tiled_*` (`kernels/knn_entropy_tiles.cuh`), the plan's forward while its
+  shared memory fits 96 KiB (`forward_kernel`: k ≤ 135 in f32, ≤ 202 in f64, any B and d):
+  blocks of 256 threads (16 × 16) own 64 rows (f32; 32 in f64) and sweep the columns in
+  batch order, 64 (32) at a time, twice; each thread computes 4 × 4 (2 × 2) distances as
+  centred norms minus twice the dot product, 16 dimensions staged a step (the inner loop
+  reads them as 128-bit shared loads). Shared memory: the staging (2·16·68·4 B), the
+  distance tile (64·68·4 B), per-row and per-column state, and the rows' sorted lists
+  (64·k·8 B): 36,608 B at k = 15 in f32, so shared memory would allow 6 blocks per SM and
+  the registers allow 2 (16 warps). Past 48 KiB the launch opts in to more dynamic shared
+  memory (sm_80 and newer). `knn_entropy_mean_*` (one block per dimension) and
+  `knn_entropy_norms_*` (one thread per row) first compute the column means and the centred
+  norms, O(n·d).
+- `knn_entropy_fwd_*` (larger k): one warp per row, up to 8 warps per block. Dynamic shared memory per
   warp (`forward_layout` in `src/batch_mixing/launch.rs`, `forward_bytes` in the kernel):
   `2·B·8` (the class totals S_c, R_c) + `d·sizeof(T)` (the row) + the selection + `2·C·32·
   sizeof(T)` (per-lane sums of C classes at a time), rounded up to 8; warps per block =
   min(8, 48 KiB / that). The selection is the lanes' sorted top-k lists, `32·k·(sizeof(T)+4)`,
-  when they fit (the fast path: k ≤ 192 in f32, ≤ 128 in f64 with few dimensions and
+  when they fit (k ≤ 192 in f32, ≤ 128 in f64 with few dimensions and
   batches), else a radix select of κ (a 16-bucket histogram per lane, 2 KiB: any k, at the
   cost of 8 (f32) or 16 (f64) more sweeps over the columns, plus one to find j*). C = B when
   every class fits, else as many as fit, one sweep over the columns per chunk (B = 1,024
@@ -113,12 +125,17 @@ Per pair of cells (row i, column j), with f32, k = 15, B = 3:
   50k × 50k (the exp alone, the goal's "SFU exp limit", is 0.6 ms: the current form
   reaches at most 50 % of it).
 
+- `knn_entropy_fwd_tiled` (the forward for k ≤ 135, f32): per pair and pass d FFMA (the
+  dot product; 2·4 shared values per 16 FFMA, as 128-bit loads), so 2d FP32 instructions
+  per pair over both passes; pass 1 adds a compare and a ballot per pair (insertions are
+  rare after the first tiles: about k·ln(n/k) per row), pass 2 the exp and division (2
+  MUFU) and ~12 FP32. x streams from L2 once per tile of 64 rows and pass: n²·d·4/64 bytes,
+  0.73 s per pass at 10⁶ × 64, below the arithmetic.
+
 Predicted seconds on one H100 (bound = the largest of the three limits; H200 the same,
-as L2, not DRAM, is the bound), and the tiled design's target: distances as
-|x_i|² + |x_j|² − 2 x_i·x_j register-blocked tiles (d FFMA per pair: the CPU path's
-form), x staged once per tile of rows so that L2 traffic drops by the tile height, exact
-top-k on chip; forward = 2 passes, backward = 2 products (distances, C·X), at 60 % of FP32
-peak:
+as L2, not DRAM, is the bound). "Tiled fwd" is the tiled forward above at 60 % of FP32
+peak (now the forward for k ≤ 135); "tiled bwd" a backward of the same design (not yet
+written: distances as tiles, then Σ_j C_ij x_j as a second tiled product):
 
 | n | d | fwd FP32 | fwd MUFU | fwd L2 | **fwd now** | bwd FP32 | bwd L2 | **bwd now** | tiled fwd | tiled bwd | **tiled total** |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -129,10 +146,11 @@ peak:
 | 1,000,000 | 32 | 4.2 | 0.48 | 47 | **47** | 4.7 | 58 | **58** | 3.2 | 3.2 | **6.4** |
 | 1,000,000 | 64 | 8.0 | 0.48 | 93 | **93** | 8.6 | 105 | **105** | 6.4 | 6.4 | **12.8** |
 
-So the one-warp-per-row kernels are predicted at ~200 s for forward + backward at
-n = 10⁶, d = 64, and even the tiled design at 60 % of peak misses the issue's 10 s goal
-(12.8 s): it needs ~77 % of peak, or a forward that shares its first pass's distances
-with the second. To be measured by `benches/kernels.rs` on the first GPU lent.
+So at n = 10⁶, d = 64 the forward is predicted at ~6.4 s (tiled, was ~93 s one warp per
+row) and the backward, still one warp per row, at ~105 s: ~111 s in all. With a tiled
+backward the whole step is predicted at 12.8 s at 60 % of peak, short of the issue's 10 s
+goal: it needs ~77 % of peak, or a forward that shares its first pass's distances with the
+second. To be measured by `benches/kernels.rs` on the first GPU lent.
 
 ## On the CPU
 

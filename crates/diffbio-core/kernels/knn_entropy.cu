@@ -1,5 +1,9 @@
 // k-NN soft-neighbour batch entropy (SPEC.md §1), forward and backward.
 //
+// The forward's fast path, blocks of 256 threads owning a tile of rows, is in
+// knn_entropy_tiles.cuh (the launch plan takes it while its per-row lists fit). The
+// kernels below are the warp-per-row forward (any k) and the backward.
+//
 // One warp owns one row i. Every kernel computes the rows [row_start, row_start + n_rows)
 // of the n against all n columns (all of them on one device, a rank's own cells when the
 // loss is sharded); row r of the outputs is input row row_start + r, and j*(i) and the
@@ -41,6 +45,8 @@ template <typename T>
 __device__ __forceinline__ T gate_offset(double dmin, double kappa, T inv_t) {
     return (T)fmax(exp((dmin - kappa + KAPPA_SHIFT) * (double)inv_t), 1.17549435e-38);
 }
+
+#include "knn_entropy_tiles.cuh"
 
 template <typename T>
 __device__ __forceinline__ T sq_dist(const T* __restrict__ xi_shared, const T* __restrict__ xj, int d) {
@@ -398,6 +404,35 @@ __global__ void knn_entropy_fwd_f64(const double* x, const uint32_t* labels, int
                                     int row_start, int n_rows, double* stats, double* entropy) {
     knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,
                             n_rows, stats, entropy);
+}
+__global__ void knn_entropy_mean_f32(const float* x, int n, int d, double* mean) {
+    knn_entropy_mean<float>(x, n, d, mean);
+}
+__global__ void knn_entropy_mean_f64(const double* x, int n, int d, double* mean) {
+    knn_entropy_mean<double>(x, n, d, mean);
+}
+__global__ void knn_entropy_norms_f32(const float* x, const double* mean, int n, int d, float* norms) {
+    knn_entropy_norms<float>(x, mean, n, d, norms);
+}
+__global__ void knn_entropy_norms_f64(const double* x, const double* mean, int n, int d,
+                                      double* norms) {
+    knn_entropy_norms<double>(x, mean, n, d, norms);
+}
+__global__ void knn_entropy_fwd_tiled_f32(const float* x, const double* mean, const float* norms,
+                                          const uint32_t* order, const uint32_t* tile_batch,
+                                          int n_tiles, int n, int d, int k, int n_batches,
+                                          float inv_t, int row_start, int n_rows, double* stats,
+                                          double* class_r, double* entropy) {
+    knn_entropy_fwd_tiled<float>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,
+                                 inv_t, row_start, n_rows, stats, class_r, entropy);
+}
+__global__ void knn_entropy_fwd_tiled_f64(const double* x, const double* mean, const double* norms,
+                                          const uint32_t* order, const uint32_t* tile_batch,
+                                          int n_tiles, int n, int d, int k, int n_batches,
+                                          double inv_t, int row_start, int n_rows, double* stats,
+                                          double* class_r, double* entropy) {
+    knn_entropy_fwd_tiled<double>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,
+                                  inv_t, row_start, n_rows, stats, class_r, entropy);
 }
 __global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
                                      double* out) {

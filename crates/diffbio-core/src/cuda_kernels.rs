@@ -3,13 +3,14 @@
 //! Candle's own stream.
 
 use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::cudarc::driver::sys::CUfunction_attribute;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, CudaViewMut, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaDevice, CudaStorage, DType, Layout};
 
-use crate::launch::{Arg, Element, KernelDevice, Launch, Module};
+use crate::launch::{Arg, Element, KernelDevice, Launch, Module, SHARED_MEMORY_LIMIT};
 
 /// `KNN_ENTROPY` and `PAIRWISE_SIGMOID_AUROC`: the PTX of each kernel file.
 mod ptx {
@@ -79,6 +80,14 @@ impl KernelDevice for CudaDevice {
         self.clone_dtoh(buffer)
     }
 
+    fn input_to_host<T: Element>(&self, input: &CudaView<'_, T>) -> candle_core::Result<Vec<T>> {
+        self.clone_dtoh(input)
+    }
+
+    fn upload<T: Element>(&self, data: &[T]) -> candle_core::Result<CudaSlice<T>> {
+        self.clone_htod(data)
+    }
+
     fn storage<T: Element>(&self, buffer: CudaSlice<T>) -> CudaStorage {
         CudaStorage::wrap_cuda_slice(buffer, self.clone())
     }
@@ -125,6 +134,14 @@ impl KernelDevice for CudaDevice {
         } = launch;
         let (name, ptx) = module(m);
         let func = self.get_or_load_custom_func(&kernel, name, ptx)?;
+        if shape.shared_bytes as usize > SHARED_MEMORY_LIMIT {
+            // Past the default 48 KiB a kernel must opt in (sm_80 and newer allow 99-227 KiB).
+            func.set_attribute(
+                CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shape.shared_bytes as i32,
+            )
+            .w()?;
+        }
         let mut builder = func.builder();
         for arg in args.iter_mut() {
             match arg {

@@ -94,6 +94,14 @@ impl KernelDevice for Emulator {
         Ok(buffer.clone())
     }
 
+    fn input_to_host<T: Element>(&self, input: &&[T]) -> candle_core::Result<Vec<T>> {
+        Ok(input.to_vec())
+    }
+
+    fn upload<T: Element>(&self, data: &[T]) -> candle_core::Result<Vec<T>> {
+        Ok(data.to_vec())
+    }
+
     fn storage<T: Element>(&self, buffer: Vec<T>) -> CpuStorage {
         T::to_cpu_storage_owned(buffer)
     }

@@ -168,6 +168,10 @@ pub(crate) trait KernelDevice {
     fn alloc_zeros<T: Element>(&self, len: usize) -> candle_core::Result<Self::Buffer<T>>;
     /// A copy of `buffer` on the host.
     fn to_host<T: Element>(&self, buffer: &Self::Buffer<T>) -> candle_core::Result<Vec<T>>;
+    /// A copy of an op input on the host.
+    fn input_to_host<T: Element>(&self, input: &Self::Input<'_, T>) -> candle_core::Result<Vec<T>>;
+    /// A buffer holding `data`.
+    fn upload<T: Element>(&self, data: &[T]) -> candle_core::Result<Self::Buffer<T>>;
     /// A result buffer as a storage of this backend.
     fn storage<T: Element>(&self, buffer: Self::Buffer<T>) -> Self::Storage;
 

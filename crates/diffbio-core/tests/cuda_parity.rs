@@ -14,7 +14,8 @@ use diffbio_testing::{flat, norm_rel_err, rel_err, scalar, Rng};
 const F32_TOL: f64 = 1e-5;
 
 /// The f32 tolerance of batch mixing in `d` dimensions at temperature `t`. The CPU path
-/// forms distances as |x_i|² + |x_j|² − 2 x_i·x_j of centred points, the kernels as
+/// and the tiled forward form distances as |x_i|² + |x_j|² − 2 x_i·x_j of centred points
+/// (in different summation orders), the warp kernels (large k, the backward) as
 /// Σ (x_i − x_j)²: each rounds differently, by about ε·|x|² ≈ ε·d on these normal inputs,
 /// and the loss sees the distances through exp(−D/T), so near-ties and low temperatures
 /// amplify the difference by 1/T (at T = 1e-3 and d = 8 it reaches 4·10⁻⁴ in the gradient).
@@ -150,8 +151,16 @@ fn batch_mixing_cases(kernels: &Kernels) {
     // (n, d, k, B, T): n = 2, n < 32 and odd sizes (no multiple of a warp or block, just
     // below and above one), k = 1, k = n − 1, B = 64, extreme temperatures; k = 128 and 129
     // (per-lane lists), k ≥ 193 (past the lists' shared memory: radix select), k = 1,000,
-    // and B = 1,024 (the class sums in chunks).
+    // and B = 1,024 (the class sums in chunks). The tiled forward (64 × 64 tiles in f32,
+    // 16 dimensions a step): n and d just below, at and above a tile, k = 135 (its largest
+    // in f32) and 136 (the warp kernel's lists).
     for &(n, d, k, b, t) in &[
+        (63, 17, 5, 3, 1.0),
+        (64, 16, 63, 2, 1.0),
+        (65, 1, 5, 3, 1.0),
+        (129, 15, 10, 7, 0.5),
+        (200, 33, 135, 3, 1.0),
+        (200, 33, 136, 3, 1.0),
         (2, 3, 1, 2, 1.0),
         (5, 3, 2, 2, 1.0),
         (31, 7, 1, 3, 1.0),
@@ -226,6 +235,27 @@ fn batch_mixing_f64_and_half_inputs_match_cpu() {
 
 fn f64_and_half_inputs(kernels: &Kernels) {
     let mut rng = Rng::new(102);
+    // The f64 tiled forward's 32 × 32 tiles: n just below, at and above one, k = 202 (its
+    // largest) and 203 (the warp kernel).
+    for &(n, d, k, b) in &[
+        (31, 5, 3, 2),
+        (32, 16, 31, 3),
+        (33, 17, 7, 4),
+        (250, 3, 202, 3),
+        (250, 3, 203, 3),
+    ] {
+        let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(b) as u32).collect();
+        let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+        let loss = mixing(k, b, 1.0);
+        assert_parity(
+            &format!("batch mixing f64 n={n} d={d} k={k} B={b}"),
+            kernels,
+            both(kernels, &x, &labels, &|x, l| loss.forward(x, l)),
+            1e-10,
+            true,
+        );
+    }
     let (n, d) = (400, 16);
     let x64 = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
     let labels = Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &Device::Cpu).unwrap();

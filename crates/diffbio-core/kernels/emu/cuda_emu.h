@@ -339,6 +339,26 @@ EMU_INTERNAL T exchange(unsigned mask, T value, int source, int line, const char
     return out;
 }
 
+// __ballot_sync: bit l of the result is lane l's predicate. Every lane of the warp must take
+// part (the mask is the full warp's, and on hardware a lane that exited makes it undefined).
+EMU_INTERNAL unsigned vote(unsigned mask, bool predicate, int line) {
+    check_full(mask, "__ballot_sync", line);
+    Warp& w = warp();
+    const unsigned serial = self().shuffles++;
+    const unsigned set = serial % 2;
+    w.slot[set][lane()] = predicate;
+    w.site[set][lane()] = line;
+    w.serial[set][lane()] = serial;
+    w.barrier.arrive_and_wait("__ballot_sync", line);
+    unsigned bits = 0;
+    for (int l = 0; l < kWarp; ++l) {
+        if (w.serial[set][l] != serial) fail("ballot with a lane that did not take part", "__ballot_sync", line);
+        if (w.site[set][l] != line) fail("divergent ballot: lanes at different call sites", "__ballot_sync", line);
+        bits |= (unsigned)(w.slot[set][l] != 0) << l;
+    }
+    return bits;
+}
+
 // A fiber's life: the kernel, then it leaves its warp's and block's barriers.
 EMU_INTERNAL void fiber_main() {
     Scheduler& s = scheduler();
@@ -452,6 +472,7 @@ EMU_INTERNAL void launch(void (*kernel)(Params...), unsigned grid, unsigned bloc
 #define __syncthreads() emu::self().block->barrier.arrive_and_wait("__syncthreads", __LINE__)
 #define __syncwarp(...) emu::warp().barrier.arrive_and_wait("__syncwarp", __LINE__)
 #define __shfl_sync(mask, v, src) emu::exchange((mask), (v), (src), __LINE__, "__shfl_sync")
+#define __ballot_sync(mask, predicate) emu::vote((mask), (predicate), __LINE__)
 #define __shfl_xor_sync(mask, v, m) \
     emu::exchange((mask), (v), emu::lane() ^ (m), __LINE__, "__shfl_xor_sync")
 // A lane whose source would lie past lane 31 gets its own value, as on hardware.
@@ -464,6 +485,7 @@ inline T __ldg(const T* p) {
     return *p;
 }
 inline float __expf(float x) { return std::exp(x); }
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 using std::exp;
 using std::fabs;
 using std::fmax;
@@ -476,5 +498,5 @@ inline auto min(A a, B b) -> typename std::common_type<A, B>::type {
 
 // CUDA features the kernels do not use, and so this header does not emulate.
 #pragma GCC poison atomicAdd atomicCAS atomicExch atomicMin atomicMax __shfl_up_sync
-#pragma GCC poison __ballot_sync __any_sync __all_sync __activemask __threadfence
+#pragma GCC poison __any_sync __all_sync __activemask __threadfence
 #pragma GCC poison __syncthreads_count __syncthreads_and __syncthreads_or cudaMalloc

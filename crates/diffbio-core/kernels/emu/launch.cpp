@@ -35,6 +35,12 @@ extern "C" int diffbio_emu_launch(const char* name, unsigned grid, unsigned bloc
         return launch(kernel, grid, block, shared_bytes, params, n_params) ? 0 : 2;
     DIFFBIO_EMU_KERNEL(knn_entropy_fwd_f32)
     DIFFBIO_EMU_KERNEL(knn_entropy_fwd_f64)
+    DIFFBIO_EMU_KERNEL(knn_entropy_mean_f32)
+    DIFFBIO_EMU_KERNEL(knn_entropy_mean_f64)
+    DIFFBIO_EMU_KERNEL(knn_entropy_norms_f32)
+    DIFFBIO_EMU_KERNEL(knn_entropy_norms_f64)
+    DIFFBIO_EMU_KERNEL(knn_entropy_fwd_tiled_f32)
+    DIFFBIO_EMU_KERNEL(knn_entropy_fwd_tiled_f64)
     DIFFBIO_EMU_KERNEL(knn_entropy_loss_f64)
     DIFFBIO_EMU_KERNEL(knn_entropy_bwd_f32)
     DIFFBIO_EMU_KERNEL(knn_entropy_bwd_f64)

@@ -13,9 +13,10 @@
 // path, launched through the Rust plans a GPU uses, is `cargo test --features cuda-emu`.
 //
 // The launch shapes below follow the Rust plans (crates/diffbio-core/src/*/launch.rs): at
-// most 8 warps per block within 48 KiB of dynamic shared memory, single blocks of 1024
-// threads, 256 centres per AUROC block. A shape the plans never produce is still a valid
-// launch, so a difference here weakens a check but cannot hide a kernel bug it shows.
+// most 8 warps per block within 48 KiB of dynamic shared memory, the tiled forward's
+// blocks of 256 threads within 96 KiB, single blocks of 1024 threads, 256 centres per
+// AUROC block. A shape the plans never produce is still a valid launch, so a difference
+// here weakens a check but cannot hide a kernel bug it shows.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -145,6 +146,40 @@ Layout plan_layout(const Mixing& c, size_t size) {
 
 int warps_for(size_t per_warp) { return (int)std::min<size_t>(8, 48 * 1024 / per_warp); }
 
+// The tiled forward (src/batch_mixing/launch.rs, forward_kernel): 64 × 64 tiles in f32,
+// 32 × 32 in f64, taken while its shared memory (tiled_forward_bytes) fits 96 KiB.
+int tile_side(size_t size) { return size == 4 ? 64 : 32; }
+
+size_t tiled_bytes(const Mixing& c, size_t size) {
+    const size_t side = tile_side(size), depth = 16, pad = 4;
+    const size_t parts[] = {size * depth * (side + pad), size * depth * (side + pad), size * side * (side + pad),
+                            size * side, size * side, 4 * side, 4 * side, size * side, size * side, size * side,
+                            8 * side, 4 * side, 4 * side, size * side * c.k, 4 * side * c.k};
+    size_t total = 0;
+    for (size_t p : parts) total += (p + 7) / 8 * 8;
+    return total;
+}
+
+bool plan_is_tiled(const Mixing& c, size_t size) { return tiled_bytes(c, size) <= 96 * 1024; }
+
+// The columns in batch order, each batch padded to whole tiles (ColumnTiles::new).
+void column_tiles(const std::vector<uint32_t>& labels, int b, int side, std::vector<uint32_t>& order,
+                  std::vector<uint32_t>& tile_batch) {
+    order.clear();
+    tile_batch.clear();
+    for (int batch = 0; batch < b; ++batch) {
+        size_t members = 0;
+        for (size_t i = 0; i < labels.size(); ++i)
+            if ((int)labels[i] == batch) {
+                order.push_back((uint32_t)i);
+                ++members;
+            }
+        const size_t tiles = (members + side - 1) / side;
+        order.resize(order.size() + tiles * side - members, UINT32_MAX);
+        tile_batch.resize(tile_batch.size() + tiles, (uint32_t)batch);
+    }
+}
+
 // Rows [start, start + len) of the cells: what one launch computes.
 struct Rows {
     int start, len;
@@ -170,11 +205,30 @@ double emulated_mixing(const std::vector<T>& x, const std::vector<uint32_t>& lab
     double* op = loss.data();
     int n = c.n, d = c.d, k = c.k, b = c.b;
     T inv_t = (T)(1.0 / c.t);
-    Layout layout = forced ? *forced : plan_layout(c, sizeof(T));
-    const int warps = warps_for(layout.per_warp);
-    launch(std::string("knn_entropy_fwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
-           layout.per_warp * warps,
-           {&xp, &lp, &n, &d, &k, &b, &layout.chunk, &layout.radix, &inv_t, &rows.start, &rows.len, &sp, &ep});
+    if (!forced && plan_is_tiled(c, sizeof(T))) {
+        std::vector<uint32_t> order, tile_batch;
+        const int side = tile_side(sizeof(T));
+        column_tiles(labels, c.b, side, order, tile_batch);
+        std::vector<double> mean(c.d, NAN), class_r((size_t)rows.len * c.b, NAN);
+        std::vector<T> norms(c.n, (T)NAN);
+        double* mp = mean.data();
+        T* np_ = norms.data();
+        const uint32_t* orp = order.data();
+        const uint32_t* tbp = tile_batch.data();
+        double* rp = class_r.data();
+        int n_tiles = (int)tile_batch.size();
+        launch(std::string("knn_entropy_mean_") + suffix<T>(), c.d, 256, 0, {&xp, &n, &d, &mp});
+        launch(std::string("knn_entropy_norms_") + suffix<T>(), (c.n + 255) / 256, 256, 0, {&xp, &mp, &n, &d, &np_});
+        launch(std::string("knn_entropy_fwd_tiled_") + suffix<T>(), (rows.len + side - 1) / side, 256,
+               tiled_bytes(c, sizeof(T)),
+               {&xp, &mp, &np_, &orp, &tbp, &n_tiles, &n, &d, &k, &b, &inv_t, &rows.start, &rows.len, &sp, &rp, &ep});
+    } else {
+        Layout layout = forced ? *forced : plan_layout(c, sizeof(T));
+        const int warps = warps_for(layout.per_warp);
+        launch(std::string("knn_entropy_fwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
+               layout.per_warp * warps,
+               {&xp, &lp, &n, &d, &k, &b, &layout.chunk, &layout.radix, &inv_t, &rows.start, &rows.len, &sp, &ep});
+    }
     if (host_sum) {
         double total = 0;
         for (double h : entropy) total += h;
@@ -266,9 +320,13 @@ void check_mixing(const Mixing& c, std::mt19937_64& rng, bool with_grad, bool du
             break;
         }
     check_mixing_rows(xt, labels, c, stats, got, label);
-    // The other layouts: radix select, and the classes in chunks (of a third, at least
-    // one), give the same statistics bit for bit (the same distances, selected and summed
-    // in the same order).
+    // The warp kernel (the plan's for large k) on the same cells, then its other layouts:
+    // radix select, and the classes in chunks (of a third, at least one), give its
+    // statistics bit for bit (the same distances, selected and summed in the same order).
+    const Layout warp_plan = plan_layout(c, sizeof(T));
+    std::vector<double> warp_stats;
+    const double warp_value = emulated_mixing(xt, labels, c, warp_stats, false, {0, -1}, &warp_plan);
+    expect_close("batch mixing loss, warp kernel", label, warp_value, dense_mixing(rounded, labels, c), tol);
     const int third = std::max(1, c.b / 3);
     for (Layout forced : {layout_of(c, sizeof(T), 1, c.b), layout_of(c, sizeof(T), 0, third),
                           layout_of(c, sizeof(T), 1, third)}) {
@@ -277,21 +335,23 @@ void check_mixing(const Mixing& c, std::mt19937_64& rng, bool with_grad, bool du
         const double value = emulated_mixing(xt, labels, c, other, false, {0, -1}, &forced);
         const std::string which = label + (forced.radix ? " radix" : " lists") + " chunk=" +
                                   std::to_string(forced.chunk);
-        expect_same_rows("batch mixing statistics of another layout", which, other, stats, 0);
-        expect_close("batch mixing loss of another layout", which, value, got, 0.0);
+        expect_same_rows("batch mixing statistics of another layout", which, other, warp_stats, 0);
+        expect_close("batch mixing loss of another layout", which, value, warp_value, 0.0);
     }
     if (!with_grad) return;
     const std::vector<double> grad = emulated_mixing_grad(xt, labels, c, stats);
     // The reference gradient: central differences of the emulated float64 forward (for
-    // f32, of its f32-rounded inputs).
+    // f32, of its f32-rounded inputs), by the warp kernel (2·n·d forwards: the tiled
+    // kernel's blocks of 256 threads would take minutes under ThreadSanitizer).
+    const Layout fd_plan = plan_layout(c, sizeof(double));
     std::vector<double> probe(rounded), scratch;
     double diff2 = 0, norm2 = 0;
     for (size_t e = 0; e < probe.size(); ++e) {
         const double h = 1e-6, keep = probe[e];
         probe[e] = keep + h;
-        const double plus = emulated_mixing(probe, labels, c, scratch, true);
+        const double plus = emulated_mixing(probe, labels, c, scratch, true, {0, -1}, &fd_plan);
         probe[e] = keep - h;
-        const double minus = emulated_mixing(probe, labels, c, scratch, true);
+        const double minus = emulated_mixing(probe, labels, c, scratch, true, {0, -1}, &fd_plan);
         probe[e] = keep;
         const double fd = (plus - minus) / (2 * h);
         diff2 += (grad[e] - fd) * (grad[e] - fd);
@@ -432,6 +492,12 @@ void check_mixing_cases(std::mt19937_64& rng) {
     // parity suite's.
     std::mt19937_64 own(11);
     check_mixing<T>({40, 3, 7, 200, 1.0}, own, false, false);
+    // The tiled forward: n and d around its tiles (64 in f32, 32 in f64; 16 dimensions a
+    // step), a batch's run across tiles, duplicates; each also against the warp kernel.
+    std::mt19937_64 tiles(12);
+    check_mixing<T>({65, 17, 9, 3, 1.0}, tiles, false, false);
+    check_mixing<T>({70, 16, 40, 2, 0.5}, tiles, false, true);
+    check_mixing<T>({6, 33, 5, 3, 1.0}, tiles, false, false);
 }
 
 template <typename T>

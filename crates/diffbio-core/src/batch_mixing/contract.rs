@@ -7,7 +7,9 @@
 //!   itself excluded (`D_ii = +∞`). The CPU computes it as `|x_i|² + |x_j|² − 2 x_i·x_j`
 //!   from matrix-product tiles (clamped at 0) of the points centred on their mean (so
 //!   that rounding scales with the spread of the points, not their distance from the
-//!   origin), the CUDA kernels in the direct form `Σ (x_i − x_j)²`; the two differ by
+//!   origin), and so does the tiled CUDA forward (the centred values rounded to the input
+//!   precision as here, the sums in another order); the warp-per-row kernels (the forward
+//!   at large k, the backward) use the direct form `Σ (x_i − x_j)²`. They differ by
 //!   rounding only (about ε·|x − mean|², which a low temperature amplifies by 1/T).
 //! - **Neighbours**: κ_i is the exact k-th smallest `D_i·` in the total order (distance,
 //!   then the smaller index); j*(i) is the neighbour at that rank.

@@ -3,8 +3,10 @@
 //!
 //! The op output is the contract's (`super::contract`): `[loss, per-row statistics...]` in
 //! f64, rows in input order, so the backward finds κ_i, j*(i), Dmin_i, γ_i, ∂L/∂κ_i and β_i·
-//! without an n×n buffer. Memory: the statistics, one f64 entropy per row, and shared memory
-//! per warp. Every kernel computes a range of rows against all n columns.
+//! without an n×n buffer. Memory: the statistics, one f64 entropy per row, shared memory per
+//! block; the tiled forward adds the columns in batch order (n u32 and each batch's padding
+//! to a tile), the column means (d f64), the centred norms (n) and R_c (n_rows·B f64).
+//! Every kernel computes a range of rows against all n columns.
 
 use std::ops::Range;
 
@@ -13,6 +15,190 @@ use crate::launch::{
     as_i32, kernel_name, warps_per_block, Arg, DeviceKernel, KernelDevice, KernelReal, Launch,
     Module, Shape, SHARED_MEMORY_LIMIT,
 };
+
+/// The forward's kernels for one launch: the tiled kernel while its per-row lists fit
+/// [`TILED_SHARED_LIMIT`] (every k up to 135 in f32, 202 in f64), else the warp-per-row
+/// kernel with the layout [`forward_layout`] chooses (any k).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardKernel {
+    Tiled { shared_bytes: usize },
+    Warp(ForwardLayout),
+}
+
+/// The most shared memory a block of the tiled forward takes: 96 KiB, within what every
+/// GPU since sm_80 lets a kernel opt in to (sm_86/89 99 KiB, sm_80 163, sm_90 227).
+pub(crate) const TILED_SHARED_LIMIT: usize = 96 * 1024;
+
+/// Threads of a tiled block, dimensions staged per step, shared-memory row padding
+/// (`kernels/knn_entropy_tiles.cuh`).
+const TILE_THREADS: u32 = 256;
+const TILE_DEPTH: usize = 16;
+const TILE_PAD: usize = 4;
+
+/// Rows and columns of one tile of the tiled forward (the kernels' `TiledShape<T>`).
+pub(crate) fn tile_shape<T: KernelReal>() -> (usize, usize) {
+    match std::mem::size_of::<T>() {
+        4 => (64, 64),
+        _ => (32, 32),
+    }
+}
+
+/// The tiled forward's shared memory per block, as its `TiledShared` carves it: the
+/// staged dimensions, the distance tile, per-row and per-column state, and the rows'
+/// sorted lists of k (distance, index) pairs; each part rounded up to 8 bytes.
+fn tiled_forward_bytes<T: KernelReal>(k: usize) -> usize {
+    let (rows, cols) = tile_shape::<T>();
+    let t = std::mem::size_of::<T>();
+    [
+        t * TILE_DEPTH * (rows + TILE_PAD),
+        t * TILE_DEPTH * (cols + TILE_PAD),
+        t * rows * (cols + TILE_PAD),
+        t * rows,
+        t * cols,
+        4 * rows,
+        4 * cols,
+        t * rows,
+        t * rows,
+        t * rows,
+        8 * rows,
+        4 * rows,
+        4 * rows,
+        t * rows * k,
+        4 * rows * k,
+    ]
+    .iter()
+    .map(|bytes| bytes.div_ceil(8) * 8)
+    .sum()
+}
+
+/// The tiled kernel when it fits, else the warp kernel's layout.
+pub(crate) fn forward_kernel<T: KernelReal>(
+    d: usize,
+    p: &Params,
+) -> candle_core::Result<ForwardKernel> {
+    let shared_bytes = tiled_forward_bytes::<T>(p.k);
+    if shared_bytes <= TILED_SHARED_LIMIT {
+        return Ok(ForwardKernel::Tiled { shared_bytes });
+    }
+    Ok(ForwardKernel::Warp(forward_layout::<T>(d, p)?))
+}
+
+/// The columns of the tiled forward in batch order, each batch's run padded to whole tiles:
+/// `order[p]` is the input row at position p (`u32::MAX` for padding), `tile_batch[t]` the
+/// one batch of tile t. Stable: a batch's rows keep their input order.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ColumnTiles {
+    pub order: Vec<u32>,
+    pub tile_batch: Vec<u32>,
+}
+
+impl ColumnTiles {
+    /// For labels in `0..n_batches` and tiles of `cols` columns.
+    pub(crate) fn new(labels: &[u32], n_batches: usize, cols: usize) -> Self {
+        let mut counts = vec![0usize; n_batches];
+        labels.iter().for_each(|&l| counts[l as usize] += 1);
+        let tiles: Vec<usize> = counts.iter().map(|c| c.div_ceil(cols)).collect();
+        let mut next: Vec<usize> = tiles
+            .iter()
+            .scan(0, |start, &t| {
+                let here = *start;
+                *start += t * cols;
+                Some(here)
+            })
+            .collect();
+        let mut order = vec![u32::MAX; tiles.iter().sum::<usize>() * cols];
+        for (i, &l) in labels.iter().enumerate() {
+            order[next[l as usize]] = i as u32;
+            next[l as usize] += 1;
+        }
+        let tile_batch = tiles
+            .iter()
+            .enumerate()
+            .flat_map(|(b, &t)| std::iter::repeat_n(b as u32, t))
+            .collect();
+        Self { order, tile_batch }
+    }
+}
+
+/// `knn_entropy_mean_*(x, n, d, mean)`: one block of 256 threads per dimension.
+fn mean_plan<T: KernelReal, B>(
+    (n, d): (usize, usize),
+    [x, mean]: [Arg<B>; 2],
+) -> candle_core::Result<Launch<B>> {
+    Ok(Launch {
+        module: Module::KnnEntropy,
+        kernel: kernel_name::<T>("knn_entropy_mean"),
+        shape: Shape {
+            grid: as_i32(d, "d")? as u32,
+            block: TILE_THREADS,
+            shared_bytes: 0,
+        },
+        args: vec![
+            x,
+            Arg::I32(as_i32(n, "n")?),
+            Arg::I32(as_i32(d, "d")?),
+            mean,
+        ],
+    })
+}
+
+/// `knn_entropy_norms_*(x, mean, n, d, norms)`: one thread per row.
+fn norms_plan<T: KernelReal, B>(
+    (n, d): (usize, usize),
+    [x, mean, norms]: [Arg<B>; 3],
+) -> candle_core::Result<Launch<B>> {
+    Ok(Launch {
+        module: Module::KnnEntropy,
+        kernel: kernel_name::<T>("knn_entropy_norms"),
+        shape: Shape::threads(n, TILE_THREADS),
+        args: vec![
+            x,
+            mean,
+            Arg::I32(as_i32(n, "n")?),
+            Arg::I32(as_i32(d, "d")?),
+            norms,
+        ],
+    })
+}
+
+/// `knn_entropy_fwd_tiled_*(x, mean, norms, order, tile_batch, n_tiles, n, d, k, B, 1/T,
+/// row_start, n_rows, stats, class_r, entropy)`: one block per tile of rows.
+pub(crate) fn tiled_plan<T: KernelReal, B>(
+    (n, d): (usize, usize),
+    rows: &Range<usize>,
+    p: &Params,
+    n_tiles: usize,
+    shared_bytes: usize,
+    [x, mean, norms, order, tile_batch, stats, class_r, entropy]: [Arg<B>; 8],
+) -> candle_core::Result<Launch<B>> {
+    Ok(Launch {
+        module: Module::KnnEntropy,
+        kernel: kernel_name::<T>("knn_entropy_fwd_tiled"),
+        shape: Shape {
+            grid: as_i32(rows.len().div_ceil(tile_shape::<T>().0), "row tiles")? as u32,
+            block: TILE_THREADS,
+            shared_bytes: shared_bytes as u32,
+        },
+        args: vec![
+            x,
+            mean,
+            norms,
+            order,
+            tile_batch,
+            Arg::I32(as_i32(n_tiles, "column tiles")?),
+            Arg::I32(as_i32(n, "n")?),
+            Arg::I32(as_i32(d, "d")?),
+            Arg::I32(as_i32(p.k, "k")?),
+            Arg::I32(as_i32(p.n_batches, "B")?),
+            Arg::real::<T>(1.0 / p.temperature),
+            Arg::I32(as_i32(rows.start, "row_start")?),
+            Arg::I32(as_i32(rows.len(), "n_rows")?),
+            stats,
+            class_r,
+            entropy,
+        ],
+    })
+}
 
 /// How `knn_entropy_fwd` lays out one row's shared memory, chosen to fit a block: the k
 /// nearest by per-lane sorted lists when 32·k pairs fit (the fast path), else by radix
@@ -77,14 +263,14 @@ pub(crate) fn forward_layout<T: KernelReal>(
 }
 
 /// `knn_entropy_fwd_*(x, labels, n, d, k, B, class_chunk, radix, 1/T, row_start, n_rows,
-/// stats, entropy)`.
+/// stats, entropy)` with `layout` ([`forward_layout`]).
 pub(crate) fn forward_plan<T: KernelReal, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
+    layout: ForwardLayout,
     [x, labels, stats, entropy]: [Arg<B>; 4],
 ) -> candle_core::Result<Launch<B>> {
-    let layout = forward_layout::<T>(d, p)?;
     let warps = warps_per_block(
         layout.per_warp,
         "batch mixing (k-NN selection and class sums)",
@@ -175,24 +361,76 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
     const OP: &'static str = "knn-entropy";
 
     fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
-        let (dev, (n, _), p) = (self.dev, self.dims, self.params);
+        let (dev, (n, d), p) = (self.dev, self.dims, self.params);
         let n_rows = self.rows.len();
         let mut out = dev.alloc_output::<f64>(1 + n_rows * RowStats::width(p.n_batches))?;
         let mut entropy = dev.alloc_output::<f64>(n_rows)?;
-        let rows = forward_plan::<T, _>(
-            self.dims,
-            self.rows,
-            p,
-            [
-                D::read_input_from(&x, 0),
-                D::read_input_from(&self.labels, 0),
-                D::write_from(&mut out, 1),
-                D::write_from(&mut entropy, 0),
-            ],
-        )?;
-        // SAFETY: the plan orders the arguments as `knn_entropy_fwd_*` declares them; x holds
-        // n·d elements, labels n, stats n_rows·(5 + B), entropy n_rows; rows lie in 0..n.
-        unsafe { dev.launch(rows) }?;
+        match forward_kernel::<T>(d, p)? {
+            ForwardKernel::Tiled { shared_bytes } => {
+                let labels = dev.input_to_host(&self.labels)?;
+                let cols = ColumnTiles::new(&labels, p.n_batches, tile_shape::<T>().1);
+                let order = dev.upload(&cols.order)?;
+                let tile_batch = dev.upload(&cols.tile_batch)?;
+                let mut mean = dev.alloc_output::<f64>(d)?;
+                let mut norms = dev.alloc_output::<T>(n)?;
+                let mut class_r = dev.alloc_output::<f64>(n_rows * p.n_batches)?;
+                let plan = mean_plan::<T, _>(
+                    self.dims,
+                    [D::read_input_from(&x, 0), D::write_from(&mut mean, 0)],
+                )?;
+                // SAFETY: x holds n·d elements, mean d.
+                unsafe { dev.launch(plan) }?;
+                let plan = norms_plan::<T, _>(
+                    self.dims,
+                    [
+                        D::read_input_from(&x, 0),
+                        D::read_from(&mean, 0),
+                        D::write_from(&mut norms, 0),
+                    ],
+                )?;
+                // SAFETY: x holds n·d elements, mean d, norms n.
+                unsafe { dev.launch(plan) }?;
+                let plan = tiled_plan::<T, _>(
+                    self.dims,
+                    self.rows,
+                    p,
+                    cols.tile_batch.len(),
+                    shared_bytes,
+                    [
+                        D::read_input_from(&x, 0),
+                        D::read_from(&mean, 0),
+                        D::read_from(&norms, 0),
+                        D::read_from(&order, 0),
+                        D::read_from(&tile_batch, 0),
+                        D::write_from(&mut out, 1),
+                        D::write_from(&mut class_r, 0),
+                        D::write_from(&mut entropy, 0),
+                    ],
+                )?;
+                // SAFETY: the plan orders the arguments as `knn_entropy_fwd_tiled_*` declares
+                // them; order holds n_tiles·COLS indices (padding ≥ n), tile_batch n_tiles
+                // batches, stats n_rows·(5 + B), class_r n_rows·B, entropy n_rows.
+                unsafe { dev.launch(plan) }?;
+            }
+            ForwardKernel::Warp(layout) => {
+                let plan = forward_plan::<T, _>(
+                    self.dims,
+                    self.rows,
+                    p,
+                    layout,
+                    [
+                        D::read_input_from(&x, 0),
+                        D::read_input_from(&self.labels, 0),
+                        D::write_from(&mut out, 1),
+                        D::write_from(&mut entropy, 0),
+                    ],
+                )?;
+                // SAFETY: the plan orders the arguments as `knn_entropy_fwd_*` declares
+                // them; x holds n·d elements, labels n, stats n_rows·(5 + B), entropy
+                // n_rows; rows lie in 0..n.
+                unsafe { dev.launch(plan) }?;
+            }
+        }
         let entropy_in = D::read_from(&entropy, 0);
         let loss = loss_plan((n_rows, n), p, [entropy_in, D::write_from(&mut out, 0)])?;
         // SAFETY: `entropy` holds n_rows doubles; the kernel writes out[0] only.
@@ -249,7 +487,8 @@ mod tests {
             temperature: 0.5,
         };
         let args = || [(); 4].map(|_| Arg::Buffer(()));
-        let plan = forward_plan::<f32, ()>((1000, 64), &(200..500), &p, args()).unwrap();
+        let layout = forward_layout::<f32>(64, &p).unwrap();
+        let plan = forward_plan::<f32, ()>((1000, 64), &(200..500), &p, layout, args()).unwrap();
         let per_warp = 2 * 3 * 8 + 64 * 4 + 32 * 15 * 8 + 2 * 3 * 32 * 4;
         assert_eq!(plan.kernel, "knn_entropy_fwd_f32");
         assert_eq!(plan.shape, Shape::rows(300, 8, per_warp));
@@ -266,6 +505,37 @@ mod tests {
         let back = backward_plan::<f64, ()>((10, 3), &(0..10), &p, args()).unwrap();
         assert_eq!(back.shape, Shape::rows(10, 8, 48));
         assert_eq!(back.args.len(), 10);
+    }
+
+    /// The tiled forward takes every k whose lists fit 96 KiB, the warp kernel the rest.
+    #[test]
+    fn forward_kernel_is_tiled_while_the_lists_fit() {
+        let p = |k| Params {
+            k,
+            n_batches: 1024,
+            temperature: 1.0,
+        };
+        let tiled = |kernel: ForwardKernel| matches!(kernel, ForwardKernel::Tiled { .. });
+        assert!(tiled(forward_kernel::<f32>(64, &p(135)).unwrap()));
+        assert!(!tiled(forward_kernel::<f32>(64, &p(136)).unwrap()));
+        assert!(tiled(forward_kernel::<f64>(64, &p(202)).unwrap()));
+        assert!(!tiled(forward_kernel::<f64>(64, &p(203)).unwrap()));
+        // 15 nearest in f32: 28,928 bytes of tiles and row state, 64 lists of 15 pairs.
+        assert_eq!(
+            forward_kernel::<f32>(64, &p(15)).unwrap(),
+            ForwardKernel::Tiled {
+                shared_bytes: 28_928 + 64 * 15 * 8
+            }
+        );
+    }
+
+    /// Batch by batch, each run padded to whole tiles, a batch's rows in input order.
+    #[test]
+    fn column_tiles_pad_each_batch_to_whole_tiles() {
+        let tiles = ColumnTiles::new(&[1, 0, 1, 1, 2, 1, 1], 4, 2);
+        let pad = u32::MAX;
+        assert_eq!(tiles.order, [1, pad, 0, 2, 3, 5, 6, pad, 4, pad]);
+        assert_eq!(tiles.tile_batch, [0, 1, 1, 1, 2]);
     }
 
     /// Any k and any B up to 1024 get a layout within one block: the lists while they fit,

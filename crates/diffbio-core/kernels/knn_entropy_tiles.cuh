@@ -1,0 +1,392 @@
+// The tiled forward of the k-NN soft-neighbour batch entropy (SPEC.md §1): the fast path of
+// knn_entropy.cu for every k whose per-row lists fit a block (the launch plan decides).
+//
+// A block of 256 threads owns TiledShape<T>::ROWS rows [row_start + ROWS·blockIdx.x, ...)
+// and sweeps all n columns twice, COLS at a time, in batch order: the plan's `order` lists
+// the input rows batch by batch, each batch padded to whole column tiles (padding = an
+// index ≥ n), and `tile_batch` gives each tile's one batch.
+//
+// Distances are those of the CPU path (batch_mixing/contract.rs): the points centred on
+// the column means (f64, rounded to T), D_ij = max(|x_i|² + |x_j|² − 2 x_i·x_j, 0), the
+// norms precomputed (knn_entropy_norms), the dot products as register-blocked tiles: the
+// 16 × 16 threads each own SUB × SUB distances, dimensions staged DEPTH at a time in shared
+// memory (one FMA per pair and dimension).
+//
+// Pass 1: the distance tile goes to shared memory; warp w keeps the rows w·ROWS/8, ...
+//         each in a sorted list of its k nearest (distance, input index) in shared memory.
+//         A column enters when it beats the list's last entry (a ballot over the warp; after
+//         the first tiles almost none do), by a warp-wide shift of the larger entries.
+// Pass 2: each thread sums e = exp((Dmin − D)/T), e·m and e·m·(1 − m), m = e/(e + q), over
+//         its own columns of each tile (one batch), in f64 across tiles; where a batch's run
+//         of tiles ends, the 16 threads sharing the rows add theirs (a fixed butterfly) and
+//         S_c goes to the row's β_c slot, R_c to `class_r`. Z is added up the same way once.
+// Then one thread per row writes the entropy and the statistics, as knn_entropy_fwd does.
+// No atomics; every sum has a fixed order, so results are bitwise reproducible.
+
+#pragma once
+
+template <typename T> struct TiledShape;
+template <> struct TiledShape<float> {
+    static constexpr int ROWS = 64, COLS = 64, SUB = 4;
+};
+template <> struct TiledShape<double> {
+    static constexpr int ROWS = 32, COLS = 32, SUB = 2;
+};
+#define TILE_THREADS 256  // 16 × 16, each SUB × SUB distances
+#define TILE_SIDE 16
+#define TILE_DEPTH 16     // dimensions staged per step
+#define TILE_PAD 4        // shared-memory row padding (fewer bank conflicts, 16-byte rows)
+
+__device__ __forceinline__ size_t align8(size_t bytes) { return (bytes + 7) / 8 * 8; }
+
+// The centred value of x[j][c], rounded to T as the CPU path rounds it.
+template <typename T>
+__device__ __forceinline__ T centred(const T* __restrict__ x, const double* __restrict__ mean,
+                                     size_t j, int c, int d) {
+    return (T)((double)x[j * d + c] - mean[c]);
+}
+
+// mean[c] = (Σ_j x_jc)/n in f64, by a fixed-order sum: one block of 256 threads per c.
+template <typename T>
+__device__ void knn_entropy_mean(const T* __restrict__ x, int n, int d, double* __restrict__ mean) {
+    __shared__ double partial[TILE_THREADS];
+    const int c = blockIdx.x;
+    double acc = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) acc += (double)x[(size_t)j * d + c];
+    const double total = block_sum(acc, partial);
+    if (threadIdx.x == 0) mean[c] = total / (double)n;
+}
+
+// norms[j] = Σ_c (x_jc − mean_c)² over the centred values, in T, dimension by dimension.
+template <typename T>
+__device__ void knn_entropy_norms(const T* __restrict__ x, const double* __restrict__ mean, int n,
+                                  int d, T* __restrict__ norms) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) return;
+    T acc = 0;
+    for (int c = 0; c < d; ++c) {
+        const T v = centred(x, mean, (size_t)j, c, d);
+        acc += v * v;
+    }
+    norms[j] = acc;
+}
+
+// The tiled forward's shared memory, carved in order, each part on 8 bytes; the launch plan
+// computes the same total (tiled_forward_bytes in batch_mixing/launch.rs).
+template <typename T>
+struct TiledShared {
+    typedef TiledShape<T> S;
+    T* a;          // [DEPTH][ROWS + PAD]: the rows' staged dimensions
+    T* b;          // [DEPTH][COLS + PAD]: the columns'
+    T* dist;       // [ROWS][COLS + PAD]: pass 1's distance tile
+    T* row_norm;   // [ROWS]
+    T* col_norm;   // [COLS]
+    int* row_i;    // [ROWS]: input row, or −1 past the block's rows
+    int* col_j;    // [COLS]: input row of each column of the tile, ≥ n for padding
+    T* kappa;      // [ROWS]
+    T* dmin;       // [ROWS]
+    T* q;          // [ROWS]: the gate offsets
+    double* z;     // [ROWS]
+    int* jstar;    // [ROWS]
+    int* count;    // [ROWS]: entries in each list
+    T* list_d;     // [ROWS][k]
+    int* list_j;   // [ROWS][k]
+    size_t bytes;
+
+    __device__ TiledShared(unsigned char* base, int k) {
+        size_t at = 0;
+        auto carve = [&](size_t size) {
+            unsigned char* p = base + at;
+            at += align8(size);
+            return p;
+        };
+        a = (T*)carve(sizeof(T) * TILE_DEPTH * (S::ROWS + TILE_PAD));
+        b = (T*)carve(sizeof(T) * TILE_DEPTH * (S::COLS + TILE_PAD));
+        dist = (T*)carve(sizeof(T) * S::ROWS * (S::COLS + TILE_PAD));
+        row_norm = (T*)carve(sizeof(T) * S::ROWS);
+        col_norm = (T*)carve(sizeof(T) * S::COLS);
+        row_i = (int*)carve(sizeof(int) * S::ROWS);
+        col_j = (int*)carve(sizeof(int) * S::COLS);
+        kappa = (T*)carve(sizeof(T) * S::ROWS);
+        dmin = (T*)carve(sizeof(T) * S::ROWS);
+        q = (T*)carve(sizeof(T) * S::ROWS);
+        z = (double*)carve(sizeof(double) * S::ROWS);
+        jstar = (int*)carve(sizeof(int) * S::ROWS);
+        count = (int*)carve(sizeof(int) * S::ROWS);
+        list_d = (T*)carve(sizeof(T) * S::ROWS * (size_t)k);
+        list_j = (int*)carve(sizeof(int) * S::ROWS * (size_t)k);
+        bytes = at;
+    }
+};
+
+// (dist, index) before (other_dist, other_index): the total order of the neighbours.
+template <typename T>
+__device__ __forceinline__ bool nearer(T dist, int index, T other_dist, int other_index) {
+    return dist < other_dist || (dist == other_dist && index < other_index);
+}
+
+// Stages column tile `tile` (its input rows and norms) for the threads of the block.
+template <typename T>
+__device__ __forceinline__ void stage_columns(const TiledShared<T>& sh, const uint32_t* __restrict__ order,
+                                              const T* __restrict__ norms, int n, int tile) {
+    typedef TiledShape<T> S;
+    for (int c = threadIdx.x; c < S::COLS; c += TILE_THREADS) {
+        const uint32_t j = order[(size_t)tile * S::COLS + c];
+        const bool real = j < (uint32_t)n;
+        sh.col_j[c] = real ? (int)j : n;
+        sh.col_norm[c] = real ? norms[j] : (T)0;
+    }
+}
+
+// This thread's SUB × SUB distances of the staged tile: rows ty·SUB + s, columns tx·SUB + u
+// (+∞ for a cell against itself, padding and rows past the block's). Ends with the block
+// past its last reads of the staging buffers.
+template <typename T>
+__device__ __forceinline__ void distance_tile(const TiledShared<T>& sh, const T* __restrict__ x,
+                                              const double* __restrict__ mean, int n, int d,
+                                              T (&out)[TiledShape<T>::SUB][TiledShape<T>::SUB]) {
+    typedef TiledShape<T> S;
+    const int ty = threadIdx.x / TILE_SIDE, tx = threadIdx.x % TILE_SIDE;
+    T dot[S::SUB][S::SUB];
+    for (int s = 0; s < S::SUB; ++s)
+        for (int u = 0; u < S::SUB; ++u) dot[s][u] = 0;
+    for (int k0 = 0; k0 < d; k0 += TILE_DEPTH) {
+        for (int e = threadIdx.x; e < TILE_DEPTH * S::ROWS; e += TILE_THREADS) {
+            const int kk = e % TILE_DEPTH, r = e / TILE_DEPTH, i = sh.row_i[r];
+            sh.a[kk * (S::ROWS + TILE_PAD) + r] =
+                i >= 0 && k0 + kk < d ? centred(x, mean, (size_t)i, k0 + kk, d) : (T)0;
+        }
+        for (int e = threadIdx.x; e < TILE_DEPTH * S::COLS; e += TILE_THREADS) {
+            const int kk = e % TILE_DEPTH, c = e / TILE_DEPTH, j = sh.col_j[c];
+            sh.b[kk * (S::COLS + TILE_PAD) + c] =
+                j < n && k0 + kk < d ? centred(x, mean, (size_t)j, k0 + kk, d) : (T)0;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < TILE_DEPTH; ++kk) {
+            T av[S::SUB], bv[S::SUB];
+            for (int s = 0; s < S::SUB; ++s) av[s] = sh.a[kk * (S::ROWS + TILE_PAD) + ty * S::SUB + s];
+            for (int u = 0; u < S::SUB; ++u) bv[u] = sh.b[kk * (S::COLS + TILE_PAD) + tx * S::SUB + u];
+            for (int s = 0; s < S::SUB; ++s)
+                for (int u = 0; u < S::SUB; ++u) dot[s][u] += av[s] * bv[u];
+        }
+        __syncthreads();
+    }
+    for (int s = 0; s < S::SUB; ++s) {
+        const int r = ty * S::SUB + s;
+        for (int u = 0; u < S::SUB; ++u) {
+            const int c = tx * S::SUB + u;
+            const T dist = (sh.row_norm[r] + sh.col_norm[c]) + (T)(-2) * dot[s][u];
+            const bool real = sh.row_i[r] >= 0 && sh.col_j[c] < n && sh.col_j[c] != sh.row_i[r];
+            out[s][u] = real ? (dist > (T)0 ? dist : (T)0) : (T)INFINITY;
+        }
+    }
+}
+
+// Inserts (dist, index) into a sorted list of `count` < k + 1 entries, keeping the k
+// nearest: every lane of the warp takes part (uniform arguments).
+template <typename T>
+__device__ __forceinline__ void list_insert(T* list_d, int* list_j, int& count, int k, T dist,
+                                            int index, int lane) {
+    int lo = 0, hi = count;
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (nearer(list_d[mid], list_j[mid], dist, index)) lo = mid + 1;
+        else hi = mid;
+    }
+    __syncwarp();  // every lane has searched before any entry moves
+    // Entries [lo, min(count, k − 1)) move up by one, 32 at a time from the top.
+    for (int top = min(count, k - 1) - 1; top >= lo; top -= WARP) {
+        const int e = top - lane;
+        const bool moves = e >= lo;
+        T moved_d = 0;
+        int moved_j = 0;
+        if (moves) {
+            moved_d = list_d[e];
+            moved_j = list_j[e];
+        }
+        __syncwarp();
+        if (moves) {
+            list_d[e + 1] = moved_d;
+            list_j[e + 1] = moved_j;
+        }
+        __syncwarp();
+    }
+    if (lane == 0) {
+        list_d[lo] = dist;
+        list_j[lo] = index;
+    }
+    __syncwarp();
+    count = min(count + 1, k);
+}
+
+// Pass 1's selection for the warp's rows over the distance tile in shared memory.
+template <typename T>
+__device__ __forceinline__ void select_from_tile(const TiledShared<T>& sh, int k, int lane, int warp) {
+    typedef TiledShape<T> S;
+    const int rows_per_warp = S::ROWS / (TILE_THREADS / WARP);
+    for (int rr = 0; rr < rows_per_warp; ++rr) {
+        const int r = warp * rows_per_warp + rr;
+        if (sh.row_i[r] < 0) continue;  // uniform over the warp
+        T* list_d = sh.list_d + (size_t)r * k;
+        int* list_j = sh.list_j + (size_t)r * k;
+        int count = sh.count[r];
+        for (int c0 = 0; c0 < S::COLS; c0 += WARP) {
+            const int c = c0 + lane;
+            const T dist = sh.dist[r * (S::COLS + TILE_PAD) + c];
+            const int index = sh.col_j[c];
+            auto enters = [&]() {
+                return dist != (T)INFINITY &&
+                       (count < k || nearer(dist, index, list_d[k - 1], list_j[k - 1]));
+            };
+            unsigned pending = __ballot_sync(FULL_MASK, enters());
+            while (pending) {
+                const int from = __ffs(pending) - 1;
+                const T cand_d = __shfl_sync(FULL_MASK, dist, from);
+                const int cand_j = __shfl_sync(FULL_MASK, index, from);
+                list_insert(list_d, list_j, count, k, cand_d, cand_j, lane);
+                pending &= ~(1u << from);
+                pending &= __ballot_sync(FULL_MASK, enters());
+            }
+        }
+        if (lane == 0) sh.count[r] = count;
+        __syncwarp();
+    }
+}
+
+// Sum over the 16 threads sharing ty (lanes that differ in their low 4 bits), fixed order.
+__device__ __forceinline__ double side_sum(double v) {
+    for (int off = TILE_SIDE / 2; off > 0; off /= 2) v += __shfl_xor_sync(FULL_MASK, v, off);
+    return v;
+}
+
+template <typename T>
+__device__ void knn_entropy_fwd_tiled(const T* __restrict__ x, const double* __restrict__ mean,
+                                      const T* __restrict__ norms, const uint32_t* __restrict__ order,
+                                      const uint32_t* __restrict__ tile_batch, int n_tiles, int n,
+                                      int d, int k, int n_batches, T inv_t, int row_start,
+                                      int n_rows, double* __restrict__ stats,
+                                      double* __restrict__ class_r, double* __restrict__ entropy) {
+    typedef TiledShape<T> S;
+    DYNAMIC_SHARED(unsigned char, smem_raw);
+    const TiledShared<T> sh(smem_raw, k);
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    const int ty = threadIdx.x / TILE_SIDE, tx = threadIdx.x % TILE_SIDE;
+    const int width = ST_BETA + n_batches;
+    const int first = blockIdx.x * S::ROWS;  // the block's first row, relative to row_start
+
+    for (int r = threadIdx.x; r < S::ROWS; r += TILE_THREADS) {
+        const bool mine = first + r < n_rows;
+        const int i = mine ? row_start + first + r : -1;
+        sh.row_i[r] = i;
+        sh.row_norm[r] = mine ? norms[i] : (T)0;
+        sh.count[r] = 0;
+        if (mine)
+            for (int c = 0; c < n_batches; ++c) {
+                stats[(size_t)(first + r) * width + ST_BETA + c] = 0;
+                class_r[(size_t)(first + r) * n_batches + c] = 0;
+            }
+    }
+
+    // Pass 1: the k nearest of each row.
+    T tile[S::SUB][S::SUB];
+    for (int t = 0; t < n_tiles; ++t) {
+        stage_columns(sh, order, norms, n, t);
+        __syncthreads();
+        distance_tile(sh, x, mean, n, d, tile);
+        for (int s = 0; s < S::SUB; ++s)
+            for (int u = 0; u < S::SUB; ++u)
+                sh.dist[(ty * S::SUB + s) * (S::COLS + TILE_PAD) + tx * S::SUB + u] = tile[s][u];
+        __syncthreads();
+        select_from_tile(sh, k, lane, warp);
+        __syncthreads();
+    }
+    for (int r = threadIdx.x; r < S::ROWS; r += TILE_THREADS) {
+        if (sh.row_i[r] < 0) continue;
+        const T* list_d = sh.list_d + (size_t)r * k;
+        sh.kappa[r] = list_d[k - 1];
+        sh.dmin[r] = list_d[0];
+        sh.jstar[r] = sh.list_j[(size_t)r * k + k - 1];
+        sh.q[r] = gate_offset<T>((double)list_d[0], (double)list_d[k - 1], inv_t);
+    }
+    __syncthreads();
+
+    // Pass 2: Z, S_c, R_c, batch run by batch run.
+    T dmin[S::SUB], q[S::SUB];
+    double z[S::SUB], s_c[S::SUB], r_c[S::SUB];
+    for (int s = 0; s < S::SUB; ++s) {
+        const int r = ty * S::SUB + s;
+        const bool mine = sh.row_i[r] >= 0;
+        dmin[s] = mine ? sh.dmin[r] : (T)0;
+        q[s] = mine ? sh.q[r] : (T)1;
+        z[s] = s_c[s] = r_c[s] = 0;
+    }
+    for (int t = 0; t < n_tiles; ++t) {
+        stage_columns(sh, order, norms, n, t);
+        __syncthreads();
+        distance_tile(sh, x, mean, n, d, tile);
+        for (int s = 0; s < S::SUB; ++s) {
+            T e_sum = 0, em_sum = 0, emr_sum = 0;
+            for (int u = 0; u < S::SUB; ++u) {
+                const T e = exp_t<T>((dmin[s] - tile[s][u]) * inv_t);
+                const T m = e / (e + q[s]);
+                const T em = e * m;
+                e_sum += e;
+                em_sum += em;
+                emr_sum += em * ((T)1 - m);
+            }
+            z[s] += (double)e_sum;
+            s_c[s] += (double)em_sum;
+            r_c[s] += (double)emr_sum;
+        }
+        const uint32_t batch = tile_batch[t];
+        if (t + 1 == n_tiles || tile_batch[t + 1] != batch) {  // the batch's run ends
+            for (int s = 0; s < S::SUB; ++s) {
+                const int r = ty * S::SUB + s;
+                const double s_total = side_sum(s_c[s]), r_total = side_sum(r_c[s]);
+                if (tx == 0 && sh.row_i[r] >= 0) {
+                    stats[(size_t)(first + r) * width + ST_BETA + batch] = s_total;
+                    class_r[(size_t)(first + r) * n_batches + batch] = r_total;
+                }
+                s_c[s] = r_c[s] = 0;
+            }
+        }
+        __syncthreads();  // the tile's norms and indices are read before the next is staged
+    }
+    for (int s = 0; s < S::SUB; ++s) {
+        const double total = side_sum(z[s]);
+        if (tx == 0) sh.z[ty * S::SUB + s] = total;
+    }
+    __syncthreads();
+
+    // Entropy and backward statistics, one thread per row (classes in a fixed order).
+    for (int r = threadIdx.x; r < S::ROWS; r += TILE_THREADS) {
+        if (sh.row_i[r] < 0) continue;
+        double* row = stats + (size_t)(first + r) * width;
+        const double* r_row = class_r + (size_t)(first + r) * n_batches;
+        const double alpha = -1.0 / ((double)n * (log((double)n_batches) + EPS));
+        double s_total = 0;
+        for (int c = 0; c < n_batches; ++c) s_total += row[ST_BETA + c];
+        const double den = s_total + EPS * sh.z[r];
+        double h = 0, h_dot_p = 0;
+        for (int c = 0; c < n_batches; ++c) {
+            const double p = row[ST_BETA + c] / den;
+            const double log_p = log(p + EPS);
+            h -= p * log_p;
+            const double h_c = -(log_p + p / (p + EPS));
+            h_dot_p += h_c * p;
+            row[ST_BETA + c] = alpha * h_c / den;
+        }
+        const double grad_den = -alpha * h_dot_p / den;
+        double grad_kappa = 0;
+        for (int c = 0; c < n_batches; ++c) {
+            row[ST_BETA + c] += grad_den;
+            grad_kappa += row[ST_BETA + c] * r_row[c] * (double)inv_t;
+        }
+        row[ST_KAPPA] = (double)sh.kappa[r];
+        row[ST_DMIN] = (double)sh.dmin[r];
+        row[ST_JSTAR] = (double)sh.jstar[r];
+        row[ST_GAMMA] = EPS * grad_den;
+        row[ST_GRAD_KAPPA] = grad_kappa;
+        entropy[first + r] = h;
+    }
+}
