@@ -93,7 +93,12 @@ against all n (every row on one device; a rank's own cells for the sharded losse
   and registers, not shared memory, bound the occupancy. Large k lowers it: k = 64 takes
   17,328 B per warp (2 warps per block). Only d beyond ~5,900 (f64) / ~11,000 (f32) is
   refused (the row no longer fits); the CPU path takes any d.
-- `knn_entropy_bwd_*`: one warp per row, `2·d·sizeof(T)` shared bytes per warp (the row and its
+- `knn_entropy_bwd_tiled_*`, the plan's backward for d ≤ 128 (`tiled_backward`): the forward's
+  blocks and tiles; per column tile the distances exactly as the forward computed them, C_ij
+  into the shared tile, the tile's centred points (64·d·4 B) staged, and Σ_j C_ij x̃_j
+  accumulated in registers (thread (ty, tx): 4 rows × dimensions tx + 16·v). Shared memory
+  28,928 + 2,304 + 64·d·4 B in f32 (64,000 B at d = 128, 47,616 B at d = 64).
+- `knn_entropy_bwd_*` (d > 128): one warp per row, `2·d·sizeof(T)` shared bytes per warp (the row and its
   gradient accumulator), 8 warps per block for d ≤ 768 (f32).
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads
   (fixed-order reductions and the stable compaction scan); O(n) work, not on the hot path.
@@ -120,6 +125,10 @@ Per pair of cells (row i, column j), with f32, k = 15, B = 3:
 - `knn_entropy_bwd`: one sweep: the distance (2d), both G terms (4 MUFU, ~30 FP32), the
   column's statistics (8·(5 + B) bytes) and Σ_j C_ij (x_i − x_j) (2d FP32, coalesced x_j):
   L2-bound too.
+- `knn_entropy_bwd_tiled`: per pair d FFMA for the distance, d FFMA for Σ_j C_ij x̃_j, both G
+  terms (4 MUFU, ~30 FP32) and one cached load of β_{j,b_i}; the product reads 4 weights and
+  4 points from shared memory per 16 FFMA (32-bit loads), so shared-memory bandwidth may
+  hold that half near 50 % of FP32 peak.
 - `auroc_pairs`: tiles of the other class in shared memory (256 centres a block), per pair
   ~6 FP32 and 2 MUFU (exp, reciprocal): SFU-bound, 2·|P|·|N| / 4.2·10¹² s = 1.2 ms at
   50k × 50k (the exp alone, the goal's "SFU exp limit", is 0.6 ms: the current form
@@ -133,9 +142,9 @@ Per pair of cells (row i, column j), with f32, k = 15, B = 3:
   0.73 s per pass at 10⁶ × 64, below the arithmetic.
 
 Predicted seconds on one H100 (bound = the largest of the three limits; H200 the same,
-as L2, not DRAM, is the bound). "Tiled fwd" is the tiled forward above at 60 % of FP32
-peak (now the forward for k ≤ 135); "tiled bwd" a backward of the same design (not yet
-written: distances as tiles, then Σ_j C_ij x_j as a second tiled product):
+as L2, not DRAM, is the bound). "fwd now" and "bwd now" are the warp-per-row kernels
+(still the plan's for k > 135 and d > 128), "tiled fwd" and "tiled bwd" the tiled kernels
+above (the plan's for k ≤ 135 and d ≤ 128), both at 60 % of FP32 peak:
 
 | n | d | fwd FP32 | fwd MUFU | fwd L2 | **fwd now** | bwd FP32 | bwd L2 | **bwd now** | tiled fwd | tiled bwd | **tiled total** |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -146,11 +155,11 @@ written: distances as tiles, then Σ_j C_ij x_j as a second tiled product):
 | 1,000,000 | 32 | 4.2 | 0.48 | 47 | **47** | 4.7 | 58 | **58** | 3.2 | 3.2 | **6.4** |
 | 1,000,000 | 64 | 8.0 | 0.48 | 93 | **93** | 8.6 | 105 | **105** | 6.4 | 6.4 | **12.8** |
 
-So at n = 10⁶, d = 64 the forward is predicted at ~6.4 s (tiled, was ~93 s one warp per
-row) and the backward, still one warp per row, at ~105 s: ~111 s in all. With a tiled
-backward the whole step is predicted at 12.8 s at 60 % of peak, short of the issue's 10 s
-goal: it needs ~77 % of peak, or a forward that shares its first pass's distances with the
-second. To be measured by `benches/kernels.rs` on the first GPU lent.
+So at n = 10⁶, d = 64 forward + backward are predicted at 12.8 s tiled at 60 % of peak
+(~200 s one warp per row), or ~13.5 s if shared-memory loads hold the backward's product to
+50 %: short of the issue's 10 s goal, which needs ~77 % of peak, or a forward that shares
+its first pass's distances with the second. To be measured by `benches/kernels.rs` on the
+first GPU lent.
 
 ## On the CPU
 

@@ -1,8 +1,9 @@
 // k-NN soft-neighbour batch entropy (SPEC.md §1), forward and backward.
 //
-// The forward's fast path, blocks of 256 threads owning a tile of rows, is in
-// knn_entropy_tiles.cuh (the launch plan takes it while its per-row lists fit). The
-// kernels below are the warp-per-row forward (any k) and the backward.
+// The fast paths, a tiled forward and backward (blocks of 256 threads owning a tile of
+// rows), are in knn_entropy_tiles.cuh: the launch plans take them while their shared memory
+// fits (in f32, k ≤ 135 and d ≤ 128). The kernels below are the warp-per-row forward (any
+// k) and backward (any d).
 //
 // One warp owns one row i. Every kernel computes the rows [row_start, row_start + n_rows)
 // of the n against all n columns (all of them on one device, a rank's own cells when the
@@ -44,6 +45,14 @@
 template <typename T>
 __device__ __forceinline__ T gate_offset(double dmin, double kappa, T inv_t) {
     return (T)fmax(exp((dmin - kappa + KAPPA_SHIFT) * (double)inv_t), 1.17549435e-38);
+}
+
+// ∂L/∂D_ij of row i's own terms (without the κ term): −(e/T)(β m (2 − m) + γ).
+template <typename T>
+__device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T inv_t) {
+    T e = exp_t<T>((dmin - dist) * inv_t);
+    T m = e / (e + q);
+    return -e * inv_t * (beta * m * ((T)2 - m) + gamma);
 }
 
 #include "knn_entropy_tiles.cuh"
@@ -329,13 +338,6 @@ __device__ void knn_entropy_loss(const double* __restrict__ entropy, int n_rows,
     }
 }
 
-template <typename T>
-__device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T inv_t) {
-    T e = exp_t<T>((dmin - dist) * inv_t);
-    T m = e / (e + q);
-    return -e * inv_t * (beta * m * ((T)2 - m) + gamma);
-}
-
 // Shared memory per warp (backward): x_i (d), then the gradient accumulator (d).
 template <typename T>
 __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
@@ -433,6 +435,22 @@ __global__ void knn_entropy_fwd_tiled_f64(const double* x, const double* mean, c
                                           double* class_r, double* entropy) {
     knn_entropy_fwd_tiled<double>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,
                                   inv_t, row_start, n_rows, stats, class_r, entropy);
+}
+__global__ void knn_entropy_bwd_tiled_f32(const float* x, const double* mean, const float* norms,
+                                          const uint32_t* labels, const uint32_t* order,
+                                          const uint32_t* tile_batch, const double* stats,
+                                          int n_tiles, int n, int d, int n_batches, float inv_t,
+                                          int row_start, int n_rows, float* grad) {
+    knn_entropy_bwd_tiled<float>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
+                                 n_batches, inv_t, row_start, n_rows, grad);
+}
+__global__ void knn_entropy_bwd_tiled_f64(const double* x, const double* mean, const double* norms,
+                                          const uint32_t* labels, const uint32_t* order,
+                                          const uint32_t* tile_batch, const double* stats,
+                                          int n_tiles, int n, int d, int n_batches, double inv_t,
+                                          int row_start, int n_rows, double* grad) {
+    knn_entropy_bwd_tiled<double>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
+                                  n_batches, inv_t, row_start, n_rows, grad);
 }
 __global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
                                      double* out) {

@@ -1,5 +1,6 @@
-// The tiled forward of the k-NN soft-neighbour batch entropy (SPEC.md §1): the fast path of
-// knn_entropy.cu for every k whose per-row lists fit a block (the launch plan decides).
+// The tiled forward and backward of the k-NN soft-neighbour batch entropy (SPEC.md §1): the
+// fast paths of knn_entropy.cu, for every k whose per-row lists fit a block and d ≤ 128
+// (the launch plans decide). The forward first; the backward at the end.
 //
 // A block of 256 threads owns TiledShape<T>::ROWS rows [row_start + ROWS·blockIdx.x, ...)
 // and sweeps all n columns twice, COLS at a time, in batch order: the plan's `order` lists
@@ -388,5 +389,161 @@ __device__ void knn_entropy_fwd_tiled(const T* __restrict__ x, const double* __r
         row[ST_GAMMA] = EPS * grad_den;
         row[ST_GRAD_KAPPA] = grad_kappa;
         entropy[first + r] = h;
+    }
+}
+
+// The tiled backward (knn_entropy_bwd_tiled_*), for d ≤ 16·BWD_DIMS: rows ∂loss/∂x_i =
+// Σ_j C_ij (x_i − x_j) = (Σ_j C_ij) x̃_i − Σ_j C_ij x̃_j over the centred points x̃, with
+//   C_ij = 2 (G_ij + G_ji),
+//   G_ij = −(e_ij/T)(β_{i,b_j} m_ij (2 − m_ij) + γ_i) + [j = j*(i)] ∂L/∂κ_i,
+// from the forward's statistics of rows i and j. A block owns the forward's tile of rows and
+// sweeps the same column tiles (one batch each, so β_{i,b_j} is one value per row and
+// tile): the distances exactly as the forward computed them (the same code, so the gate at
+// j*(i) sees the forward's κ_i bit for bit), C into shared memory, then the tile's x̃_j
+// (every dimension) and the product C·X̃ into registers: thread (ty, tx) owns rows
+// ty·SUB + s and dimensions tx + 16·v. Row-owned sums in a fixed order: deterministic.
+#define BWD_DIMS 8
+
+template <typename T>
+struct TiledBwdShared {
+    TiledShared<T> tiles;  // with k = 0: staging, the C tile (`dist`), indices, norms, dmin, q, j*
+    T* row_gamma;          // [ROWS]
+    T* row_grad_kappa;     // [ROWS]
+    T* row_beta;           // [ROWS]: β_{i,b} of the tile's batch b
+    int* row_label;        // [ROWS]
+    T* col_dmin;           // [COLS]
+    T* col_q;              // [COLS]
+    T* col_gamma;          // [COLS]
+    T* col_grad_kappa;     // [COLS]
+    int* col_jstar;        // [COLS]
+    T* col_x;              // [COLS][d]: the tile's centred points
+    size_t bytes;
+
+    __device__ TiledBwdShared(unsigned char* base, int d) : tiles(base, 0) {
+        typedef TiledShape<T> S;
+        size_t at = tiles.bytes;
+        auto carve = [&](size_t size) {
+            unsigned char* p = base + at;
+            at += align8(size);
+            return p;
+        };
+        row_gamma = (T*)carve(sizeof(T) * S::ROWS);
+        row_grad_kappa = (T*)carve(sizeof(T) * S::ROWS);
+        row_beta = (T*)carve(sizeof(T) * S::ROWS);
+        row_label = (int*)carve(sizeof(int) * S::ROWS);
+        col_dmin = (T*)carve(sizeof(T) * S::COLS);
+        col_q = (T*)carve(sizeof(T) * S::COLS);
+        col_gamma = (T*)carve(sizeof(T) * S::COLS);
+        col_grad_kappa = (T*)carve(sizeof(T) * S::COLS);
+        col_jstar = (int*)carve(sizeof(int) * S::COLS);
+        col_x = (T*)carve(sizeof(T) * S::COLS * (size_t)d);
+        bytes = at;
+    }
+};
+
+template <typename T>
+__device__ void knn_entropy_bwd_tiled(const T* __restrict__ x, const double* __restrict__ mean,
+                                      const T* __restrict__ norms, const uint32_t* __restrict__ labels,
+                                      const uint32_t* __restrict__ order,
+                                      const uint32_t* __restrict__ tile_batch,
+                                      const double* __restrict__ stats, int n_tiles, int n, int d,
+                                      int n_batches, T inv_t, int row_start, int n_rows,
+                                      T* __restrict__ grad) {
+    typedef TiledShape<T> S;
+    DYNAMIC_SHARED(unsigned char, smem_raw);
+    const TiledBwdShared<T> sh(smem_raw, d);
+    const TiledShared<T>& tl = sh.tiles;
+    const int ty = threadIdx.x / TILE_SIDE, tx = threadIdx.x % TILE_SIDE;
+    const int width = ST_BETA + n_batches;
+    const int first = blockIdx.x * S::ROWS;
+
+    for (int r = threadIdx.x; r < S::ROWS; r += TILE_THREADS) {
+        const bool mine = first + r < n_rows;
+        const int i = mine ? row_start + first + r : -1;
+        tl.row_i[r] = i;
+        tl.row_norm[r] = mine ? norms[i] : (T)0;
+        if (mine) {
+            const double* row = stats + (size_t)i * width;
+            tl.dmin[r] = (T)row[ST_DMIN];
+            tl.q[r] = gate_offset<T>(row[ST_DMIN], row[ST_KAPPA], inv_t);
+            tl.jstar[r] = (int)row[ST_JSTAR];
+            sh.row_gamma[r] = (T)row[ST_GAMMA];
+            sh.row_grad_kappa[r] = (T)row[ST_GRAD_KAPPA];
+            sh.row_label[r] = (int)labels[i];
+        }
+    }
+
+    T acc[S::SUB][BWD_DIMS];  // Σ_j C_ij x̃_j, dimensions tx + 16·v
+    double c_sum[S::SUB];     // Σ_j C_ij
+    for (int s = 0; s < S::SUB; ++s) {
+        c_sum[s] = 0;
+        for (int v = 0; v < BWD_DIMS; ++v) acc[s][v] = 0;
+    }
+    T tile[S::SUB][S::SUB];
+    for (int t = 0; t < n_tiles; ++t) {
+        stage_columns(tl, order, norms, n, t);
+        const uint32_t batch = tile_batch[t];
+        for (int c = threadIdx.x; c < S::COLS; c += TILE_THREADS) {
+            const uint32_t j = order[(size_t)t * S::COLS + c];
+            const bool real = j < (uint32_t)n;
+            const double* row = stats + (size_t)(real ? j : 0) * width;
+            sh.col_dmin[c] = real ? (T)row[ST_DMIN] : (T)0;
+            sh.col_q[c] = real ? gate_offset<T>(row[ST_DMIN], row[ST_KAPPA], inv_t) : (T)1;
+            sh.col_gamma[c] = real ? (T)row[ST_GAMMA] : (T)0;
+            sh.col_grad_kappa[c] = real ? (T)row[ST_GRAD_KAPPA] : (T)0;
+            sh.col_jstar[c] = real ? (int)row[ST_JSTAR] : -1;
+        }
+        for (int r = threadIdx.x; r < S::ROWS; r += TILE_THREADS)
+            sh.row_beta[r] = tl.row_i[r] >= 0 ? (T)stats[(size_t)tl.row_i[r] * width + ST_BETA + batch] : (T)0;
+        __syncthreads();
+        distance_tile(tl, x, mean, n, d, tile);
+        for (int s = 0; s < S::SUB; ++s) {
+            const int r = ty * S::SUB + s, i = tl.row_i[r];
+            T row_c = 0;
+            for (int u = 0; u < S::SUB; ++u) {
+                const int c = tx * S::SUB + u, j = tl.col_j[c];
+                T c_ij = 0;
+                if (i >= 0 && j < n && j != i) {
+                    const T dist = tile[s][u];
+                    T g_ij = grad_dist(dist, tl.dmin[r], tl.q[r], sh.row_beta[r], sh.row_gamma[r], inv_t);
+                    const T beta_ji = (T)stats[(size_t)j * width + ST_BETA + sh.row_label[r]];
+                    T g_ji = grad_dist(dist, sh.col_dmin[c], sh.col_q[c], beta_ji, sh.col_gamma[c], inv_t);
+                    if (j == tl.jstar[r]) g_ij += sh.row_grad_kappa[r];
+                    if (sh.col_jstar[c] == i) g_ji += sh.col_grad_kappa[c];
+                    c_ij = (T)2 * (g_ij + g_ji);
+                }
+                tl.dist[r * (S::COLS + TILE_PAD) + c] = c_ij;
+                row_c += c_ij;
+            }
+            c_sum[s] += (double)row_c;
+        }
+        for (int e = threadIdx.x; e < S::COLS * d; e += TILE_THREADS) {
+            const int c = e / d, k = e % d, j = tl.col_j[c];
+            sh.col_x[e] = j < n ? centred(x, mean, (size_t)j, k, d) : (T)0;
+        }
+        __syncthreads();
+        for (int c = 0; c < S::COLS; ++c) {
+            T weight[S::SUB];
+            for (int s = 0; s < S::SUB; ++s) weight[s] = tl.dist[(ty * S::SUB + s) * (S::COLS + TILE_PAD) + c];
+            for (int v = 0; v < BWD_DIMS; ++v) {
+                const int k = tx + TILE_SIDE * v;
+                if (k >= d) break;
+                const T xj = sh.col_x[c * d + k];
+                for (int s = 0; s < S::SUB; ++s) acc[s][v] += weight[s] * xj;
+            }
+        }
+        __syncthreads();
+    }
+
+    // ∂loss/∂x_i = (Σ_j C_ij) x̃_i − Σ_j C_ij x̃_j for the thread's rows and dimensions.
+    for (int s = 0; s < S::SUB; ++s) {
+        const T total = (T)side_sum(c_sum[s]);
+        const int r = ty * S::SUB + s, i = tl.row_i[r];
+        if (i < 0) continue;
+        for (int v = 0; v < BWD_DIMS; ++v) {
+            const int k = tx + TILE_SIDE * v;
+            if (k >= d) break;
+            grad[(size_t)(first + r) * d + k] = total * centred(x, mean, (size_t)i, k, d) - acc[s][v];
+        }
     }
 }

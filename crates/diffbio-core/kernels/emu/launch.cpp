@@ -41,6 +41,8 @@ extern "C" int diffbio_emu_launch(const char* name, unsigned grid, unsigned bloc
     DIFFBIO_EMU_KERNEL(knn_entropy_norms_f64)
     DIFFBIO_EMU_KERNEL(knn_entropy_fwd_tiled_f32)
     DIFFBIO_EMU_KERNEL(knn_entropy_fwd_tiled_f64)
+    DIFFBIO_EMU_KERNEL(knn_entropy_bwd_tiled_f32)
+    DIFFBIO_EMU_KERNEL(knn_entropy_bwd_tiled_f64)
     DIFFBIO_EMU_KERNEL(knn_entropy_loss_f64)
     DIFFBIO_EMU_KERNEL(knn_entropy_bwd_f32)
     DIFFBIO_EMU_KERNEL(knn_entropy_bwd_f64)

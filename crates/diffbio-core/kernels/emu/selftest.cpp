@@ -162,6 +162,34 @@ size_t tiled_bytes(const Mixing& c, size_t size) {
 
 bool plan_is_tiled(const Mixing& c, size_t size) { return tiled_bytes(c, size) <= 96 * 1024; }
 
+// The tiled backward (tiled_backward): d ≤ 128, the forward's memory without lists, row and
+// column statistics, the column tile's points.
+size_t tiled_backward_bytes(const Mixing& c, size_t size) {
+    const size_t side = tile_side(size);
+    const size_t parts[] = {size * side, size * side, size * side, 4 * side, size * side, size * side,
+                            size * side, size * side, 4 * side, size * side * c.d};
+    size_t total = tiled_bytes({c.n, c.d, 0, c.b, c.t}, size);
+    for (size_t p : parts) total += (p + 7) / 8 * 8;
+    return total;
+}
+
+bool backward_is_tiled(const Mixing& c, size_t size) {
+    return c.d <= 128 && tiled_backward_bytes(c, size) <= 96 * 1024;
+}
+
+// The column means and centred norms both tiled kernels read (TiledColumns::new).
+template <typename T>
+void centre(const std::vector<T>& x, const Mixing& c, std::vector<double>& mean, std::vector<T>& norms) {
+    mean.assign(c.d, NAN);
+    norms.assign(c.n, (T)NAN);
+    const T* xp = x.data();
+    double* mp = mean.data();
+    T* np_ = norms.data();
+    int n = c.n, d = c.d;
+    launch(std::string("knn_entropy_mean_") + suffix<T>(), c.d, 256, 0, {&xp, &n, &d, &mp});
+    launch(std::string("knn_entropy_norms_") + suffix<T>(), (c.n + 255) / 256, 256, 0, {&xp, &mp, &n, &d, &np_});
+}
+
 // The columns in batch order, each batch padded to whole tiles (ColumnTiles::new).
 void column_tiles(const std::vector<uint32_t>& labels, int b, int side, std::vector<uint32_t>& order,
                   std::vector<uint32_t>& tile_batch) {
@@ -209,16 +237,15 @@ double emulated_mixing(const std::vector<T>& x, const std::vector<uint32_t>& lab
         std::vector<uint32_t> order, tile_batch;
         const int side = tile_side(sizeof(T));
         column_tiles(labels, c.b, side, order, tile_batch);
-        std::vector<double> mean(c.d, NAN), class_r((size_t)rows.len * c.b, NAN);
-        std::vector<T> norms(c.n, (T)NAN);
+        std::vector<double> mean, class_r((size_t)rows.len * c.b, NAN);
+        std::vector<T> norms;
+        centre(x, c, mean, norms);
         double* mp = mean.data();
         T* np_ = norms.data();
         const uint32_t* orp = order.data();
         const uint32_t* tbp = tile_batch.data();
         double* rp = class_r.data();
         int n_tiles = (int)tile_batch.size();
-        launch(std::string("knn_entropy_mean_") + suffix<T>(), c.d, 256, 0, {&xp, &n, &d, &mp});
-        launch(std::string("knn_entropy_norms_") + suffix<T>(), (c.n + 255) / 256, 256, 0, {&xp, &mp, &n, &d, &np_});
         launch(std::string("knn_entropy_fwd_tiled_") + suffix<T>(), (rows.len + side - 1) / side, 256,
                tiled_bytes(c, sizeof(T)),
                {&xp, &mp, &np_, &orp, &tbp, &n_tiles, &n, &d, &k, &b, &inv_t, &rows.start, &rows.len, &sp, &rp, &ep});
@@ -250,10 +277,27 @@ std::vector<double> emulated_mixing_grad(const std::vector<T>& x, const std::vec
     T* gp = grad.data();
     int n = c.n, d = c.d, b = c.b;
     T inv_t = (T)(1.0 / c.t);
-    const size_t per_warp = 2 * (size_t)c.d * sizeof(T);
-    const int warps = warps_for(per_warp);
-    launch(std::string("knn_entropy_bwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
-           per_warp * warps, {&xp, &lp, &sp, &n, &d, &b, &inv_t, &rows.start, &rows.len, &gp});
+    if (backward_is_tiled(c, sizeof(T))) {
+        std::vector<uint32_t> order, tile_batch;
+        const int side = tile_side(sizeof(T));
+        column_tiles(labels, c.b, side, order, tile_batch);
+        std::vector<double> mean;
+        std::vector<T> norms;
+        centre(x, c, mean, norms);
+        const double* mp = mean.data();
+        const T* np_ = norms.data();
+        const uint32_t* orp = order.data();
+        const uint32_t* tbp = tile_batch.data();
+        int n_tiles = (int)tile_batch.size();
+        launch(std::string("knn_entropy_bwd_tiled_") + suffix<T>(), (rows.len + side - 1) / side, 256,
+               tiled_backward_bytes(c, sizeof(T)),
+               {&xp, &mp, &np_, &lp, &orp, &tbp, &sp, &n_tiles, &n, &d, &b, &inv_t, &rows.start, &rows.len, &gp});
+    } else {
+        const size_t per_warp = 2 * (size_t)c.d * sizeof(T);
+        const int warps = warps_for(per_warp);
+        launch(std::string("knn_entropy_bwd_") + suffix<T>(), (rows.len + warps - 1) / warps, 32 * warps,
+               per_warp * warps, {&xp, &lp, &sp, &n, &d, &b, &inv_t, &rows.start, &rows.len, &gp});
+    }
     return std::vector<double>(grad.begin(), grad.end());
 }
 

@@ -163,7 +163,7 @@ fn norms_plan<T: KernelReal, B>(
 
 /// `knn_entropy_fwd_tiled_*(x, mean, norms, order, tile_batch, n_tiles, n, d, k, B, 1/T,
 /// row_start, n_rows, stats, class_r, entropy)`: one block per tile of rows.
-pub(crate) fn tiled_plan<T: KernelReal, B>(
+pub(crate) fn tiled_forward_plan<T: KernelReal, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
@@ -174,11 +174,7 @@ pub(crate) fn tiled_plan<T: KernelReal, B>(
     Ok(Launch {
         module: Module::KnnEntropy,
         kernel: kernel_name::<T>("knn_entropy_fwd_tiled"),
-        shape: Shape {
-            grid: as_i32(rows.len().div_ceil(tile_shape::<T>().0), "row tiles")? as u32,
-            block: TILE_THREADS,
-            shared_bytes: shared_bytes as u32,
-        },
+        shape: tiled_shape::<T>(rows, shared_bytes)?,
         args: vec![
             x,
             mean,
@@ -198,6 +194,88 @@ pub(crate) fn tiled_plan<T: KernelReal, B>(
             entropy,
         ],
     })
+}
+
+/// Dimensions a thread of the tiled backward keeps (`BWD_DIMS` in the kernel): it takes
+/// d ≤ 16 · 8 = 128, the warp kernel any d.
+const TILED_BACKWARD_DIMS: usize = 16 * 8;
+
+/// The tiled backward's shared memory: the forward's without lists, per-row and
+/// per-column statistics, and the column tile's points (`TiledBwdShared`).
+fn tiled_backward_bytes<T: KernelReal>(d: usize) -> usize {
+    let (rows, cols) = tile_shape::<T>();
+    let t = std::mem::size_of::<T>();
+    let parts = [
+        t * rows,
+        t * rows,
+        t * rows,
+        4 * rows,
+        t * cols,
+        t * cols,
+        t * cols,
+    ];
+    tiled_forward_bytes::<T>(0)
+        + parts
+            .iter()
+            .chain(&[t * cols, 4 * cols, t * cols * d])
+            .map(|bytes| bytes.div_ceil(8) * 8)
+            .sum::<usize>()
+}
+
+/// The tiled backward's shared memory per block, when it takes these sizes.
+pub(crate) fn tiled_backward<T: KernelReal>(d: usize) -> Option<usize> {
+    let bytes = tiled_backward_bytes::<T>(d);
+    (d <= TILED_BACKWARD_DIMS && bytes <= TILED_SHARED_LIMIT).then_some(bytes)
+}
+
+/// What both tiled kernels read besides x: the columns in batch order (`order`,
+/// `tile_batch`: [`ColumnTiles`]), the column means and the centred norms.
+struct TiledColumns<D: KernelDevice, T: KernelReal> {
+    order: D::Buffer<u32>,
+    tile_batch: D::Buffer<u32>,
+    n_tiles: usize,
+    mean: D::Buffer<f64>,
+    norms: D::Buffer<T>,
+}
+
+impl<D: KernelDevice, T: KernelReal> TiledColumns<D, T> {
+    /// The batch order of the labels (built on the host), then the column means
+    /// (`knn_entropy_mean_*`) and the centred norms (`knn_entropy_norms_*`) on the device.
+    fn new(
+        dev: &D,
+        x: &D::Input<'_, T>,
+        labels: &D::Input<'_, u32>,
+        dims: (usize, usize),
+        n_batches: usize,
+    ) -> candle_core::Result<Self> {
+        let (n, d) = dims;
+        let cols = ColumnTiles::new(&dev.input_to_host(labels)?, n_batches, tile_shape::<T>().1);
+        let mut mean = dev.alloc_output::<f64>(d)?;
+        let mut norms = dev.alloc_output::<T>(n)?;
+        let plan = mean_plan::<T, _>(
+            dims,
+            [D::read_input_from(x, 0), D::write_from(&mut mean, 0)],
+        )?;
+        // SAFETY: x holds n·d elements, mean d.
+        unsafe { dev.launch(plan) }?;
+        let plan = norms_plan::<T, _>(
+            dims,
+            [
+                D::read_input_from(x, 0),
+                D::read_from(&mean, 0),
+                D::write_from(&mut norms, 0),
+            ],
+        )?;
+        // SAFETY: x holds n·d elements, mean d, norms n.
+        unsafe { dev.launch(plan) }?;
+        Ok(Self {
+            order: dev.upload(&cols.order)?,
+            tile_batch: dev.upload(&cols.tile_batch)?,
+            n_tiles: cols.tile_batch.len(),
+            mean,
+            norms,
+        })
+    }
 }
 
 /// How `knn_entropy_fwd` lays out one row's shared memory, chosen to fit a block: the k
@@ -318,6 +396,52 @@ pub(crate) fn loss_plan<B>(
     })
 }
 
+/// `knn_entropy_bwd_tiled_*(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
+/// B, 1/T, row_start, n_rows, grad)`: one block per tile of rows.
+fn tiled_backward_plan<T: KernelReal, B>(
+    (n, d): (usize, usize),
+    rows: &Range<usize>,
+    p: &Params,
+    n_tiles: usize,
+    shared_bytes: usize,
+    [x, mean, norms, labels, order, tile_batch, stats, grad]: [Arg<B>; 8],
+) -> candle_core::Result<Launch<B>> {
+    Ok(Launch {
+        module: Module::KnnEntropy,
+        kernel: kernel_name::<T>("knn_entropy_bwd_tiled"),
+        shape: tiled_shape::<T>(rows, shared_bytes)?,
+        args: vec![
+            x,
+            mean,
+            norms,
+            labels,
+            order,
+            tile_batch,
+            stats,
+            Arg::I32(as_i32(n_tiles, "column tiles")?),
+            Arg::I32(as_i32(n, "n")?),
+            Arg::I32(as_i32(d, "d")?),
+            Arg::I32(as_i32(p.n_batches, "B")?),
+            Arg::real::<T>(1.0 / p.temperature),
+            Arg::I32(as_i32(rows.start, "row_start")?),
+            Arg::I32(as_i32(rows.len(), "n_rows")?),
+            grad,
+        ],
+    })
+}
+
+/// The launch shape of both tiled kernels: a block of 256 threads per tile of rows.
+fn tiled_shape<T: KernelReal>(
+    rows: &Range<usize>,
+    shared_bytes: usize,
+) -> candle_core::Result<Shape> {
+    Ok(Shape {
+        grid: as_i32(rows.len().div_ceil(tile_shape::<T>().0), "row tiles")? as u32,
+        block: TILE_THREADS,
+        shared_bytes: shared_bytes as u32,
+    })
+}
+
 /// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, row_start, n_rows, grad)`: shared
 /// memory holds x_i and the row's gradient slots.
 pub(crate) fn backward_plan<T: KernelReal, B>(
@@ -367,41 +491,20 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
         let mut entropy = dev.alloc_output::<f64>(n_rows)?;
         match forward_kernel::<T>(d, p)? {
             ForwardKernel::Tiled { shared_bytes } => {
-                let labels = dev.input_to_host(&self.labels)?;
-                let cols = ColumnTiles::new(&labels, p.n_batches, tile_shape::<T>().1);
-                let order = dev.upload(&cols.order)?;
-                let tile_batch = dev.upload(&cols.tile_batch)?;
-                let mut mean = dev.alloc_output::<f64>(d)?;
-                let mut norms = dev.alloc_output::<T>(n)?;
+                let cols = TiledColumns::new(dev, &x, &self.labels, self.dims, p.n_batches)?;
                 let mut class_r = dev.alloc_output::<f64>(n_rows * p.n_batches)?;
-                let plan = mean_plan::<T, _>(
-                    self.dims,
-                    [D::read_input_from(&x, 0), D::write_from(&mut mean, 0)],
-                )?;
-                // SAFETY: x holds n·d elements, mean d.
-                unsafe { dev.launch(plan) }?;
-                let plan = norms_plan::<T, _>(
-                    self.dims,
-                    [
-                        D::read_input_from(&x, 0),
-                        D::read_from(&mean, 0),
-                        D::write_from(&mut norms, 0),
-                    ],
-                )?;
-                // SAFETY: x holds n·d elements, mean d, norms n.
-                unsafe { dev.launch(plan) }?;
-                let plan = tiled_plan::<T, _>(
+                let plan = tiled_forward_plan::<T, _>(
                     self.dims,
                     self.rows,
                     p,
-                    cols.tile_batch.len(),
+                    cols.n_tiles,
                     shared_bytes,
                     [
                         D::read_input_from(&x, 0),
-                        D::read_from(&mean, 0),
-                        D::read_from(&norms, 0),
-                        D::read_from(&order, 0),
-                        D::read_from(&tile_batch, 0),
+                        D::read_from(&cols.mean, 0),
+                        D::read_from(&cols.norms, 0),
+                        D::read_from(&cols.order, 0),
+                        D::read_from(&cols.tile_batch, 0),
                         D::write_from(&mut out, 1),
                         D::write_from(&mut class_r, 0),
                         D::write_from(&mut entropy, 0),
@@ -454,8 +557,32 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
     const OP: &'static str = "knn-entropy-grad";
 
     fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
-        let d = self.dims.1;
-        let mut grad = self.dev.alloc_output::<T>(self.rows.len() * d)?;
+        let (dev, d, p) = (self.dev, self.dims.1, self.params);
+        let mut grad = dev.alloc_output::<T>(self.rows.len() * d)?;
+        if let Some(shared_bytes) = tiled_backward::<T>(d) {
+            let cols = TiledColumns::new(dev, &x, &self.labels, self.dims, p.n_batches)?;
+            let plan = tiled_backward_plan::<T, _>(
+                self.dims,
+                self.rows,
+                p,
+                cols.n_tiles,
+                shared_bytes,
+                [
+                    D::read_input_from(&x, 0),
+                    D::read_from(&cols.mean, 0),
+                    D::read_from(&cols.norms, 0),
+                    D::read_input_from(&self.labels, 0),
+                    D::read_from(&cols.order, 0),
+                    D::read_from(&cols.tile_batch, 0),
+                    D::read_input_from(&self.forward_out, 1),
+                    D::write_from(&mut grad, 0),
+                ],
+            )?;
+            // SAFETY: the plan orders the arguments as `knn_entropy_bwd_tiled_*` declares
+            // them; the statistics hold n·(5 + B) values, `grad` n_rows·d; rows lie in 0..n.
+            unsafe { dev.launch(plan) }?;
+            return Ok(dev.storage(grad));
+        }
         let plan = backward_plan::<T, _>(
             self.dims,
             self.rows,
@@ -520,6 +647,10 @@ mod tests {
         assert!(!tiled(forward_kernel::<f32>(64, &p(136)).unwrap()));
         assert!(tiled(forward_kernel::<f64>(64, &p(202)).unwrap()));
         assert!(!tiled(forward_kernel::<f64>(64, &p(203)).unwrap()));
+        // The backward: every d ≤ 128 (64,000 bytes in f32 at d = 128, 55,296 in f64).
+        assert_eq!(tiled_backward::<f32>(128), Some(64_000));
+        assert_eq!(tiled_backward::<f64>(128), Some(55_296));
+        assert_eq!(tiled_backward::<f32>(129), None);
         // 15 nearest in f32: 28,928 bytes of tiles and row state, 64 lists of 15 pairs.
         assert_eq!(
             forward_kernel::<f32>(64, &p(15)).unwrap(),
