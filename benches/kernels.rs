@@ -1,6 +1,9 @@
 //! CUDA benchmarks of the fused kernels (built with `--features cuda`), synchronising the
-//! device inside every iteration. Batch mixing reports cells/s, the AUROC surrogate
-//! positive×negative pairs/s.
+//! device inside every iteration, at the sizes of the performance model in
+//! `docs/kernels.md` (n = 65,536 and 262,144, d = 32 and 64; n = 1,000,000 too with
+//! `DIFFBIO_BENCH_LARGE=1`, predicted at ~13 s an iteration for batch mixing). Batch mixing
+//! reports cells/s, the AUROC surrogate positive×negative pairs/s; `scripts/gpu-run.sh`
+//! turns the batch-mixing times into achieved GFLOP/s of the distance work.
 //!
 //! ```text
 //! cargo bench --features cuda --bench kernels
@@ -23,16 +26,24 @@ fn device() -> Option<Device> {
     }
 }
 
-const SIZES: [usize; 4] = [4_096, 16_384, 65_536, 262_144];
+/// n = 16,384 (a quick first figure), the model's 65,536 and 262,144, and its 1,000,000
+/// when `DIFFBIO_BENCH_LARGE` is set.
+fn sizes() -> Vec<usize> {
+    let mut sizes = vec![16_384, 65_536, 262_144];
+    if std::env::var_os("DIFFBIO_BENCH_LARGE").is_some() {
+        sizes.push(1_000_000);
+    }
+    sizes
+}
 
 fn batch_mixing(c: &mut Criterion) {
     let Some(dev) = device() else { return };
-    common::batch_mixing(c, "cuda_batch_mixing", &dev, &[32, 64], &SIZES);
+    common::batch_mixing(c, "cuda_batch_mixing", &dev, &[32, 64], &sizes());
 }
 
 fn auroc_surrogate(c: &mut Criterion) {
     let Some(dev) = device() else { return };
-    common::auroc_surrogate(c, "cuda_auroc_surrogate", &dev, &SIZES);
+    common::auroc_surrogate(c, "cuda_auroc_surrogate", &dev, &sizes());
 }
 
 criterion_group!(benches, batch_mixing, auroc_surrogate);

@@ -33,6 +33,19 @@ for tool in memcheck racecheck; do
   grep -E "ERROR SUMMARY|test result" "$out/sanitizer-$tool.log" | tail -3 | tee -a "$out/summary.txt"
 done
 echo "== kernel benchmarks" | tee -a "$out/summary.txt"
-"$here/kernels_bench" --bench > "$out/bench.log" 2>&1 || status=1
+CRITERION_HOME="$out/criterion" "$here/kernels_bench" --bench > "$out/bench.log" 2>&1 || status=1
 grep -E "^cuda_|time:|thrpt:" "$out/bench.log" | tee -a "$out/summary.txt"
+# Achieved FP32 throughput of batch mixing's distance work: the tiled kernels do 4·n²·d
+# FFMA (8·n²·d flop) per forward + backward (2 passes of distances, then distances and
+# C·X), against the model's peak (docs/kernels.md: H100 SXM 67 TFLOP/s).
+echo "== batch mixing: achieved GFLOP/s (8·n²·d flop per forward + backward)" | tee -a "$out/summary.txt"
+python3 - "$out/criterion/cuda_batch_mixing" <<'PY' | tee -a "$out/summary.txt"
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+for est in sorted(root.glob("forward_backward_f32_d*/*/new/estimates.json")):
+    d = int(est.parts[-4].rsplit("_d", 1)[1]); n = int(est.parts[-3])
+    seconds = json.loads(est.read_text())["mean"]["point_estimate"] * 1e-9
+    gflops = 8 * n * n * d / seconds / 1e9
+    print(f"n={n} d={d}: {seconds:.4g} s, {gflops:.0f} GFLOP/s, {gflops / 670:.1f} % of 67 TFLOP/s")
+PY
 exit "$status"
