@@ -213,11 +213,13 @@ fn tiled_backward_bytes<T: KernelReal>(d: usize) -> usize {
         t * cols,
         t * cols,
         t * cols,
+        t * cols,
+        4 * cols,
+        t * cols * d,
     ];
     tiled_forward_bytes::<T>(0)
         + parts
             .iter()
-            .chain(&[t * cols, 4 * cols, t * cols * d])
             .map(|bytes| bytes.div_ceil(8) * 8)
             .sum::<usize>()
 }
