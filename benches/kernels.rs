@@ -41,9 +41,12 @@ fn batch_mixing(c: &mut Criterion) {
     common::batch_mixing(c, "cuda_batch_mixing", &dev, &[32, 64], &sizes());
 }
 
+/// The batch-mixing sizes, and n = 100,000: the model's 50k × 50k pairs.
 fn auroc_surrogate(c: &mut Criterion) {
     let Some(dev) = device() else { return };
-    common::auroc_surrogate(c, "cuda_auroc_surrogate", &dev, &sizes());
+    let mut sizes = sizes();
+    sizes.insert(2, 100_000);
+    common::auroc_surrogate(c, "cuda_auroc_surrogate", &dev, &sizes);
 }
 
 criterion_group!(benches, batch_mixing, auroc_surrogate);

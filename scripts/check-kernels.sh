@@ -102,8 +102,17 @@ against all n (every row on one device; a rank's own cells for the sharded losse
   gradient accumulator), 8 warps per block for d ≤ 768 (f32).
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads
   (fixed-order reductions and the stable compaction scan); O(n) work, not on the hot path.
-- `auroc_pairs_*`: 256 threads per block, one centre per thread, 4 KiB (f32) / 8 KiB (f64)
-  static shared tile of the other class. The centres of a range are one contiguous run of
+- `auroc_pairs_*`, the plan's sweep when the centres are every cell: blocks of 256 threads
+  (8 warps) take 64 positives (8 per warp, in registers) and sweep the negatives 256 at a
+  time through a static shared tile, each lane 8 of them (lane + 32·c: conflict-free, each
+  load feeding 8 pairs); grid-stride over the tiles of positives with min(256, tiles)
+  blocks, fewer where their per-negative sums (blocks · |N| elements, summed over each
+  step's 8 warps through 8 KiB of shared memory) would pass 256 MiB, down to 128; below
+  that the two sweeps below run instead. `auroc_columns_*` (one thread per negative) sums
+  the blocks' partials in block order. 64 registers (f32): 32 warps per SM.
+- `auroc_centres_*`: the same tiles without the per-negative sums, run twice (the centre
+  positives against all negatives, the centre negatives against all positives): a rank's
+  own cells, or past the budget above. The centres of a range are one contiguous run of
   their class after the stable compaction, which finds its bounds by binary search.
 
 ## Performance model (predicted, not measured: no GPU has run these kernels)
@@ -129,10 +138,15 @@ Per pair of cells (row i, column j), with f32, k = 15, B = 3:
   terms (4 MUFU, ~30 FP32) and one cached load of β_{j,b_i}; the product reads 4 weights and
   4 points from shared memory per 16 FFMA (32-bit loads), so shared-memory bandwidth may
   hold that half near 50 % of FP32 peak.
-- `auroc_pairs`: tiles of the other class in shared memory (256 centres a block), per pair
-  ~6 FP32 and 2 MUFU (exp, reciprocal): SFU-bound, 2·|P|·|N| / 4.2·10¹² s = 1.2 ms at
-  50k × 50k (the exp alone, the goal's "SFU exp limit", is 0.6 ms: the current form
-  reaches at most 50 % of it).
+- `auroc_pairs` (f32): per pair, from its SASS, FADD (c − o), FMUL (·log2 e/T), one
+  `ex2.approx.ftz` (MUFU) for 2^{−|w|} = e^{−|z|}, FADD, the reciprocal of 1 + e^{−|z|},
+  two FMUL (σ(−|z|), σ'), the select of σ(z) (FSETP, FSEL) and four sums (σ, σ', σ'·z, the
+  negative's σ'): 13 issue slots and 2 MUFU if the SFU took every reciprocal, which would
+  hold it to 50 % of the exp limit. So 6 of each thread's 8 centres take `rcp.approx.ftz`
+  and 2 a linear guess and three Newton steps (7 FFMA, exact to f32 rounding on [1, 2]):
+  ~15 issue slots and 1.75 MUFU per pair, the two pipes nearly balanced, plus 1/8 of a
+  shared load. The old form (one thread per centre, an IEEE division, each pair evaluated
+  twice: once per class) took ~20 issue slots and 2 MUFU per evaluation, ~40 per pair.
 
 - `knn_entropy_fwd_tiled` (the forward for k ≤ 135, f32): per pair and pass d FFMA (the
   dot product; 2·4 shared values per 16 FFMA, as 128-bit loads), so 2d FP32 instructions
@@ -160,6 +174,18 @@ So at n = 10⁶, d = 64 forward + backward are predicted at 12.8 s tiled at 60 %
 50 %: short of the issue's 10 s goal, which needs ~77 % of peak, or a forward that shares
 its first pass's distances with the second. To be measured by `benches/kernels.rs` on the
 first GPU lent.
+
+The AUROC surrogate (f32, |P| = |N|; "exp limit" = one MUFU per pair, 4.2·10¹² pairs/s;
+the old form issue-bound at ~40 slots per pair, the new one at ~15):
+
+| \|P\| × \|N\| | pairs | exp limit (ms) | old form (ms) | **new form (ms)** | new / exp limit |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+| 50,000 × 50,000 | 2.5·10⁹ | 0.60 | 3.0 | **1.12** | 53 % |
+| 131,072 × 131,072 | 1.7·10¹⁰ | 4.1 | 21 | **7.7** | 53 % |
+| 500,000 × 500,000 | 2.5·10¹¹ | 60 | 300 | **112** | 53 % |
+
+(At 500k negatives 134 blocks fit the 256 MiB of per-block sums.) The issue's goal, ≥ 50 %
+of the exp limit at 50k × 50k, is met by the model with little margin; to be measured.
 
 ## On the CPU
 

@@ -48,4 +48,16 @@ for est in sorted(root.glob("forward_backward_f32_d*/*/new/estimates.json")):
     gflops = 8 * n * n * d / seconds / 1e9
     print(f"n={n} d={d}: {seconds:.4g} s, {gflops:.0f} GFLOP/s, {gflops / 670:.1f} % of 67 TFLOP/s")
 PY
+# The AUROC surrogate's pairs/s against the SFU exp limit (one MUFU per pair: 16 per SM
+# per clock, 4.2e12/s on an H100 SXM; docs/kernels.md); the labels alternate, so
+# |P|·|N| = (n/2)·(n − n/2).
+echo "== auroc surrogate: pairs/s against the exp limit (4.2e12 pairs/s)" | tee -a "$out/summary.txt"
+python3 - "$out/criterion/cuda_auroc_surrogate" <<'PY' | tee -a "$out/summary.txt"
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+for est in sorted(root.glob("forward_backward_f32_pairs/*/new/estimates.json")):
+    n = int(est.parts[-3]); pairs = (n // 2) * (n - n // 2)
+    seconds = json.loads(est.read_text())["mean"]["point_estimate"] * 1e-9
+    print(f"n={n}: {seconds * 1e3:.4g} ms, {pairs / seconds:.3g} pairs/s, {pairs / seconds / 4.2e10:.1f} % of the exp limit")
+PY
 exit "$status"

@@ -31,6 +31,13 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
     return total;
 }
 
+// Unrolls the loop that follows (nvcc; the emulator's g++ has no such pragma).
+#ifdef DIFFBIO_EMU
+#define UNROLL
+#else
+#define UNROLL _Pragma("unroll")
+#endif
+
 // The block's dynamic shared memory, `type name[]`: under nvcc exactly the declaration
 // `extern __shared__ type name[]` (the PTX does not change); in the CPU emulator
 // (emu/cuda_emu.h) a pointer to the running block's buffer.

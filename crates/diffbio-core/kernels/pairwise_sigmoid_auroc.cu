@@ -7,9 +7,13 @@
 // 1. auroc_compact_*: one block gathers positives and negatives once (stable, in input
 //    order) with a block-wide scan, recording each one's input position; being stable,
 //    the centres of each class are one contiguous run of it, whose bounds it also finds.
-// 2. auroc_pairs_*: one thread per centre (a positive, or a negative in the mirror pass)
-//    sweeps all the other class through shared-memory tiles and sums σ, σ' and σ'·z. Every
-//    thread owns its sums, so there are no atomics.
+// 2. On one device, auroc_pairs_*: tiles of positives × negatives, each pair's σ, σ' and
+//    σ'·z from one exponential, summed per positive (its value, ∂/∂s and ∂/∂T terms) and
+//    per block and negative (∂/∂s), which auroc_columns_* totals over the blocks. A
+//    rank's own cells instead (or when the per-block sums would take more than 256 MiB):
+//    auroc_centres_*, the same tiles without the per-negative sums, run twice: the
+//    centre positives against all negatives, the centre negatives against all positives.
+//    Every sum has one owner: no atomics, the same bits run to run.
 // 3. auroc_finish_*: one block sums the centre positives' values and ∂/∂T terms in a
 //    fixed order and scatters ∂/∂s to the output: out = [value, ∂/∂T, ∂/∂s of each centre]
 //    (the whole surrogate when the centres are every cell, a share of it otherwise).
@@ -19,8 +23,6 @@
 
 #include "common.cuh"
 #include "pairwise_sigmoid_auroc.cuh"
-
-#define TILE 1024
 
 // The first of the `len` sorted `index` values that is >= `bound`.
 __device__ __forceinline__ int64_t lower_bound(const int64_t* index, int64_t len, int64_t bound) {
@@ -78,36 +80,155 @@ __device__ void auroc_compact(const T* __restrict__ scores, const T* __restrict_
     }
 }
 
-// For each centre c: Σ σ(z), Σ σ'(z), Σ σ'(z)·z with z = (c − other)·scale.
+// Tiles of centres × others. A block of 8 warps holds 64 centres (8 per warp, the same 8
+// in every lane) and sweeps the others 256 at a time through shared memory, each lane 8
+// of them (lane + 32·c: conflict-free loads, each feeding 8 pairs).
+#define PAIR_WARPS 8
+#define PAIR_ROWS 8                           // centres per warp (per thread)
+#define PAIR_COLS 8                           // others per lane and step
+#define PAIR_TILE_ROWS (PAIR_WARPS * PAIR_ROWS)  // 64 centres a tile
+#define PAIR_STEP (WARP * PAIR_COLS)             // 256 others a step
+#define PAIR_THREADS (WARP * PAIR_WARPS)
+// Of the PAIR_ROWS reciprocals a thread takes per other, how many the SFU computes (the
+// rest by Newton steps on the FMA pipes, so that neither pipe waits on the other; f32).
+#define PAIR_SFU_RECIPROCALS 6
+
+// σ(±|w|) in the units the exponential takes (f32: w = z·log2 e, so 2^{-|w|} = e^{-|z|}).
+template <typename T> struct Sigmoid;
+template <> struct Sigmoid<float> {
+    static constexpr float UNIT = 1.4426950408889634f;      // log2 e
+    static constexpr float INV_UNIT = 0.6931471805599453f;  // ln 2
+    // 2^{-a} (a ≥ 0): ex2.approx.ftz, one SFU operation (the emulator: exp2f).
+    __device__ static __forceinline__ float exp_neg(float a) {
+#ifdef DIFFBIO_EMU
+        return exp2f(-a);
+#else
+        float e;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(-a));
+        return e;
+#endif
+    }
+    // 1/y for y in [1, 2]: rcp.approx.ftz on the SFU, or (sfu false) a linear first guess
+    // (error ≤ 1/17) and three Newton steps on the FMA pipes (error ≤ 1/17⁸ before rounding).
+    __device__ static __forceinline__ float reciprocal(float y, bool sfu) {
+        if (!sfu) {
+            float r = fmaf(y, -8.0f / 17.0f, 24.0f / 17.0f);
+            for (int step = 0; step < 3; ++step) r = fmaf(r, fmaf(-y, r, 1.0f), r);
+            return r;
+        }
+#ifdef DIFFBIO_EMU
+        return 1.0f / y;
+#else
+        float r;
+        asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
+        return r;
+#endif
+    }
+};
+template <> struct Sigmoid<double> {
+    static constexpr double UNIT = 1.0, INV_UNIT = 1.0;
+    __device__ static __forceinline__ double exp_neg(double a) { return exp(-a); }
+    __device__ static __forceinline__ double reciprocal(double y, bool) { return 1.0 / y; }
+};
+
+// A thread's running sums: per centre Σ σ(z), Σ σ'(z), Σ σ'(z)·w; per other of the step
+// Σ σ'(z) over the thread's centres.
 template <typename T>
-__device__ void auroc_pairs(const T* __restrict__ centres, int64_t n_centres, const T* __restrict__ others,
-                            int64_t n_others, T scale, T* __restrict__ sums /* [n_centres][3] */) {
-    __shared__ T tile[TILE];
-    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const T centre = c < n_centres ? centres[c] : (T)0;
-    T sig = 0, slope = 0, slope_z = 0;
-    for (int64_t start = 0; start < n_others; start += TILE) {
-        const int64_t len = min((int64_t)TILE, n_others - start);
-        __syncthreads();
-        for (int64_t e = threadIdx.x; e < len; e += blockDim.x) tile[e] = others[start + e];
-        __syncthreads();
-        if (c < n_centres) {
-            for (int64_t e = 0; e < len; ++e) {
-                T z = (centre - tile[e]) * scale;
-                T ez = exp_t<T>(-fabs(z));
-                T inv = (T)1 / ((T)1 + ez);
-                T d = ez * inv * inv;
-                sig += z >= (T)0 ? inv : ez * inv;
-                slope += d;
-                slope_z += d * z;
+struct PairSums {
+    T sig[PAIR_ROWS], slope[PAIR_ROWS], slope_w[PAIR_ROWS], column[PAIR_COLS];
+};
+
+// One step: the thread's centres × its others of `tile` (`cols` of them, `rows` centres
+// valid; EDGE false when both are whole), w = (centre − other)·k. σ(|z|) = 1/(1 + e^{−|z|})
+// and σ(−|z|) = e^{−|z|}·σ(|z|) from one exponential, σ' = σ(|z|)·σ(−|z|): all accurate for
+// large |z|, as on the CPU.
+template <typename T, bool EDGE>
+__device__ __forceinline__ void pair_step(const T (&centre)[PAIR_ROWS], const T* tile, int lane, int cols,
+                                          int rows, T k, PairSums<T>& s) {
+    UNROLL for (int c = 0; c < PAIR_COLS; ++c) {
+        s.column[c] = (T)0;
+        const int e = lane + WARP * c;
+        if (EDGE && e >= cols) continue;
+        const T other = tile[e];
+        UNROLL for (int r = 0; r < PAIR_ROWS; ++r) {
+            if (EDGE && r >= rows) continue;
+            const T w = (centre[r] - other) * k;
+            const T ez = Sigmoid<T>::exp_neg(fabs(w));
+            const T up = Sigmoid<T>::reciprocal((T)1 + ez, r < PAIR_SFU_RECIPROCALS);
+            const T down = ez * up;
+            const T d = down * up;
+            s.sig[r] += w >= (T)0 ? up : down;
+            s.slope[r] += d;
+            s.slope_w[r] += d * w;
+            s.column[c] += d;
+        }
+    }
+}
+
+// For each of the `n_centres` centres c (row tiles blockIdx.x, + gridDim.x, ...):
+// sums[3c..3c + 3] = Σ σ(z), Σ σ'(z), Σ σ'(z)·z over all `n_others` others, z = (c − other)·
+// scale. With COLUMNS, also each block's Σ σ'(z) per other over its centres, added to
+// partials[blockIdx.x·n_others + other] (zeroed by the caller): one sweep of the pairs
+// gives both classes' gradients. Every sum has one owner and a fixed order: no atomics.
+template <typename T, bool COLUMNS>
+__device__ void auroc_tiles(const T* __restrict__ centres, int64_t n_centres, const T* __restrict__ others,
+                            int64_t n_others, T scale, T* __restrict__ sums, T* __restrict__ partials) {
+    __shared__ T tile[PAIR_STEP];
+    __shared__ T column_part[COLUMNS ? PAIR_WARPS : 1][PAIR_STEP];
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    const T k = scale * Sigmoid<T>::UNIT;
+    const int64_t row_tiles = (n_centres + PAIR_TILE_ROWS - 1) / PAIR_TILE_ROWS;
+    for (int64_t row_tile = blockIdx.x; row_tile < row_tiles; row_tile += gridDim.x) {
+        const int64_t row0 = row_tile * PAIR_TILE_ROWS + warp * PAIR_ROWS;
+        const int64_t left = n_centres - row0;
+        const int rows = left <= 0 ? 0 : (int)min(left, (int64_t)PAIR_ROWS);
+        T centre[PAIR_ROWS];
+        PairSums<T> s;
+        for (int r = 0; r < PAIR_ROWS; ++r) {
+            centre[r] = r < rows ? centres[row0 + r] : (T)0;
+            s.sig[r] = s.slope[r] = s.slope_w[r] = (T)0;
+        }
+        for (int64_t col0 = 0; col0 < n_others; col0 += PAIR_STEP) {
+            const int cols = (int)min((int64_t)PAIR_STEP, n_others - col0);
+            __syncthreads();  // the last step's tile and column sums are read
+            if (threadIdx.x < cols) tile[threadIdx.x] = others[col0 + threadIdx.x];
+            __syncthreads();
+            if (rows == PAIR_ROWS && cols == PAIR_STEP) pair_step<T, false>(centre, tile, lane, cols, rows, k, s);
+            else pair_step<T, true>(centre, tile, lane, cols, rows, k, s);
+            if constexpr (COLUMNS) {
+                for (int c = 0; c < PAIR_COLS; ++c) column_part[warp][lane + WARP * c] = s.column[c];
+                __syncthreads();
+                if (threadIdx.x < cols) {
+                    T total = (T)0;
+                    for (int w = 0; w < PAIR_WARPS; ++w) total += column_part[w][threadIdx.x];
+                    partials[(int64_t)blockIdx.x * n_others + col0 + threadIdx.x] += total;
+                }
+            }
+        }
+        for (int r = 0; r < PAIR_ROWS; ++r) {
+            const T sig = warp_sum(s.sig[r]), slope = warp_sum(s.slope[r]);
+            const T slope_z = warp_sum(s.slope_w[r]) * Sigmoid<T>::INV_UNIT;
+            if (lane == 0 && r < rows) {
+                sums[3 * (row0 + r)] = sig;
+                sums[3 * (row0 + r) + 1] = slope;
+                sums[3 * (row0 + r) + 2] = slope_z;
             }
         }
     }
-    if (c < n_centres) {
-        sums[3 * c] = sig;
-        sums[3 * c + 1] = slope;
-        sums[3 * c + 2] = slope_z;
-    }
+}
+
+// sums[3j + 1] = Σ_b partials[b·n_others + j] over the `n_blocks` blocks, in block order
+// (sums[3j], sums[3j + 2] = 0: the layout of auroc_centres' sums). One thread per other.
+template <typename T>
+__device__ void auroc_columns(const T* __restrict__ partials, int n_blocks, int64_t n_others,
+                              T* __restrict__ sums) {
+    const int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n_others) return;
+    double total = 0;
+    for (int b = 0; b < n_blocks; ++b) total += (double)partials[(int64_t)b * n_others + j];
+    sums[3 * j] = (T)0;
+    sums[3 * j + 1] = (T)total;
+    sums[3 * j + 2] = (T)0;
 }
 
 // out[OUT_VALUE] = Σ value / (|P||N|), out[OUT_GRAD_TEMPERATURE] = ∂/∂T, over the centre
@@ -150,9 +271,17 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
         auroc_compact<T>(scores, labels, n, row_start, n_rows, pos_scores, pos_index, neg_scores,  \
                          neg_index, counts);                                                       \
     }                                                                                              \
-    __global__ void auroc_pairs_##SUFFIX(const T* centres, int64_t n_centres, const T* others,      \
-                                         int64_t n_others, T scale, T* sums) {                      \
-        auroc_pairs<T>(centres, n_centres, others, n_others, scale, sums);                         \
+    __global__ void auroc_centres_##SUFFIX(const T* centres, int64_t n_centres, const T* others,    \
+                                           int64_t n_others, T scale, T* sums) {                    \
+        auroc_tiles<T, false>(centres, n_centres, others, n_others, scale, sums, nullptr);        \
+    }                                                                                              \
+    __global__ void auroc_pairs_##SUFFIX(const T* pos, int64_t n_pos, const T* neg, int64_t n_neg,  \
+                                         T scale, T* pos_sums, T* partials) {                      \
+        auroc_tiles<T, true>(pos, n_pos, neg, n_neg, scale, pos_sums, partials);                   \
+    }                                                                                              \
+    __global__ void auroc_columns_##SUFFIX(const T* partials, int n_blocks, int64_t n_neg,          \
+                                           T* neg_sums) {                                          \
+        auroc_columns<T>(partials, n_blocks, n_neg, neg_sums);                                     \
     }                                                                                              \
     __global__ void auroc_finish_##SUFFIX(const T* pos_sums, const int64_t* pos_index,              \
                                           const T* neg_sums, const int64_t* neg_index,              \

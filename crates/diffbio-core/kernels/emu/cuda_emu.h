@@ -113,6 +113,7 @@ struct ThreadState {
     uint3 thread_idx{0, 0, 0};
     uint3 block_idx{0, 0, 0};
     dim3 block_dim;
+    dim3 grid_dim;
     struct Block* block = nullptr;
 };
 
@@ -424,6 +425,7 @@ EMU_INTERNAL void launch(void (*kernel)(Params...), unsigned grid, unsigned bloc
             f.state.thread_idx = {t, 0, 0};
             f.state.block_idx = {b, 0, 0};
             f.state.block_dim.x = block;
+            f.state.grid_dim.x = grid;
             f.state.block = &state;
             f.waiting = f.done = false;
             // A first frame for diffbio_emu_switch to pop: six zeroed registers, then
@@ -468,6 +470,7 @@ EMU_INTERNAL void launch(void (*kernel)(Params...), unsigned grid, unsigned bloc
 #define threadIdx (emu::self().thread_idx)
 #define blockIdx (emu::self().block_idx)
 #define blockDim (emu::self().block_dim)
+#define gridDim (emu::self().grid_dim)
 
 #define __syncthreads() emu::self().block->barrier.arrive_and_wait("__syncthreads", __LINE__)
 #define __syncwarp(...) emu::warp().barrier.arrive_and_wait("__syncwarp", __LINE__)

@@ -48,8 +48,12 @@ extern "C" int diffbio_emu_launch(const char* name, unsigned grid, unsigned bloc
     DIFFBIO_EMU_KERNEL(knn_entropy_bwd_f64)
     DIFFBIO_EMU_KERNEL(auroc_compact_f32)
     DIFFBIO_EMU_KERNEL(auroc_compact_f64)
+    DIFFBIO_EMU_KERNEL(auroc_centres_f32)
+    DIFFBIO_EMU_KERNEL(auroc_centres_f64)
     DIFFBIO_EMU_KERNEL(auroc_pairs_f32)
     DIFFBIO_EMU_KERNEL(auroc_pairs_f64)
+    DIFFBIO_EMU_KERNEL(auroc_columns_f32)
+    DIFFBIO_EMU_KERNEL(auroc_columns_f64)
     DIFFBIO_EMU_KERNEL(auroc_finish_f32)
     DIFFBIO_EMU_KERNEL(auroc_finish_f64)
 #undef DIFFBIO_EMU_KERNEL

@@ -433,9 +433,12 @@ void dense_auroc(const std::vector<double>& s, const std::vector<double>& y, dou
 // The emulated surrogate with the cells `rows` (all of them by default) as centres:
 // [value share, ∂/∂T share, ∂/∂s of each centre]; empty when a class is empty (the
 // launcher then returns zeros without the sweeps). `n_pos` gets the positives' count.
+// As the plan: `fused` (all cells only) sweeps the pairs once (auroc_pairs, per-block sums
+// of the negatives totalled by auroc_columns), otherwise each class's centres against the
+// other class (auroc_centres twice).
 template <typename T>
 std::vector<T> emulated_auroc(const std::vector<T>& s, const std::vector<T>& labels, double t,
-                              int64_t& n_pos_out, Rows rows = {0, -1}) {
+                              int64_t& n_pos_out, bool fused, Rows rows = {0, -1}) {
     int64_t n = (int64_t)s.size();
     int64_t row_start = rows.start, n_rows = rows.len < 0 ? n : rows.len;
     std::vector<T> pos(n, (T)NAN), neg(n, (T)NAN);
@@ -456,21 +459,36 @@ std::vector<T> emulated_auroc(const std::vector<T>& s, const std::vector<T>& lab
     const int64_t neg_first = counts[4], own_neg = counts[5] - counts[4];
     std::vector<T> pos_sums(3 * std::max<int64_t>(own_pos, 1), (T)NAN);
     std::vector<T> neg_sums(3 * std::max<int64_t>(own_neg, 1), (T)NAN), out(2 + n_rows, (T)NAN);
-    const T inv_t = (T)(1 / t), minus_inv_t = (T)(-1 / t);
-    auto sweep = [&](T* centres, int64_t n_centres, T* others, int64_t n_others, T scale, T* sums) {
-        if (n_centres == 0) return;
-        launch(std::string("auroc_pairs_") + suffix<T>(), (unsigned)((n_centres + 255) / 256), 256, 0,
-               {&centres, &n_centres, &others, &n_others, &scale, &sums});
-    };
-    sweep(pp + pos_first, own_pos, np_, n_neg, inv_t, pos_sums.data());
-    sweep(np_ + neg_first, own_neg, pp, n_pos, minus_inv_t, neg_sums.data());
+    T inv_t = (T)(1 / t), minus_inv_t = (T)(-1 / t);
+    const auto blocks = [](int64_t centres) { return (unsigned)((centres + 63) / 64); };
+    if (fused) {
+        // The plan's grid: a block per 64 positives, at most 256 (here 3, to sweep several
+        // row tiles per block).
+        int n_blocks = (int)std::min<unsigned>(blocks(n_pos), 3);
+        int64_t n_p = n_pos, n_q = n_neg;
+        std::vector<T> partials((size_t)(n_blocks * n_neg), (T)0);
+        T* part = partials.data();
+        T* ps = pos_sums.data();
+        T* ns = neg_sums.data();
+        launch(std::string("auroc_pairs_") + suffix<T>(), (unsigned)n_blocks, 256, 0,
+               {&pp, &n_p, &np_, &n_q, &inv_t, &ps, &part});
+        launch(std::string("auroc_columns_") + suffix<T>(), (unsigned)((n_neg + 255) / 256), 256, 0,
+               {&part, &n_blocks, &n_q, &ns});
+    } else {
+        auto sweep = [&](T* centres, int64_t n_centres, T* others, int64_t n_others, T scale, T* sums) {
+            if (n_centres == 0) return;
+            launch(std::string("auroc_centres_") + suffix<T>(), blocks(n_centres), 256, 0,
+                   {&centres, &n_centres, &others, &n_others, &scale, &sums});
+        };
+        sweep(pp + pos_first, own_pos, np_, n_neg, inv_t, pos_sums.data());
+        sweep(np_ + neg_first, own_neg, pp, n_pos, minus_inv_t, neg_sums.data());
+    }
     double norm = 1.0 / ((double)n_pos * (double)n_neg);
     T* ps = pos_sums.data();
     T* ns = neg_sums.data();
     T* op = out.data();
-    T inv = inv_t;
     launch(std::string("auroc_finish_") + suffix<T>(), 1, 1024, 0,
-           {&ps, &pi, &ns, &ni, &cp, &row_start, &norm, &inv, &op});
+           {&ps, &pi, &ns, &ni, &cp, &row_start, &norm, &inv_t, &op});
     return out;
 }
 
@@ -481,28 +499,32 @@ void check_auroc(const std::vector<double>& scores, const std::vector<double>& y
     const std::string label = std::string(suffix<T>()) + " " + what;
     Timer timer("auroc " + label);
     int64_t n_pos = 0;
-    const std::vector<T> out = emulated_auroc(s, labels, t, n_pos);
+    const std::vector<T> fused = emulated_auroc(s, labels, t, n_pos, true);
     expect_close("auroc positives", label, (double)n_pos, (double)std::count(y.begin(), y.end(), 1.0), 0.0);
-    if (out.empty()) return;
+    if (fused.empty()) return;
+    const std::vector<T> out = emulated_auroc(s, labels, t, n_pos, false);
     double value, grad_t;
     std::vector<double> grad_s;
     dense_auroc(std::vector<double>(s.begin(), s.end()), y, (double)(T)t, value, grad_t, grad_s);
     const double tol = sizeof(T) == 4 ? 1e-4 : 1e-9;
-    expect_close("auroc value", label, (double)out[0], value, tol);
-    expect_close("auroc d/dT", label, (double)out[1], grad_t, sizeof(T) == 4 ? 1e-3 : 1e-9);
-    double diff2 = 0, norm2 = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        diff2 += ((double)out[2 + i] - grad_s[i]) * ((double)out[2 + i] - grad_s[i]);
-        norm2 += grad_s[i] * grad_s[i];
+    for (const auto& [form, got] : {std::pair{"one sweep", &fused}, std::pair{"centre sweeps", &out}}) {
+        const std::string what = label + ", " + form;
+        expect_close("auroc value", what, (double)(*got)[0], value, tol);
+        expect_close("auroc d/dT", what, (double)(*got)[1], grad_t, sizeof(T) == 4 ? 1e-3 : 1e-9);
+        double diff2 = 0, norm2 = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            diff2 += ((double)(*got)[2 + i] - grad_s[i]) * ((double)(*got)[2 + i] - grad_s[i]);
+            norm2 += grad_s[i] * grad_s[i];
+        }
+        expect_small("auroc d/ds (error norm / norm)", what, std::sqrt(diff2 / std::max(norm2, 1e-24)),
+                     sizeof(T) == 4 ? 1e-4 : 1e-9);
     }
-    expect_small("auroc d/ds (error norm / norm)", label, std::sqrt(diff2 / std::max(norm2, 1e-24)),
-                 sizeof(T) == 4 ? 1e-4 : 1e-9);
     // The same cells as centres in three launches: each centre's gradient as in the whole
-    // launch, the value and ∂/∂T shares adding up to its.
+    // launch of the centre sweeps, the value and ∂/∂T shares adding up to its.
     double value_shares = 0, grad_t_shares = 0;
     for (Rows rows : thirds((int)n)) {
         if (rows.len == 0) continue;
-        const std::vector<T> own = emulated_auroc(s, labels, t, n_pos, rows);
+        const std::vector<T> own = emulated_auroc(s, labels, t, n_pos, false, rows);
         value_shares += (double)own[0];
         grad_t_shares += (double)own[1];
         expect_same_rows("auroc row-range d/ds", label, std::vector<T>(own.begin() + 2, own.end()), out,
@@ -547,7 +569,8 @@ void check_mixing_cases(std::mt19937_64& rng) {
 template <typename T>
 void check_auroc_cases(std::mt19937_64& rng) {
     std::normal_distribution<double> normal;
-    for (int64_t n : {5, 37, 1500, 2600}) {  // 2600: more others than one tile (1024)
+    // 2600: many row tiles per block and steps of others (64 centres, 256 others a tile)
+    for (int64_t n : {5, 37, 1500, 2600}) {
         std::vector<double> s(n), y(n);
         for (int64_t i = 0; i < n; ++i) {
             s[i] = std::round(normal(rng) * 4) / 4;  // heavy ties

@@ -3,9 +3,12 @@
 //! centre]`, the centres a range of the cells (all of them on one device).
 //!
 //! `auroc_compact` splits the scores into positives and negatives (with their input
-//! indices, counts and the centres' run in each class), `auroc_pairs` sweeps each class's
-//! centres against the whole other class (one thread per centre), and `auroc_finish`
-//! scatters the per-centre sums into the output.
+//! indices, counts and the centres' run in each class). When the centres are every cell,
+//! `auroc_pairs` sweeps all positives × negatives once, in tiles of 64 × 256, summing per
+//! positive and, per block, per negative (`auroc_columns` totals the blocks); otherwise
+//! (a rank's cells, or per-block sums over [`PARTIALS_BUDGET`]) `auroc_centres` sweeps
+//! each class's centres against the whole other class. `auroc_finish` scatters the
+//! per-centre sums into the output.
 
 use std::ops::Range;
 
@@ -14,8 +17,28 @@ use crate::launch::{
     kernel_name, Arg, DeviceKernel, KernelDevice, KernelReal, Launch, Module, Shape,
 };
 
-/// Centres (threads) per block in the pair sweep.
-const CENTRES_PER_BLOCK: u32 = 256;
+/// Threads per block of the pair sweeps (8 warps) and centres per block and tile.
+const PAIR_THREADS: u32 = 256;
+const PAIR_TILE_ROWS: usize = 64;
+/// Blocks of the one-sweep form at most (two per SM of an H100), and at least unless a
+/// tile of positives is all there is (one per SM); their per-negative sums take
+/// `blocks · |N|` elements. The count depends on the sizes alone, so the sums' order is the
+/// same on every GPU.
+const MAX_PAIR_BLOCKS: usize = 256;
+const MIN_PAIR_BLOCKS: usize = 128;
+/// The most memory the one-sweep form's per-block sums may take (bytes); where fewer than
+/// [`MIN_PAIR_BLOCKS`] would fit it, the two centre sweeps (twice the pairs, no extra
+/// memory) run instead.
+pub(crate) const PARTIALS_BUDGET: usize = 256 << 20;
+
+/// Blocks of the one-sweep form for `n_pos × n_neg` in `T`, or `None` when too few fit
+/// [`PARTIALS_BUDGET`].
+pub(crate) fn pair_blocks<T: KernelReal>(n_pos: usize, n_neg: usize) -> Option<usize> {
+    let row_tiles = n_pos.div_ceil(PAIR_TILE_ROWS);
+    let fit = PARTIALS_BUDGET / (n_neg * std::mem::size_of::<T>()).max(1);
+    let blocks = row_tiles.min(MAX_PAIR_BLOCKS).min(fit);
+    (blocks >= row_tiles.min(MIN_PAIR_BLOCKS)).then_some(blocks)
+}
 
 fn plan<B>(kernel: String, shape: Shape, args: Vec<Arg<B>>) -> Launch<B> {
     Launch {
@@ -51,17 +74,26 @@ pub(crate) fn compact_plan<T: KernelReal, B>(
     )
 }
 
-/// `auroc_pairs_*(centres, n_centres, others, n_others, scale, sums)`: per centre c,
-/// `sums[3c..3c + 3]` over all others.
-pub(crate) fn pairs_plan<T: KernelReal, B>(
+/// `blocks` blocks of the pair sweeps (their shared memory is static).
+fn pair_shape(blocks: usize) -> Shape {
+    Shape {
+        grid: blocks as u32,
+        block: PAIR_THREADS,
+        shared_bytes: 0,
+    }
+}
+
+/// `auroc_centres_*(centres, n_centres, others, n_others, scale, sums)`: per centre c,
+/// `sums[3c..3c + 3]` over all others; a block per 64 centres.
+pub(crate) fn centres_plan<T: KernelReal, B>(
     n_centres: usize,
     n_others: usize,
     scale: f64,
     [centres, others, sums]: [Arg<B>; 3],
 ) -> Launch<B> {
     plan(
-        kernel_name::<T>("auroc_pairs"),
-        Shape::threads(n_centres, CENTRES_PER_BLOCK),
+        kernel_name::<T>("auroc_centres"),
+        pair_shape(n_centres.div_ceil(PAIR_TILE_ROWS)),
         vec![
             centres,
             Arg::I64(n_centres as i64),
@@ -69,6 +101,48 @@ pub(crate) fn pairs_plan<T: KernelReal, B>(
             Arg::I64(n_others as i64),
             Arg::real::<T>(scale),
             sums,
+        ],
+    )
+}
+
+/// `auroc_pairs_*(pos, n_pos, neg, n_neg, 1/T, pos_sums, partials)` on `blocks` blocks:
+/// the positives' sums and `partials[b·n_neg + j]`, block b's Σ σ' of negative j.
+pub(crate) fn pairs_plan<T: KernelReal, B>(
+    (n_pos, n_neg): (usize, usize),
+    blocks: usize,
+    temperature: f64,
+    [pos, neg, pos_sums, partials]: [Arg<B>; 4],
+) -> Launch<B> {
+    plan(
+        kernel_name::<T>("auroc_pairs"),
+        pair_shape(blocks),
+        vec![
+            pos,
+            Arg::I64(n_pos as i64),
+            neg,
+            Arg::I64(n_neg as i64),
+            Arg::real::<T>(1.0 / temperature),
+            pos_sums,
+            partials,
+        ],
+    )
+}
+
+/// `auroc_columns_*(partials, blocks, n_neg, neg_sums)`: each negative's Σ σ' over the
+/// blocks, in block order, one thread per negative.
+pub(crate) fn columns_plan<T: KernelReal, B>(
+    blocks: usize,
+    n_neg: usize,
+    [partials, neg_sums]: [Arg<B>; 2],
+) -> Launch<B> {
+    plan(
+        kernel_name::<T>("auroc_columns"),
+        Shape::threads(n_neg, PAIR_THREADS),
+        vec![
+            partials,
+            Arg::I32(blocks as i32),
+            Arg::I64(n_neg as i64),
+            neg_sums,
         ],
     )
 }
@@ -159,42 +233,72 @@ fn forward<D: KernelDevice, T: KernelReal>(
     // One element at least: a class may have no centre in the range.
     let mut pos_sums = dev.alloc_output::<T>(3 * own_pos.len().max(1))?;
     let mut neg_sums = dev.alloc_output::<T>(3 * own_neg.len().max(1))?;
-    let inv_t = 1.0 / temperature;
-    let sweeps = [
-        (
-            &own_pos,
-            n_neg,
-            inv_t,
-            &pos_scores,
-            &neg_scores,
-            &mut pos_sums,
-        ),
-        (
-            &own_neg,
-            n_pos,
-            -inv_t,
-            &neg_scores,
-            &pos_scores,
-            &mut neg_sums,
-        ),
-    ];
-    for (centres, n_others, scale, class, others, sums) in sweeps {
-        if centres.is_empty() {
-            continue;
+    let whole = own_pos.len() == n_pos && own_neg.len() == n_neg;
+    match pair_blocks::<T>(n_pos, n_neg).filter(|_| whole) {
+        Some(blocks) => {
+            let mut partials = dev.alloc_zeros::<T>(blocks * n_neg)?;
+            let pairs = pairs_plan::<T, _>(
+                (n_pos, n_neg),
+                blocks,
+                temperature,
+                [
+                    D::read_from(&pos_scores, 0),
+                    D::read_from(&neg_scores, 0),
+                    D::write_from(&mut pos_sums, 0),
+                    D::write_from(&mut partials, 0),
+                ],
+            );
+            // SAFETY: the plan orders the arguments as `auroc_pairs_*` declares them;
+            // pos_sums holds 3 per positive, partials blocks × n_neg zeros.
+            unsafe { dev.launch(pairs) }?;
+            let columns = columns_plan::<T, _>(
+                blocks,
+                n_neg,
+                [D::read_from(&partials, 0), D::write_from(&mut neg_sums, 0)],
+            );
+            // SAFETY: as `auroc_columns_*` declares them; neg_sums holds 3 per negative.
+            unsafe { dev.launch(columns) }?;
         }
-        let pairs = pairs_plan::<T, _>(
-            centres.len(),
-            n_others,
-            scale,
-            [
-                D::read_from(class, centres.start),
-                D::read_from(others, 0),
-                D::write_from(sums, 0),
-            ],
-        );
-        // SAFETY: the plan orders the arguments as `auroc_pairs_*` declares them; `sums`
-        // holds 3 per centre, the centres are a run of their class, `others` holds its count.
-        unsafe { dev.launch(pairs) }?;
+        None => {
+            let inv_t = 1.0 / temperature;
+            let sweeps = [
+                (
+                    &own_pos,
+                    n_neg,
+                    inv_t,
+                    &pos_scores,
+                    &neg_scores,
+                    &mut pos_sums,
+                ),
+                (
+                    &own_neg,
+                    n_pos,
+                    -inv_t,
+                    &neg_scores,
+                    &pos_scores,
+                    &mut neg_sums,
+                ),
+            ];
+            for (centres, n_others, scale, class, others, sums) in sweeps {
+                if centres.is_empty() {
+                    continue;
+                }
+                let sweep = centres_plan::<T, _>(
+                    centres.len(),
+                    n_others,
+                    scale,
+                    [
+                        D::read_from(class, centres.start),
+                        D::read_from(others, 0),
+                        D::write_from(sums, 0),
+                    ],
+                );
+                // SAFETY: the plan orders the arguments as `auroc_centres_*` declares them;
+                // `sums` holds 3 per centre, the centres are a run of their class, `others`
+                // holds its count.
+                unsafe { dev.launch(sweep) }?;
+            }
+        }
     }
     let mut out = dev.alloc_output::<T>(GRAD_SCORES + rows.len())?;
     let finish = finish_plan::<T, _>(
@@ -221,14 +325,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pair_sweep_has_one_thread_per_centre() {
-        let args = [(); 3].map(|_| Arg::Buffer(()));
-        let p = pairs_plan::<f64, ()>(257, 5, -2.0, args);
-        assert_eq!(p.kernel, "auroc_pairs_f64");
-        assert_eq!((p.shape.grid, p.shape.block), (2, CENTRES_PER_BLOCK));
+    fn the_pair_sweeps_take_64_centres_a_block() {
+        let c = centres_plan::<f64, ()>(257, 5, -2.0, [(); 3].map(|_| Arg::Buffer(())));
+        assert_eq!(c.kernel, "auroc_centres_f64");
+        assert_eq!((c.shape.grid, c.shape.block), (5, PAIR_THREADS));
         assert!(
-            matches!(p.args[1], Arg::I64(257)) && matches!(p.args[4], Arg::F64(v) if v == -2.0)
+            matches!(c.args[1], Arg::I64(257)) && matches!(c.args[4], Arg::F64(v) if v == -2.0)
         );
+        let p = pairs_plan::<f32, ()>((300, 7), 5, 0.5, [(); 4].map(|_| Arg::Buffer(())));
+        assert_eq!((p.kernel.as_str(), p.shape.grid), ("auroc_pairs_f32", 5));
+        assert!(matches!(p.args[4], Arg::F32(v) if v == 2.0));
+        let s = columns_plan::<f32, ()>(5, 300, [(); 2].map(|_| Arg::Buffer(())));
+        assert_eq!((s.shape.grid, s.shape.block), (2, PAIR_THREADS));
+        assert!(matches!(s.args[1], Arg::I32(5)));
         let f = finish_plan::<f32, ()>((4, 5), 7, 0.5, [(); 6].map(|_| Arg::Buffer(())));
         assert!(matches!(f.args[5], Arg::I64(7)));
         assert!(matches!(f.args[6], Arg::F64(v) if v == 0.05));
@@ -238,5 +347,22 @@ mod tests {
             (&c.args[3], &c.args[4]),
             (Arg::I64(3), Arg::I64(5))
         ));
+    }
+
+    #[test]
+    fn one_sweep_while_the_block_sums_fit_their_budget() {
+        assert_eq!(pair_blocks::<f32>(100, 50), Some(2));
+        assert_eq!(pair_blocks::<f32>(1 << 20, 50_000), Some(MAX_PAIR_BLOCKS));
+        let all = PARTIALS_BUDGET / (MAX_PAIR_BLOCKS * 4);
+        assert_eq!(pair_blocks::<f32>(1 << 20, all), Some(MAX_PAIR_BLOCKS));
+        assert_eq!(
+            pair_blocks::<f32>(1 << 20, all + 1),
+            Some(MAX_PAIR_BLOCKS - 1)
+        );
+        assert_eq!(pair_blocks::<f64>(1 << 20, all), Some(MIN_PAIR_BLOCKS));
+        assert_eq!(pair_blocks::<f64>(1 << 20, all + 1), None);
+        // Few positives: their tiles, however many negatives the budget leaves room for.
+        assert_eq!(pair_blocks::<f32>(640, PARTIALS_BUDGET / 40), Some(10));
+        assert_eq!(pair_blocks::<f32>(640, PARTIALS_BUDGET / 36), None);
     }
 }
