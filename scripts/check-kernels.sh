@@ -65,6 +65,10 @@ if [ "$check_only" = 0 ]; then
 Every kernel computes a range of rows `[row_start, row_start + n_rows)` of the n cells
 against all n (every row on one device; a rank's own cells for the sharded losses of
 `diffbio::dist`); grids cover the range, so a rank's launch is 1/W of the whole one.
+The `*_f16` and `*_bf16` instantiations read f16/bf16 embeddings (AUROC scores) as they
+are, widening each element to f32 as it is loaded (`widen` in `common.cuh`), compute as the
+f32 kernels do and write the gradient back in the input's type: no widened copy of x in
+memory, and half the bytes of x streamed from L2 (shapes and shared memory those of f32).
 
 - `knn_entropy_fwd_tiled_*` (`kernels/knn_entropy_tiles.cuh`), the plan's forward while its
   shared memory fits 96 KiB (`forward_kernel`: k ≤ 135 in f32, ≤ 202 in f64, any B and d):

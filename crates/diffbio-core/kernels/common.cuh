@@ -2,12 +2,30 @@
 // uses, and the fixed-order warp and block sums.
 #pragma once
 
+#ifndef DIFFBIO_EMU
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
 #define WARP 32
 #define FULL_MASK 0xffffffffu
 
 template <typename T> __device__ __forceinline__ T exp_t(T x);
 template <> __device__ __forceinline__ float exp_t<float>(float x) { return __expf(x); }
 template <> __device__ __forceinline__ double exp_t<double>(double x) { return exp(x); }
+
+// Inputs are read in the type the kernels compute in: f32 and f64 as they are, f16 and
+// bf16 widened to f32 as they are loaded (there is no widened copy of them in memory);
+// what is written back in an input's type is rounded to nearest.
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ double widen(double v) { return v; }
+__device__ __forceinline__ float widen(__half v) { return __half2float(v); }
+__device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename X, typename T> __device__ __forceinline__ X narrow(T v) { return (X)v; }
+template <> __device__ __forceinline__ __half narrow<__half, float>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16, float>(float v) {
+    return __float2bfloat16_rn(v);
+}
 
 // Sum over the 32 lanes of a warp (every lane gets it), in a fixed butterfly order.
 template <typename T>

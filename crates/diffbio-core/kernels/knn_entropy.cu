@@ -57,11 +57,11 @@ __device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T i
 
 #include "knn_entropy_tiles.cuh"
 
-template <typename T>
-__device__ __forceinline__ T sq_dist(const T* __restrict__ xi_shared, const T* __restrict__ xj, int d) {
+template <typename T, typename X>
+__device__ __forceinline__ T sq_dist(const T* __restrict__ xi_shared, const X* __restrict__ xj, int d) {
     T acc = 0;
     for (int k = 0; k < d; ++k) {
-        T t = xi_shared[k] - __ldg(xj + k);
+        T t = xi_shared[k] - (T)widen(__ldg(xj + k));
         acc += t * t;
     }
     return acc;
@@ -125,8 +125,8 @@ __device__ __forceinline__ void lane_totals(const T* partial, int count, int lan
 // Pass 1 with lane-private sorted top-k lists (shared memory, 32·k pairs per warp): the
 // lanes keep the k nearest of the columns they visit (j ≡ lane mod 32), then k rounds of
 // warp arg-min over the list heads merge them. Sets κ, Dmin and j*.
-template <typename T>
-__device__ void select_by_lists(const T* __restrict__ x, int n, int d, int k, int i, int lane,
+template <typename T, typename X>
+__device__ void select_by_lists(const X* __restrict__ x, int n, int d, int k, int i, int lane,
                                 const T* xi, T* top_d, int* top_j, T& kappa, T& dmin, int& jstar) {
     T* my_d = top_d + (size_t)lane * k;
     int* my_j = top_j + (size_t)lane * k;
@@ -167,8 +167,8 @@ __device__ void select_by_lists(const T* __restrict__ x, int n, int d, int k, in
 // exactly as the other passes do. Sets κ, Dmin and j*.
 #define RADIX_BITS 4
 #define RADIX_BUCKETS 16
-template <typename T>
-__device__ void select_by_radix(const T* __restrict__ x, int n, int d, int k, int i, int lane,
+template <typename T, typename X>
+__device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, int i, int lane,
                                 const T* xi, int* hist, T& kappa, T& dmin, int& jstar) {
     typedef typename RadixKey<T>::type Key;
     const int bits = 8 * (int)sizeof(T);
@@ -228,8 +228,8 @@ __device__ __forceinline__ size_t forward_bytes(int d, int k, int n_batches, int
     return (bytes + 7) / 8 * 8;
 }
 
-template <typename T>
-__device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
+template <typename T, typename X>
+__device__ void knn_entropy_fwd(const X* __restrict__ x, const uint32_t* __restrict__ labels,
                                 int n, int d, int k, int n_batches, int class_chunk, int radix,
                                 T inv_t, int row_start, int n_rows, double* __restrict__ stats,
                                 double* __restrict__ entropy) {
@@ -249,7 +249,7 @@ __device__ void knn_entropy_fwd(const T* __restrict__ x, const uint32_t* __restr
     T* acc_r = acc_s + (size_t)class_chunk * WARP;
     if (r >= n_rows) return;  // whole warp leaves together
 
-    for (int c = lane; c < d; c += WARP) xi[c] = x[(size_t)i * d + c];
+    for (int c = lane; c < d; c += WARP) xi[c] = (T)widen(x[(size_t)i * d + c]);
     __syncwarp();
 
     T kappa = 0, dmin = 0;
@@ -339,10 +339,10 @@ __device__ void knn_entropy_loss(const double* __restrict__ entropy, int n_rows,
 }
 
 // Shared memory per warp (backward): x_i (d), then the gradient accumulator (d).
-template <typename T>
-__device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restrict__ labels,
+template <typename T, typename X>
+__device__ void knn_entropy_bwd(const X* __restrict__ x, const uint32_t* __restrict__ labels,
                                 const double* __restrict__ stats, int n, int d, int n_batches,
-                                T inv_t, int row_start, int n_rows, T* __restrict__ grad) {
+                                T inv_t, int row_start, int n_rows, X* __restrict__ grad) {
     DYNAMIC_SHARED(unsigned char, smem_raw);
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
@@ -361,7 +361,7 @@ __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restr
     const int jstar_i = (int)row_i[ST_JSTAR];
     const int label_i = labels[i];
     for (int c = lane; c < d; c += WARP) {
-        xi[c] = x[(size_t)i * d + c];
+        xi[c] = (T)widen(x[(size_t)i * d + c]);
         acc[c] = 0;
     }
     __syncwarp();
@@ -386,84 +386,58 @@ __device__ void knn_entropy_bwd(const T* __restrict__ x, const uint32_t* __restr
         for (int t = 0; t < cols; ++t) {
             T c = __shfl_sync(FULL_MASK, c_ij, t);
             if (c == (T)0) continue;  // uniform across the warp
-            const T* xj = x + (size_t)(j0 + t) * d;
-            for (int k = lane; k < d; k += WARP) acc[k] += c * (xi[k] - __ldg(xj + k));
+            const X* xj = x + (size_t)(j0 + t) * d;
+            for (int k = lane; k < d; k += WARP) acc[k] += c * (xi[k] - (T)widen(__ldg(xj + k)));
         }
     }
     __syncwarp();
-    for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = acc[k];
+    for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = narrow<X>(acc[k]);
 }
 
+// The entry points of each input type X (f16 and bf16 computing in f32), named after it.
+#define INSTANTIATE(T, X, SUFFIX)                                                                  \
+    __global__ void knn_entropy_fwd_##SUFFIX(const X* x, const uint32_t* labels, int n, int d,     \
+                                             int k, int n_batches, int class_chunk, int radix,     \
+                                             T inv_t, int row_start, int n_rows, double* stats,    \
+                                             double* entropy) {                                    \
+        knn_entropy_fwd<T>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,   \
+                           n_rows, stats, entropy);                                                \
+    }                                                                                              \
+    __global__ void knn_entropy_mean_##SUFFIX(const X* x, int n, int d, double* mean) {            \
+        knn_entropy_mean(x, n, d, mean);                                                           \
+    }                                                                                              \
+    __global__ void knn_entropy_norms_##SUFFIX(const X* x, const double* mean, int n, int d,       \
+                                               T* norms) {                                         \
+        knn_entropy_norms<T>(x, mean, n, d, norms);                                                \
+    }                                                                                              \
+    __global__ void knn_entropy_fwd_tiled_##SUFFIX(                                                \
+        const X* x, const double* mean, const T* norms, const uint32_t* order,                     \
+        const uint32_t* tile_batch, int n_tiles, int n, int d, int k, int n_batches, T inv_t,      \
+        int row_start, int n_rows, double* stats, double* class_r, double* entropy) {              \
+        knn_entropy_fwd_tiled<T>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,   \
+                                 inv_t, row_start, n_rows, stats, class_r, entropy);               \
+    }                                                                                              \
+    __global__ void knn_entropy_bwd_tiled_##SUFFIX(                                                \
+        const X* x, const double* mean, const T* norms, const uint32_t* labels,                    \
+        const uint32_t* order, const uint32_t* tile_batch, const double* stats, int n_tiles,       \
+        int n, int d, int n_batches, T inv_t, int row_start, int n_rows, X* grad) {                \
+        knn_entropy_bwd_tiled<T>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,  \
+                                 n_batches, inv_t, row_start, n_rows, grad);                       \
+    }                                                                                              \
+    __global__ void knn_entropy_bwd_##SUFFIX(const X* x, const uint32_t* labels,                   \
+                                             const double* stats, int n, int d, int n_batches,     \
+                                             T inv_t, int row_start, int n_rows, X* grad) {        \
+        knn_entropy_bwd<T>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);     \
+    }
+
 extern "C" {
-__global__ void knn_entropy_fwd_f32(const float* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, int class_chunk, int radix, float inv_t,
-                                    int row_start, int n_rows, double* stats, double* entropy) {
-    knn_entropy_fwd<float>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,
-                           n_rows, stats, entropy);
-}
-__global__ void knn_entropy_fwd_f64(const double* x, const uint32_t* labels, int n, int d, int k,
-                                    int n_batches, int class_chunk, int radix, double inv_t,
-                                    int row_start, int n_rows, double* stats, double* entropy) {
-    knn_entropy_fwd<double>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,
-                            n_rows, stats, entropy);
-}
-__global__ void knn_entropy_mean_f32(const float* x, int n, int d, double* mean) {
-    knn_entropy_mean<float>(x, n, d, mean);
-}
-__global__ void knn_entropy_mean_f64(const double* x, int n, int d, double* mean) {
-    knn_entropy_mean<double>(x, n, d, mean);
-}
-__global__ void knn_entropy_norms_f32(const float* x, const double* mean, int n, int d, float* norms) {
-    knn_entropy_norms<float>(x, mean, n, d, norms);
-}
-__global__ void knn_entropy_norms_f64(const double* x, const double* mean, int n, int d,
-                                      double* norms) {
-    knn_entropy_norms<double>(x, mean, n, d, norms);
-}
-__global__ void knn_entropy_fwd_tiled_f32(const float* x, const double* mean, const float* norms,
-                                          const uint32_t* order, const uint32_t* tile_batch,
-                                          int n_tiles, int n, int d, int k, int n_batches,
-                                          float inv_t, int row_start, int n_rows, double* stats,
-                                          double* class_r, double* entropy) {
-    knn_entropy_fwd_tiled<float>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,
-                                 inv_t, row_start, n_rows, stats, class_r, entropy);
-}
-__global__ void knn_entropy_fwd_tiled_f64(const double* x, const double* mean, const double* norms,
-                                          const uint32_t* order, const uint32_t* tile_batch,
-                                          int n_tiles, int n, int d, int k, int n_batches,
-                                          double inv_t, int row_start, int n_rows, double* stats,
-                                          double* class_r, double* entropy) {
-    knn_entropy_fwd_tiled<double>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,
-                                  inv_t, row_start, n_rows, stats, class_r, entropy);
-}
-__global__ void knn_entropy_bwd_tiled_f32(const float* x, const double* mean, const float* norms,
-                                          const uint32_t* labels, const uint32_t* order,
-                                          const uint32_t* tile_batch, const double* stats,
-                                          int n_tiles, int n, int d, int n_batches, float inv_t,
-                                          int row_start, int n_rows, float* grad) {
-    knn_entropy_bwd_tiled<float>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
-                                 n_batches, inv_t, row_start, n_rows, grad);
-}
-__global__ void knn_entropy_bwd_tiled_f64(const double* x, const double* mean, const double* norms,
-                                          const uint32_t* labels, const uint32_t* order,
-                                          const uint32_t* tile_batch, const double* stats,
-                                          int n_tiles, int n, int d, int n_batches, double inv_t,
-                                          int row_start, int n_rows, double* grad) {
-    knn_entropy_bwd_tiled<double>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
-                                  n_batches, inv_t, row_start, n_rows, grad);
-}
+INSTANTIATE(float, float, f32)
+INSTANTIATE(double, double, f64)
+INSTANTIATE(float, __half, f16)
+INSTANTIATE(float, __nv_bfloat16, bf16)
 __global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
                                      double* out) {
     knn_entropy_loss(entropy, n_rows, n, n_batches, out);
 }
-__global__ void knn_entropy_bwd_f32(const float* x, const uint32_t* labels, const double* stats,
-                                    int n, int d, int n_batches, float inv_t, int row_start,
-                                    int n_rows, float* grad) {
-    knn_entropy_bwd<float>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);
 }
-__global__ void knn_entropy_bwd_f64(const double* x, const uint32_t* labels, const double* stats,
-                                    int n, int d, int n_batches, double inv_t, int row_start,
-                                    int n_rows, double* grad) {
-    knn_entropy_bwd<double>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);
-}
-}
+#undef INSTANTIATE

@@ -41,32 +41,32 @@ template <> struct TiledShape<double> {
 __device__ __forceinline__ size_t align8(size_t bytes) { return (bytes + 7) / 8 * 8; }
 
 // The centred value of x[j][c], rounded to T as the CPU path rounds it.
-template <typename T>
-__device__ __forceinline__ T centred(const T* __restrict__ x, const double* __restrict__ mean,
+template <typename T, typename X>
+__device__ __forceinline__ T centred(const X* __restrict__ x, const double* __restrict__ mean,
                                      size_t j, int c, int d) {
-    return (T)((double)x[j * d + c] - mean[c]);
+    return (T)((double)widen(x[j * d + c]) - mean[c]);
 }
 
 // mean[c] = (Σ_j x_jc)/n in f64, by a fixed-order sum: one block of 256 threads per c.
-template <typename T>
-__device__ void knn_entropy_mean(const T* __restrict__ x, int n, int d, double* __restrict__ mean) {
+template <typename X>
+__device__ void knn_entropy_mean(const X* __restrict__ x, int n, int d, double* __restrict__ mean) {
     __shared__ double partial[TILE_THREADS];
     const int c = blockIdx.x;
     double acc = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) acc += (double)x[(size_t)j * d + c];
+    for (int j = threadIdx.x; j < n; j += blockDim.x) acc += (double)widen(x[(size_t)j * d + c]);
     const double total = block_sum(acc, partial);
     if (threadIdx.x == 0) mean[c] = total / (double)n;
 }
 
 // norms[j] = Σ_c (x_jc − mean_c)² over the centred values, in T, dimension by dimension.
-template <typename T>
-__device__ void knn_entropy_norms(const T* __restrict__ x, const double* __restrict__ mean, int n,
+template <typename T, typename X>
+__device__ void knn_entropy_norms(const X* __restrict__ x, const double* __restrict__ mean, int n,
                                   int d, T* __restrict__ norms) {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= n) return;
     T acc = 0;
     for (int c = 0; c < d; ++c) {
-        const T v = centred(x, mean, (size_t)j, c, d);
+        const T v = centred<T>(x, mean, (size_t)j, c, d);
         acc += v * v;
     }
     norms[j] = acc;
@@ -142,8 +142,8 @@ __device__ __forceinline__ void stage_columns(const TiledShared<T>& sh, const ui
 // This thread's SUB × SUB distances of the staged tile: rows ty·SUB + s, columns tx·SUB + u
 // (+∞ for a cell against itself, padding and rows past the block's). Ends with the block
 // past its last reads of the staging buffers.
-template <typename T>
-__device__ __forceinline__ void distance_tile(const TiledShared<T>& sh, const T* __restrict__ x,
+template <typename T, typename X>
+__device__ __forceinline__ void distance_tile(const TiledShared<T>& sh, const X* __restrict__ x,
                                               const double* __restrict__ mean, int n, int d,
                                               T (&out)[TiledShape<T>::SUB][TiledShape<T>::SUB]) {
     typedef TiledShape<T> S;
@@ -155,12 +155,12 @@ __device__ __forceinline__ void distance_tile(const TiledShared<T>& sh, const T*
         for (int e = threadIdx.x; e < TILE_DEPTH * S::ROWS; e += TILE_THREADS) {
             const int kk = e % TILE_DEPTH, r = e / TILE_DEPTH, i = sh.row_i[r];
             sh.a[kk * (S::ROWS + TILE_PAD) + r] =
-                i >= 0 && k0 + kk < d ? centred(x, mean, (size_t)i, k0 + kk, d) : (T)0;
+                i >= 0 && k0 + kk < d ? centred<T>(x, mean, (size_t)i, k0 + kk, d) : (T)0;
         }
         for (int e = threadIdx.x; e < TILE_DEPTH * S::COLS; e += TILE_THREADS) {
             const int kk = e % TILE_DEPTH, c = e / TILE_DEPTH, j = sh.col_j[c];
             sh.b[kk * (S::COLS + TILE_PAD) + c] =
-                j < n && k0 + kk < d ? centred(x, mean, (size_t)j, k0 + kk, d) : (T)0;
+                j < n && k0 + kk < d ? centred<T>(x, mean, (size_t)j, k0 + kk, d) : (T)0;
         }
         __syncthreads();
         for (int kk = 0; kk < TILE_DEPTH; ++kk) {
@@ -260,8 +260,8 @@ __device__ __forceinline__ double side_sum(double v) {
     return v;
 }
 
-template <typename T>
-__device__ void knn_entropy_fwd_tiled(const T* __restrict__ x, const double* __restrict__ mean,
+template <typename T, typename X>
+__device__ void knn_entropy_fwd_tiled(const X* __restrict__ x, const double* __restrict__ mean,
                                       const T* __restrict__ norms, const uint32_t* __restrict__ order,
                                       const uint32_t* __restrict__ tile_batch, int n_tiles, int n,
                                       int d, int k, int n_batches, T inv_t, int row_start,
@@ -441,14 +441,14 @@ struct TiledBwdShared {
     }
 };
 
-template <typename T>
-__device__ void knn_entropy_bwd_tiled(const T* __restrict__ x, const double* __restrict__ mean,
+template <typename T, typename X>
+__device__ void knn_entropy_bwd_tiled(const X* __restrict__ x, const double* __restrict__ mean,
                                       const T* __restrict__ norms, const uint32_t* __restrict__ labels,
                                       const uint32_t* __restrict__ order,
                                       const uint32_t* __restrict__ tile_batch,
                                       const double* __restrict__ stats, int n_tiles, int n, int d,
                                       int n_batches, T inv_t, int row_start, int n_rows,
-                                      T* __restrict__ grad) {
+                                      X* __restrict__ grad) {
     typedef TiledShape<T> S;
     DYNAMIC_SHARED(unsigned char, smem_raw);
     const TiledBwdShared<T> sh(smem_raw, d);
@@ -519,7 +519,7 @@ __device__ void knn_entropy_bwd_tiled(const T* __restrict__ x, const double* __r
         }
         for (int e = threadIdx.x; e < S::COLS * d; e += TILE_THREADS) {
             const int c = e / d, k = e % d, j = tl.col_j[c];
-            sh.col_x[e] = j < n ? centred(x, mean, (size_t)j, k, d) : (T)0;
+            sh.col_x[e] = j < n ? centred<T>(x, mean, (size_t)j, k, d) : (T)0;
         }
         __syncthreads();
         for (int c = 0; c < S::COLS; ++c) {
@@ -543,7 +543,7 @@ __device__ void knn_entropy_bwd_tiled(const T* __restrict__ x, const double* __r
         for (int v = 0; v < BWD_DIMS; ++v) {
             const int k = tx + TILE_SIDE * v;
             if (k >= d) break;
-            grad[(size_t)(first + r) * d + k] = total * centred(x, mean, (size_t)i, k, d) - acc[s][v];
+            grad[(size_t)(first + r) * d + k] = narrow<X>(total * centred<T>(x, mean, (size_t)i, k, d) - acc[s][v]);
         }
     }
 }

@@ -39,8 +39,8 @@ __device__ __forceinline__ int64_t lower_bound(const int64_t* index, int64_t len
 // Writes pos_scores/pos_index (label 1) and neg_scores/neg_index (label 0), and counts:
 // [n_pos, n_neg, first and end of the centre positives, first and end of the centre
 // negatives] (COUNT_* in the header).
-template <typename T>
-__device__ void auroc_compact(const T* __restrict__ scores, const T* __restrict__ labels, int64_t n,
+template <typename T, typename X>
+__device__ void auroc_compact(const X* __restrict__ scores, const T* __restrict__ labels, int64_t n,
                               int64_t row_start, int64_t n_rows, T* pos_scores, int64_t* pos_index,
                               T* neg_scores, int64_t* neg_index, int64_t* counts) {
     __shared__ int64_t scan[1024];
@@ -61,10 +61,10 @@ __device__ void auroc_compact(const T* __restrict__ scores, const T* __restrict_
     int64_t q = lo - p;          // negatives before lo
     for (int64_t e = lo; e < hi; ++e) {
         if (labels[e] == (T)1) {
-            pos_scores[p] = scores[e];
+            pos_scores[p] = (T)widen(scores[e]);
             pos_index[p++] = e;
         } else {
-            neg_scores[q] = scores[e];
+            neg_scores[q] = (T)widen(scores[e]);
             neg_index[q++] = e;
         }
     }
@@ -263,14 +263,16 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
     }
 }
 
-#define INSTANTIATE(T, SUFFIX)                                                                     \
-    __global__ void auroc_compact_##SUFFIX(const T* scores, const T* labels, int64_t n,              \
+// The compaction of each score type X (f16 and bf16 read as f32), the rest per float T.
+#define INSTANTIATE_COMPACT(T, X, SUFFIX)                                                          \
+    __global__ void auroc_compact_##SUFFIX(const X* scores, const T* labels, int64_t n,              \
                                            int64_t row_start, int64_t n_rows, T* pos_scores,        \
                                            int64_t* pos_index, T* neg_scores, int64_t* neg_index,   \
                                            int64_t* counts) {                                      \
         auroc_compact<T>(scores, labels, n, row_start, n_rows, pos_scores, pos_index, neg_scores,  \
                          neg_index, counts);                                                       \
-    }                                                                                              \
+    }
+#define INSTANTIATE(T, SUFFIX)                                                                     \
     __global__ void auroc_centres_##SUFFIX(const T* centres, int64_t n_centres, const T* others,    \
                                            int64_t n_others, T scale, T* sums) {                    \
         auroc_tiles<T, false>(centres, n_centres, others, n_others, scale, sums, nullptr);        \
@@ -292,6 +294,12 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
     }
 
 extern "C" {
+INSTANTIATE_COMPACT(float, float, f32)
+INSTANTIATE_COMPACT(double, double, f64)
+INSTANTIATE_COMPACT(float, __half, f16)
+INSTANTIATE_COMPACT(float, __nv_bfloat16, bf16)
 INSTANTIATE(float, f32)
 INSTANTIATE(double, f64)
 }
+#undef INSTANTIATE_COMPACT
+#undef INSTANTIATE

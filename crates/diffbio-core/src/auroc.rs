@@ -118,7 +118,8 @@ impl DifferentiableAuroc {
         let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
         validate::finite(predictions, "predictions")?;
         let (temperature, value) = self.temperature_for(predictions)?;
-        let scores = predictions.to_dtype(compute)?.contiguous()?;
+        // f16/bf16 scores as they are: the kernels read them as f32.
+        let scores = predictions.contiguous()?;
         let op = PairwiseSigmoid {
             temperature: value,
             rows: 0..n,
@@ -244,7 +245,7 @@ impl PairwiseSigmoid {
             rows: &self.rows,
             temperature: self.temperature,
         };
-        let out = crate::launch::on_real_device(forward, scores, layout)?;
+        let out = crate::launch::on_float_device(forward, scores, layout)?;
         Ok((out, self.output_shape()))
     }
 }
@@ -343,7 +344,9 @@ fn scaled_gradients(
         .mul(&upstream)?
         .reshape(temperature.shape())?;
     Ok((
-        grad_scores.to_device(scores.device())?,
+        grad_scores
+            .to_dtype(scores.dtype())?
+            .to_device(scores.device())?,
         grad_t.to_device(temperature.device())?,
     ))
 }

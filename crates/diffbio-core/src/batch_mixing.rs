@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 use diffbio_pairwise::Real;
 
 use crate::error::{Error, Result};
-use crate::storage::{contiguous_slice, on_real, RealKernel};
+use crate::storage::{contiguous_slice, in_dtype, on_real, RealKernel};
 use crate::validate;
 use contract::{Params, RowStats};
 
@@ -52,7 +52,9 @@ impl Default for BatchMixingConfig {
 /// Computed by a fused, streaming op: no n×n buffer in the forward or the backward pass
 /// (memory O(n·(k + B)) beyond the inputs); the gradient is analytic and flows through
 /// `κ_i` to the k-th neighbour. Distances and exponentials are computed in the input's
-/// precision (f16/bf16 are widened to f32), row sums totalled in f64.
+/// precision (f16/bf16 in f32: the CUDA kernels read them as they are, with no widened
+/// copy of the embeddings; the gradient comes back in their dtype), row sums totalled in
+/// f64.
 ///
 /// ```
 /// use candle_core::{Device, Tensor, Var};
@@ -111,8 +113,7 @@ impl BatchMixingLoss {
         validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
         self.check_batch(embeddings, batch_labels)?;
         let dtype = embeddings.dtype();
-        let compute = validate::fused_dtype(dtype);
-        let x = embeddings.to_dtype(compute)?.contiguous()?;
+        let x = embeddings.contiguous()?;
         let labels = batch_labels.to_dtype(DType::U32)?.contiguous()?;
         let op = KnnEntropy {
             params: self.params(),
@@ -239,7 +240,7 @@ impl KnnEntropy {
             rows: &self.rows,
             params: &self.params,
         };
-        let out = crate::launch::on_real_device(forward, x, x_layout)?;
+        let out = crate::launch::on_float_device(forward, x, x_layout)?;
         Ok((out, self.output_shape()))
     }
 }
@@ -363,7 +364,7 @@ impl KnnEntropyGrad {
             rows: &self.rows,
             params: &self.params,
         };
-        let grad = crate::launch::on_real_device(backward, x, x_layout)?;
+        let grad = crate::launch::on_float_device(backward, x, x_layout)?;
         Ok((grad, self.output_shape(x_layout)?))
     }
 }
@@ -418,7 +419,10 @@ impl CustomOp3 for KnnEntropyGrad {
             labels: contiguous_slice(s2.as_slice::<u32>()?, l2)?,
             forward_out: contiguous_slice(s3.as_slice::<f64>()?, l3)?,
         };
-        Ok((on_real(backward, s1, l1)?, self.output_shape(l1)?))
+        let shape = self.output_shape(l1)?;
+        let dtype = candle_core::backend::BackendStorage::dtype(s1);
+        let grad = in_dtype(on_real(backward, s1, l1)?, &shape, dtype)?;
+        Ok((grad, shape))
     }
 
     #[cfg(feature = "cuda")]

@@ -198,6 +198,8 @@ fn scalar(dtype: DType, value: f64) -> candle_core::Result<candle_core::CpuStora
     Ok(match dtype {
         DType::F32 => CpuStorage::F32(vec![value as f32]),
         DType::F64 => CpuStorage::F64(vec![value]),
+        DType::F16 => CpuStorage::F16(vec![half::f16::from_f64(value)]),
+        DType::BF16 => CpuStorage::BF16(vec![half::bf16::from_f64(value)]),
         other => candle_core::bail!("sharded loss: unsupported dtype {other:?}"),
     })
 }

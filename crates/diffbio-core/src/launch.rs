@@ -108,8 +108,8 @@ pub(crate) struct Launch<B> {
     pub args: Vec<Arg<B>>,
 }
 
-/// The name of a kernel's instantiation for `T` (`name_f32`, `name_f64`), as candle's
-/// `kernel_name` spells it.
+/// The name of a kernel's instantiation for `T` (`name_f32`, `name_f64`, `name_f16`,
+/// `name_bf16`), as candle's `kernel_name` spells it.
 pub(crate) fn kernel_name<T: WithDType>(name: &str) -> String {
     format!("{name}_{}", T::DTYPE.as_str())
 }
@@ -136,19 +136,40 @@ pub(crate) trait DeviceElement {}
 #[cfg(not(feature = "cuda"))]
 impl<T> DeviceElement for T {}
 
-/// The element types of kernel buffers (f32, f64, u32, i64).
+/// The element types of kernel buffers (f32, f64, f16, bf16, u32, i64).
 pub(crate) trait Element: WithDType + DeviceElement {}
 
 impl Element for f32 {}
 impl Element for f64 {}
+impl Element for half::f16 {}
+impl Element for half::bf16 {}
 impl Element for u32 {}
 impl Element for i64 {}
 
-/// The floats the kernels are instantiated for (f32, f64).
-pub(crate) trait KernelReal: Element {}
+/// The floats the kernels compute in (f32, f64).
+pub(crate) trait KernelReal: KernelInput<Real = Self> {}
 
 impl KernelReal for f32 {}
 impl KernelReal for f64 {}
+
+/// The dtypes of the inputs the kernels read directly, each with the float they compute in
+/// (`Real`): f32 and f64 themselves, f16 and bf16 read as f32 (no widened copy).
+pub(crate) trait KernelInput: Element {
+    type Real: KernelReal;
+}
+
+impl KernelInput for f32 {
+    type Real = f32;
+}
+impl KernelInput for f64 {
+    type Real = f64;
+}
+impl KernelInput for half::f16 {
+    type Real = f32;
+}
+impl KernelInput for half::bf16 {
+    type Real = f32;
+}
 
 /// A device that runs the kernels: its buffers, and a launch.
 pub(crate) trait KernelDevice {
@@ -213,11 +234,11 @@ pub(crate) trait DeviceKernel<D: KernelDevice> {
     /// The op's name, for the error on an unsupported dtype.
     const OP: &'static str;
     /// Runs on the contiguous elements of the main input.
-    fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage>;
+    fn run<X: KernelInput>(self, x: D::Input<'_, X>) -> candle_core::Result<D::Storage>;
 }
 
-/// Runs `kernel` on an f32 or f64 storage of device `D`.
-pub(crate) fn on_real_device<D: KernelDevice, K: DeviceKernel<D>>(
+/// Runs `kernel` on a float storage (f32, f64, f16, bf16) of device `D`.
+pub(crate) fn on_float_device<D: KernelDevice, K: DeviceKernel<D>>(
     kernel: K,
     storage: &D::Storage,
     layout: &Layout,
@@ -225,6 +246,8 @@ pub(crate) fn on_real_device<D: KernelDevice, K: DeviceKernel<D>>(
     match D::dtype(storage) {
         DType::F32 => kernel.run(D::input::<f32>(storage, layout)?),
         DType::F64 => kernel.run(D::input::<f64>(storage, layout)?),
+        DType::F16 => kernel.run(D::input::<half::f16>(storage, layout)?),
+        DType::BF16 => kernel.run(D::input::<half::bf16>(storage, layout)?),
         other => candle_core::bail!("{}: unsupported dtype {other:?}", K::OP),
     }
 }
@@ -258,5 +281,6 @@ mod tests {
         assert!(matches!(Arg::<()>::real::<f32>(0.5), Arg::F32(v) if v == 0.5));
         assert!(matches!(Arg::<()>::real::<f64>(0.5), Arg::F64(v) if v == 0.5));
         assert_eq!(kernel_name::<f32>("k"), "k_f32");
+        assert_eq!(kernel_name::<half::bf16>("k"), "k_bf16");
     }
 }

@@ -1,8 +1,8 @@
-//! Reading Candle CPU storages inside the fused ops, and the one f32/f64 dispatch of
-//! their CPU kernels.
+//! Reading Candle CPU storages inside the fused ops, and the one float dispatch of their
+//! CPU kernels.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, WithDType};
+use candle_core::{CpuStorage, DType, Layout, Shape, WithDType};
 use diffbio_pairwise::Real;
 
 /// The elements of a contiguous layout, or an error: the public entry points make their
@@ -27,15 +27,34 @@ pub(crate) trait RealKernel {
     fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<Self::Output>;
 }
 
-/// Runs `kernel` on an f32 or f64 storage (the fused ops' inputs are one or the other).
+/// Runs `kernel` on a float storage: f32 and f64 as they are, f16 and bf16 as an f32 copy
+/// (the CPU kernels compute in f32 or f64; the GPU kernels read half types directly).
 pub(crate) fn on_real<K: RealKernel>(
     kernel: K,
     storage: &CpuStorage,
     layout: &Layout,
 ) -> candle_core::Result<K::Output> {
+    fn widened<H: WithDType>(x: &[H]) -> Vec<f32> {
+        x.iter().map(|v| v.to_f64() as f32).collect()
+    }
     match storage {
         CpuStorage::F32(x) => kernel.run(contiguous_slice(x, layout)?),
         CpuStorage::F64(x) => kernel.run(contiguous_slice(x, layout)?),
+        CpuStorage::F16(x) => kernel.run(&widened(contiguous_slice(x, layout)?)),
+        CpuStorage::BF16(x) => kernel.run(&widened(contiguous_slice(x, layout)?)),
         other => candle_core::bail!("{}: unsupported dtype {:?}", K::OP, other.dtype()),
     }
+}
+
+/// A contiguous `out` of `shape` in `dtype`: a CPU kernel's f32 result for an f16 or bf16
+/// input, rounded to nearest (unchanged when it is in `dtype` already).
+pub(crate) fn in_dtype(
+    out: CpuStorage,
+    shape: &Shape,
+    dtype: DType,
+) -> candle_core::Result<CpuStorage> {
+    if out.dtype() == dtype {
+        return Ok(out);
+    }
+    out.to_dtype(&Layout::contiguous(shape), dtype)
 }

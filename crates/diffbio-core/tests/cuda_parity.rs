@@ -86,8 +86,13 @@ fn run(
 ) -> (f64, Vec<f64>) {
     let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
     let loss = f(v.as_tensor()).unwrap();
-    let grads = loss.backward().unwrap();
-    (scalar(&loss), flat(grads.get(&v).unwrap()))
+    let grad = loss.backward().unwrap().get(&v).unwrap().clone();
+    assert_eq!(
+        grad.dtype(),
+        x.dtype(),
+        "the gradient comes back in the input's dtype"
+    );
+    (scalar(&loss), flat(&grad))
 }
 
 /// Value and gradient on the CPU path and through `kernels`, with labels `labels` moved to
@@ -299,15 +304,23 @@ fn f64_and_half_inputs(kernels: &Kernels) {
     let forward = |x: &Tensor, l: &Tensor| loss.forward(x, l);
     let f64_runs = both(kernels, &x64, &labels, &forward);
     assert_parity("batch mixing f64", kernels, f64_runs, 1e-10, true);
-    for dtype in [DType::F16, DType::BF16] {
-        let xh = x64.to_dtype(dtype).unwrap();
-        assert_parity(
-            &format!("batch mixing {dtype:?}"),
-            kernels,
-            both(kernels, &xh, &labels, &forward),
-            HALF_TOL,
-            true,
-        );
+    // f16/bf16 read directly by the kernels: the tiled forward and backward (k = 15,
+    // d = 16), the warp forward (k = 150) and the warp backward (d = 130).
+    for &(n, d, k) in &[(400, 16, 15), (200, 5, 150), (70, 130, 5)] {
+        let x = Tensor::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
+        let labels =
+            Tensor::from_vec((0..n as u32).map(|i| i % 3).collect(), n, &Device::Cpu).unwrap();
+        let loss = mixing(k, 3, 1.0);
+        for dtype in [DType::F16, DType::BF16] {
+            let xh = x.to_dtype(dtype).unwrap();
+            assert_parity(
+                &format!("batch mixing {dtype:?} n={n} d={d} k={k}"),
+                kernels,
+                both(kernels, &xh, &labels, &|x, l| loss.forward(x, l)),
+                HALF_TOL,
+                true,
+            );
+        }
     }
 }
 
@@ -360,6 +373,28 @@ fn auroc_cases(kernels: &Kernels) {
                 kernels,
                 (auroc(&Device::Cpu, &yc), kernels.run(|| auroc(&dev, &yg))),
                 F32_TOL,
+                true,
+            );
+        }
+    }
+}
+
+#[test]
+fn auroc_surrogate_half_scores_match_cpu() {
+    for kernels in Kernels::all() {
+        let mut rng = Rng::new(104);
+        let n = 3000;
+        let s = Tensor::from_vec(rng.normals(n), n, &Device::Cpu).unwrap();
+        let y: Vec<u8> = (0..n).map(|i| (i % 3 == 0) as u8).collect();
+        let yc = Tensor::from_vec(y, n, &Device::Cpu).unwrap();
+        let auroc = DifferentiableAuroc::new(0.5).unwrap();
+        for dtype in [DType::F16, DType::BF16] {
+            let sh = s.to_dtype(dtype).unwrap();
+            assert_parity(
+                &format!("auroc {dtype:?}"),
+                &kernels,
+                both(&kernels, &sh, &yc, &|s, y| auroc.forward(s, y)),
+                HALF_TOL,
                 true,
             );
         }

@@ -488,6 +488,38 @@ inline T __ldg(const T* p) {
     return *p;
 }
 inline float __expf(float x) { return std::exp(x); }
+// cuda_fp16.h / cuda_bf16.h: the two 16-bit floats as their bits, converted exactly (f16
+// through g++'s _Float16, bf16 by hand) with round-to-nearest-even.
+struct __half {
+    uint16_t bits;
+};
+struct __nv_bfloat16 {
+    uint16_t bits;
+};
+inline float __half2float(__half h) {
+    _Float16 f;
+    std::memcpy(&f, &h.bits, 2);
+    return (float)f;
+}
+inline __half __float2half_rn(float v) {
+    const _Float16 f = (_Float16)v;
+    __half h;
+    std::memcpy(&h.bits, &f, 2);
+    return h;
+}
+inline float __bfloat162float(__nv_bfloat16 b) {
+    const uint32_t u = (uint32_t)b.bits << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return {(uint16_t)((u >> 16) | 0x40)};  // quiet NaN
+    u += 0x7fffu + ((u >> 16) & 1);
+    return {(uint16_t)(u >> 16)};
+}
 inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 using std::exp;
 using std::fabs;

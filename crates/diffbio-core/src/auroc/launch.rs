@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::contract::{counts, GRAD_SCORES};
 use crate::launch::{
-    kernel_name, Arg, DeviceKernel, KernelDevice, KernelReal, Launch, Module, Shape,
+    kernel_name, Arg, DeviceKernel, KernelDevice, KernelInput, KernelReal, Launch, Module, Shape,
 };
 
 /// Threads per block of the pair sweeps (8 warps) and centres per block and tile.
@@ -51,13 +51,13 @@ fn plan<B>(kernel: String, shape: Shape, args: Vec<Arg<B>>) -> Launch<B> {
 
 /// `auroc_compact_*(scores, labels, n, row_start, n_rows, pos_scores, pos_index,
 /// neg_scores, neg_index, counts)`.
-pub(crate) fn compact_plan<T: KernelReal, B>(
+pub(crate) fn compact_plan<X: KernelInput, B>(
     n: usize,
     rows: &Range<usize>,
     [scores, labels, pos_scores, pos_index, neg_scores, neg_index, counts]: [Arg<B>; 7],
 ) -> Launch<B> {
     plan(
-        kernel_name::<T>("auroc_compact"),
+        kernel_name::<X>("auroc_compact"),
         Shape::single_block(),
         vec![
             scores,
@@ -184,15 +184,17 @@ pub(crate) struct Forward<'a, D: KernelDevice> {
 impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
     const OP: &'static str = "pairwise-sigmoid-auroc";
 
-    fn run<T: KernelReal>(self, scores: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
-        let labels = D::input::<T>(self.labels.0, self.labels.1)?;
-        forward::<D, T>(self.dev, (&scores, &labels), self.rows, self.temperature)
+    /// Scores of any float dtype (f16/bf16 read as f32), labels in the dtype the kernels
+    /// compute in.
+    fn run<X: KernelInput>(self, scores: D::Input<'_, X>) -> candle_core::Result<D::Storage> {
+        let labels = D::input::<X::Real>(self.labels.0, self.labels.1)?;
+        forward::<D, X, X::Real>(self.dev, (&scores, &labels), self.rows, self.temperature)
     }
 }
 
-fn forward<D: KernelDevice, T: KernelReal>(
+fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
     dev: &D,
-    (scores, labels): (&D::Input<'_, T>, &D::Input<'_, T>),
+    (scores, labels): (&D::Input<'_, X>, &D::Input<'_, T>),
     rows: &Range<usize>,
     temperature: f64,
 ) -> candle_core::Result<D::Storage> {
@@ -202,7 +204,7 @@ fn forward<D: KernelDevice, T: KernelReal>(
     let mut pos_index = dev.alloc_zeros::<i64>(n)?;
     let mut neg_index = dev.alloc_zeros::<i64>(n)?;
     let mut counts = dev.alloc_zeros::<i64>(counts::LEN)?;
-    let compact = compact_plan::<T, _>(
+    let compact = compact_plan::<X, _>(
         n,
         rows,
         [

@@ -12,8 +12,8 @@ use std::ops::Range;
 
 use super::contract::{Params, RowStats};
 use crate::launch::{
-    as_i32, kernel_name, warps_per_block, Arg, DeviceKernel, KernelDevice, KernelReal, Launch,
-    Module, Shape, SHARED_MEMORY_LIMIT,
+    as_i32, kernel_name, warps_per_block, Arg, DeviceKernel, KernelDevice, KernelInput, KernelReal,
+    Launch, Module, Shape, SHARED_MEMORY_LIMIT,
 };
 
 /// The forward's kernels for one launch: the tiled kernel while its per-row lists fit
@@ -121,13 +121,13 @@ impl ColumnTiles {
 }
 
 /// `knn_entropy_mean_*(x, n, d, mean)`: one block of 256 threads per dimension.
-fn mean_plan<T: KernelReal, B>(
+fn mean_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     [x, mean]: [Arg<B>; 2],
 ) -> candle_core::Result<Launch<B>> {
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_mean"),
+        kernel: kernel_name::<X>("knn_entropy_mean"),
         shape: Shape {
             grid: as_i32(d, "d")? as u32,
             block: TILE_THREADS,
@@ -143,13 +143,13 @@ fn mean_plan<T: KernelReal, B>(
 }
 
 /// `knn_entropy_norms_*(x, mean, n, d, norms)`: one thread per row.
-fn norms_plan<T: KernelReal, B>(
+fn norms_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     [x, mean, norms]: [Arg<B>; 3],
 ) -> candle_core::Result<Launch<B>> {
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_norms"),
+        kernel: kernel_name::<X>("knn_entropy_norms"),
         shape: Shape::threads(n, TILE_THREADS),
         args: vec![
             x,
@@ -163,7 +163,7 @@ fn norms_plan<T: KernelReal, B>(
 
 /// `knn_entropy_fwd_tiled_*(x, mean, norms, order, tile_batch, n_tiles, n, d, k, B, 1/T,
 /// row_start, n_rows, stats, class_r, entropy)`: one block per tile of rows.
-pub(crate) fn tiled_forward_plan<T: KernelReal, B>(
+pub(crate) fn tiled_forward_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
@@ -173,8 +173,8 @@ pub(crate) fn tiled_forward_plan<T: KernelReal, B>(
 ) -> candle_core::Result<Launch<B>> {
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_fwd_tiled"),
-        shape: tiled_shape::<T>(rows, shared_bytes)?,
+        kernel: kernel_name::<X>("knn_entropy_fwd_tiled"),
+        shape: tiled_shape::<X::Real>(rows, shared_bytes)?,
         args: vec![
             x,
             mean,
@@ -186,7 +186,7 @@ pub(crate) fn tiled_forward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(d, "d")?),
             Arg::I32(as_i32(p.k, "k")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
-            Arg::real::<T>(1.0 / p.temperature),
+            Arg::real::<X::Real>(1.0 / p.temperature),
             Arg::I32(as_i32(rows.start, "row_start")?),
             Arg::I32(as_i32(rows.len(), "n_rows")?),
             stats,
@@ -243,9 +243,9 @@ struct TiledColumns<D: KernelDevice, T: KernelReal> {
 impl<D: KernelDevice, T: KernelReal> TiledColumns<D, T> {
     /// The batch order of the labels (built on the host), then the column means
     /// (`knn_entropy_mean_*`) and the centred norms (`knn_entropy_norms_*`) on the device.
-    fn new(
+    fn new<X: KernelInput<Real = T>>(
         dev: &D,
-        x: &D::Input<'_, T>,
+        x: &D::Input<'_, X>,
         labels: &D::Input<'_, u32>,
         dims: (usize, usize),
         n_batches: usize,
@@ -254,13 +254,13 @@ impl<D: KernelDevice, T: KernelReal> TiledColumns<D, T> {
         let cols = ColumnTiles::new(&dev.input_to_host(labels)?, n_batches, tile_shape::<T>().1);
         let mut mean = dev.alloc_output::<f64>(d)?;
         let mut norms = dev.alloc_output::<T>(n)?;
-        let plan = mean_plan::<T, _>(
+        let plan = mean_plan::<X, _>(
             dims,
             [D::read_input_from(x, 0), D::write_from(&mut mean, 0)],
         )?;
         // SAFETY: x holds n·d elements, mean d.
         unsafe { dev.launch(plan) }?;
-        let plan = norms_plan::<T, _>(
+        let plan = norms_plan::<X, _>(
             dims,
             [
                 D::read_input_from(x, 0),
@@ -344,7 +344,7 @@ pub(crate) fn forward_layout<T: KernelReal>(
 
 /// `knn_entropy_fwd_*(x, labels, n, d, k, B, class_chunk, radix, 1/T, row_start, n_rows,
 /// stats, entropy)` with `layout` ([`forward_layout`]).
-pub(crate) fn forward_plan<T: KernelReal, B>(
+pub(crate) fn forward_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
@@ -357,7 +357,7 @@ pub(crate) fn forward_plan<T: KernelReal, B>(
     )?;
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_fwd"),
+        kernel: kernel_name::<X>("knn_entropy_fwd"),
         shape: Shape::rows(rows.len(), warps, layout.per_warp),
         args: vec![
             x,
@@ -368,7 +368,7 @@ pub(crate) fn forward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(p.n_batches, "B")?),
             Arg::I32(as_i32(layout.class_chunk, "class_chunk")?),
             Arg::I32(i32::from(layout.radix)),
-            Arg::real::<T>(1.0 / p.temperature),
+            Arg::real::<X::Real>(1.0 / p.temperature),
             Arg::I32(as_i32(rows.start, "row_start")?),
             Arg::I32(as_i32(rows.len(), "n_rows")?),
             stats,
@@ -400,7 +400,7 @@ pub(crate) fn loss_plan<B>(
 
 /// `knn_entropy_bwd_tiled_*(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,
 /// B, 1/T, row_start, n_rows, grad)`: one block per tile of rows.
-fn tiled_backward_plan<T: KernelReal, B>(
+fn tiled_backward_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
@@ -410,8 +410,8 @@ fn tiled_backward_plan<T: KernelReal, B>(
 ) -> candle_core::Result<Launch<B>> {
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_bwd_tiled"),
-        shape: tiled_shape::<T>(rows, shared_bytes)?,
+        kernel: kernel_name::<X>("knn_entropy_bwd_tiled"),
+        shape: tiled_shape::<X::Real>(rows, shared_bytes)?,
         args: vec![
             x,
             mean,
@@ -424,7 +424,7 @@ fn tiled_backward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(n, "n")?),
             Arg::I32(as_i32(d, "d")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
-            Arg::real::<T>(1.0 / p.temperature),
+            Arg::real::<X::Real>(1.0 / p.temperature),
             Arg::I32(as_i32(rows.start, "row_start")?),
             Arg::I32(as_i32(rows.len(), "n_rows")?),
             grad,
@@ -446,17 +446,17 @@ fn tiled_shape<T: KernelReal>(
 
 /// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, row_start, n_rows, grad)`: shared
 /// memory holds x_i and the row's gradient slots.
-pub(crate) fn backward_plan<T: KernelReal, B>(
+pub(crate) fn backward_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
     [x, labels, stats, grad]: [Arg<B>; 4],
 ) -> candle_core::Result<Launch<B>> {
-    let per_warp = 2 * d * std::mem::size_of::<T>();
+    let per_warp = 2 * d * std::mem::size_of::<X::Real>();
     let warps = warps_per_block(per_warp, "batch mixing backward (row and gradient)")?;
     Ok(Launch {
         module: Module::KnnEntropy,
-        kernel: kernel_name::<T>("knn_entropy_bwd"),
+        kernel: kernel_name::<X>("knn_entropy_bwd"),
         shape: Shape::rows(rows.len(), warps, per_warp),
         args: vec![
             x,
@@ -465,7 +465,7 @@ pub(crate) fn backward_plan<T: KernelReal, B>(
             Arg::I32(as_i32(n, "n")?),
             Arg::I32(as_i32(d, "d")?),
             Arg::I32(as_i32(p.n_batches, "B")?),
-            Arg::real::<T>(1.0 / p.temperature),
+            Arg::real::<X::Real>(1.0 / p.temperature),
             Arg::I32(as_i32(rows.start, "row_start")?),
             Arg::I32(as_i32(rows.len(), "n_rows")?),
             grad,
@@ -486,16 +486,16 @@ pub(crate) struct Forward<'a, D: KernelDevice> {
 impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
     const OP: &'static str = "knn-entropy";
 
-    fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
+    fn run<X: KernelInput>(self, x: D::Input<'_, X>) -> candle_core::Result<D::Storage> {
         let (dev, (n, d), p) = (self.dev, self.dims, self.params);
         let n_rows = self.rows.len();
         let mut out = dev.alloc_output::<f64>(1 + n_rows * RowStats::width(p.n_batches))?;
         let mut entropy = dev.alloc_output::<f64>(n_rows)?;
-        match forward_kernel::<T>(d, p)? {
+        match forward_kernel::<X::Real>(d, p)? {
             ForwardKernel::Tiled { shared_bytes } => {
                 let cols = TiledColumns::new(dev, &x, &self.labels, self.dims, p.n_batches)?;
                 let mut class_r = dev.alloc_output::<f64>(n_rows * p.n_batches)?;
-                let plan = tiled_forward_plan::<T, _>(
+                let plan = tiled_forward_plan::<X, _>(
                     self.dims,
                     self.rows,
                     p,
@@ -518,7 +518,7 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
                 unsafe { dev.launch(plan) }?;
             }
             ForwardKernel::Warp(layout) => {
-                let plan = forward_plan::<T, _>(
+                let plan = forward_plan::<X, _>(
                     self.dims,
                     self.rows,
                     p,
@@ -558,12 +558,13 @@ pub(crate) struct Backward<'a, D: KernelDevice> {
 impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
     const OP: &'static str = "knn-entropy-grad";
 
-    fn run<T: KernelReal>(self, x: D::Input<'_, T>) -> candle_core::Result<D::Storage> {
+    /// The gradient in x's dtype (f16/bf16 rounded from f32).
+    fn run<X: KernelInput>(self, x: D::Input<'_, X>) -> candle_core::Result<D::Storage> {
         let (dev, d, p) = (self.dev, self.dims.1, self.params);
-        let mut grad = dev.alloc_output::<T>(self.rows.len() * d)?;
-        if let Some(shared_bytes) = tiled_backward::<T>(d) {
+        let mut grad = dev.alloc_output::<X>(self.rows.len() * d)?;
+        if let Some(shared_bytes) = tiled_backward::<X::Real>(d) {
             let cols = TiledColumns::new(dev, &x, &self.labels, self.dims, p.n_batches)?;
-            let plan = tiled_backward_plan::<T, _>(
+            let plan = tiled_backward_plan::<X, _>(
                 self.dims,
                 self.rows,
                 p,
@@ -585,7 +586,7 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
             unsafe { dev.launch(plan) }?;
             return Ok(dev.storage(grad));
         }
-        let plan = backward_plan::<T, _>(
+        let plan = backward_plan::<X, _>(
             self.dims,
             self.rows,
             self.params,

@@ -32,9 +32,8 @@ pub(super) fn forward(
     })?;
     dist::same_layout(&infos, "embeddings")?;
 
-    let x_shard = embeddings
-        .to_dtype(validate::fused_dtype(dtype))?
-        .contiguous()?;
+    // In its own dtype (f16/bf16 too): half the bytes gathered, read as they are.
+    let x_shard = embeddings.contiguous()?;
     let x = dist::gather(comm, &x_shard)?;
     let labels = dist::gather(comm, &batch_labels.to_dtype(DType::I64)?)?;
     // On the gathered batch, so every rank reaches the same verdict.
@@ -97,7 +96,7 @@ fn check_shard(embeddings: &Tensor, batch_labels: &Tensor) -> Result<(usize, usi
 struct ShardedKnnEntropy {
     value: f64,
     grad: KnnEntropyGrad,
-    /// Every cell, `[n, d]` on the shard's device, in the compute dtype.
+    /// Every cell, `[n, d]` on the shard's device, in the embeddings' dtype.
     x: Tensor,
     labels: Tensor,
     /// `[loss, statistics of every row]`, as `KnnEntropy` lays them out.
