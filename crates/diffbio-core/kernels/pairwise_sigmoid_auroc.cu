@@ -138,20 +138,20 @@ struct PairSums {
     T sig[PAIR_ROWS], slope[PAIR_ROWS], slope_w[PAIR_ROWS], column[PAIR_COLS];
 };
 
-// One step: the thread's centres × its others of `tile` (`cols` of them, `rows` centres
-// valid; EDGE false when both are whole), w = (centre − other)·k. σ(|z|) = 1/(1 + e^{−|z|})
+// One step: the thread's centres × its others of `tile` (`cols` of them, centres
+// [lo, hi) of its 8 valid; EDGE false when all are), w = (centre − other)·k. σ(|z|) = 1/(1 + e^{−|z|})
 // and σ(−|z|) = e^{−|z|}·σ(|z|) from one exponential, σ' = σ(|z|)·σ(−|z|): all accurate for
 // large |z|, as on the CPU.
 template <typename T, bool EDGE>
 __device__ __forceinline__ void pair_step(const T (&centre)[PAIR_ROWS], const T* tile, int lane, int cols,
-                                          int rows, T k, PairSums<T>& s) {
+                                          int lo, int hi, T k, PairSums<T>& s) {
     UNROLL for (int c = 0; c < PAIR_COLS; ++c) {
         s.column[c] = (T)0;
         const int e = lane + WARP * c;
         if (EDGE && e >= cols) continue;
         const T other = tile[e];
         UNROLL for (int r = 0; r < PAIR_ROWS; ++r) {
-            if (EDGE && r >= rows) continue;
+            if (EDGE && (r < lo || r >= hi)) continue;
             const T w = (centre[r] - other) * k;
             const T ez = Sigmoid<T>::exp_neg(fabs(w));
             const T up = Sigmoid<T>::reciprocal((T)1 + ez, r < PAIR_SFU_RECIPROCALS);
@@ -165,27 +165,32 @@ __device__ __forceinline__ void pair_step(const T (&centre)[PAIR_ROWS], const T*
     }
 }
 
-// For each of the `n_centres` centres c (row tiles blockIdx.x, + gridDim.x, ...):
-// sums[3c..3c + 3] = Σ σ(z), Σ σ'(z), Σ σ'(z)·z over all `n_others` others, z = (c − other)·
-// scale. With COLUMNS, also each block's Σ σ'(z) per other over its centres, added to
-// partials[blockIdx.x·n_others + other] (zeroed by the caller): one sweep of the pairs
-// gives both classes' gradients. Every sum has one owner and a fixed order: no atomics.
+// For each centre c of class[first, end) (row tiles blockIdx.x, + gridDim.x, ...):
+// sums[3(c − first) + 0..3] = Σ σ(z), Σ σ'(z), Σ σ'(z)·z over all `n_others` others,
+// z = (c − other)·scale. The tiles are those of the whole class (tile t holds class
+// entries 64t..64t + 63), so that a centre takes the same lane, slot and reciprocal and
+// gets the same bits in a launch of any range. With COLUMNS, also each block's Σ σ'(z) per
+// other over its centres, added to partials[blockIdx.x·n_others + other] (zeroed by the
+// caller): one sweep of the pairs gives both classes' gradients. Every sum has one owner
+// and a fixed order: no atomics.
 template <typename T, bool COLUMNS>
-__device__ void auroc_tiles(const T* __restrict__ centres, int64_t n_centres, const T* __restrict__ others,
-                            int64_t n_others, T scale, T* __restrict__ sums, T* __restrict__ partials) {
+__device__ void auroc_tiles(const T* __restrict__ class_scores, int64_t first, int64_t end,
+                            const T* __restrict__ others, int64_t n_others, T scale, T* __restrict__ sums,
+                            T* __restrict__ partials) {
     __shared__ T tile[PAIR_STEP];
     __shared__ T column_part[COLUMNS ? PAIR_WARPS : 1][PAIR_STEP];
     const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     const T k = scale * Sigmoid<T>::UNIT;
-    const int64_t row_tiles = (n_centres + PAIR_TILE_ROWS - 1) / PAIR_TILE_ROWS;
-    for (int64_t row_tile = blockIdx.x; row_tile < row_tiles; row_tile += gridDim.x) {
+    const int64_t tile0 = first / PAIR_TILE_ROWS, tile_end = (end + PAIR_TILE_ROWS - 1) / PAIR_TILE_ROWS;
+    for (int64_t row_tile = tile0 + blockIdx.x; row_tile < tile_end; row_tile += gridDim.x) {
         const int64_t row0 = row_tile * PAIR_TILE_ROWS + warp * PAIR_ROWS;
-        const int64_t left = n_centres - row0;
-        const int rows = left <= 0 ? 0 : (int)min(left, (int64_t)PAIR_ROWS);
+        // The thread's valid centres: row0 + [lo, hi), within [first, end).
+        const int lo = (int)max((int64_t)0, min((int64_t)PAIR_ROWS, first - row0));
+        const int hi = (int)max((int64_t)lo, min((int64_t)PAIR_ROWS, end - row0));
         T centre[PAIR_ROWS];
         PairSums<T> s;
         for (int r = 0; r < PAIR_ROWS; ++r) {
-            centre[r] = r < rows ? centres[row0 + r] : (T)0;
+            centre[r] = r >= lo && r < hi ? class_scores[row0 + r] : (T)0;
             s.sig[r] = s.slope[r] = s.slope_w[r] = (T)0;
         }
         for (int64_t col0 = 0; col0 < n_others; col0 += PAIR_STEP) {
@@ -193,8 +198,8 @@ __device__ void auroc_tiles(const T* __restrict__ centres, int64_t n_centres, co
             __syncthreads();  // the last step's tile and column sums are read
             if (threadIdx.x < cols) tile[threadIdx.x] = others[col0 + threadIdx.x];
             __syncthreads();
-            if (rows == PAIR_ROWS && cols == PAIR_STEP) pair_step<T, false>(centre, tile, lane, cols, rows, k, s);
-            else pair_step<T, true>(centre, tile, lane, cols, rows, k, s);
+            if (lo == 0 && hi == PAIR_ROWS && cols == PAIR_STEP) pair_step<T, false>(centre, tile, lane, cols, lo, hi, k, s);
+            else pair_step<T, true>(centre, tile, lane, cols, lo, hi, k, s);
             if constexpr (COLUMNS) {
                 for (int c = 0; c < PAIR_COLS; ++c) column_part[warp][lane + WARP * c] = s.column[c];
                 __syncthreads();
@@ -208,10 +213,11 @@ __device__ void auroc_tiles(const T* __restrict__ centres, int64_t n_centres, co
         for (int r = 0; r < PAIR_ROWS; ++r) {
             const T sig = warp_sum(s.sig[r]), slope = warp_sum(s.slope[r]);
             const T slope_z = warp_sum(s.slope_w[r]) * Sigmoid<T>::INV_UNIT;
-            if (lane == 0 && r < rows) {
-                sums[3 * (row0 + r)] = sig;
-                sums[3 * (row0 + r) + 1] = slope;
-                sums[3 * (row0 + r) + 2] = slope_z;
+            if (lane == 0 && r >= lo && r < hi) {
+                T* own = sums + 3 * (row0 + r - first);
+                own[0] = sig;
+                own[1] = slope;
+                own[2] = slope_z;
             }
         }
     }
@@ -273,13 +279,13 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
                          neg_index, counts);                                                       \
     }
 #define INSTANTIATE(T, SUFFIX)                                                                     \
-    __global__ void auroc_centres_##SUFFIX(const T* centres, int64_t n_centres, const T* others,    \
-                                           int64_t n_others, T scale, T* sums) {                    \
-        auroc_tiles<T, false>(centres, n_centres, others, n_others, scale, sums, nullptr);        \
+    __global__ void auroc_centres_##SUFFIX(const T* class_scores, int64_t first, int64_t end,       \
+                                           const T* others, int64_t n_others, T scale, T* sums) {   \
+        auroc_tiles<T, false>(class_scores, first, end, others, n_others, scale, sums, nullptr);  \
     }                                                                                              \
     __global__ void auroc_pairs_##SUFFIX(const T* pos, int64_t n_pos, const T* neg, int64_t n_neg,  \
                                          T scale, T* pos_sums, T* partials) {                      \
-        auroc_tiles<T, true>(pos, n_pos, neg, n_neg, scale, pos_sums, partials);                   \
+        auroc_tiles<T, true>(pos, 0, n_pos, neg, n_neg, scale, pos_sums, partials);                \
     }                                                                                              \
     __global__ void auroc_columns_##SUFFIX(const T* partials, int n_blocks, int64_t n_neg,          \
                                            T* neg_sums) {                                          \

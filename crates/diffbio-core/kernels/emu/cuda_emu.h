@@ -530,6 +530,10 @@ template <typename A, typename B>
 inline auto min(A a, B b) -> typename std::common_type<A, B>::type {
     return a < b ? a : b;
 }
+template <typename A, typename B>
+inline auto max(A a, B b) -> typename std::common_type<A, B>::type {
+    return a < b ? b : a;
+}
 
 // CUDA features the kernels do not use, and so this header does not emulate.
 #pragma GCC poison atomicAdd atomicCAS atomicExch atomicMin atomicMax __shfl_up_sync

@@ -475,13 +475,15 @@ std::vector<T> emulated_auroc(const std::vector<T>& s, const std::vector<T>& lab
         launch(std::string("auroc_columns_") + suffix<T>(), (unsigned)((n_neg + 255) / 256), 256, 0,
                {&part, &n_blocks, &n_q, &ns});
     } else {
-        auto sweep = [&](T* centres, int64_t n_centres, T* others, int64_t n_others, T scale, T* sums) {
-            if (n_centres == 0) return;
-            launch(std::string("auroc_centres_") + suffix<T>(), blocks(n_centres), 256, 0,
-                   {&centres, &n_centres, &others, &n_others, &scale, &sums});
+        // The centres class[first, end), in the whole class's tiles of 64.
+        auto sweep = [&](T* class_scores, int64_t first, int64_t end, T* others, int64_t n_others, T scale,
+                         T* sums) {
+            if (end == first) return;
+            launch(std::string("auroc_centres_") + suffix<T>(), blocks(end) - (unsigned)(first / 64), 256, 0,
+                   {&class_scores, &first, &end, &others, &n_others, &scale, &sums});
         };
-        sweep(pp + pos_first, own_pos, np_, n_neg, inv_t, pos_sums.data());
-        sweep(np_ + neg_first, own_neg, pp, n_pos, minus_inv_t, neg_sums.data());
+        sweep(pp, pos_first, pos_first + own_pos, np_, n_neg, inv_t, pos_sums.data());
+        sweep(np_, neg_first, neg_first + own_neg, pp, n_pos, minus_inv_t, neg_sums.data());
     }
     double norm = 1.0 / ((double)n_pos * (double)n_neg);
     T* ps = pos_sums.data();
@@ -579,6 +581,14 @@ void check_auroc_cases(std::mt19937_64& rng) {
         y[0] = 1;
         y[1] = 0;
         check_auroc<T>(s, y, 0.5, "n=" + std::to_string(n) + " ties");
+    }
+    // Exactly whole tiles (128 positives: two of 64; 512 negatives: two steps of 256) and
+    // one past them (193, 513).
+    for (auto [n_pos, n_neg] : {std::pair{128, 512}, std::pair{193, 513}}) {
+        std::vector<double> s(n_pos + n_neg), y(n_pos + n_neg, 0.0);
+        for (auto& v : s) v = normal(rng);
+        for (int i = 0; i < n_pos; ++i) y[(size_t)i * (n_pos + n_neg) / n_pos] = 1;
+        check_auroc<T>(s, y, 0.7, std::to_string(n_pos) + " x " + std::to_string(n_neg) + " tiles");
     }
     std::vector<double> one_pos(50, 0.0), s(50);
     for (auto& v : s) v = normal(rng);

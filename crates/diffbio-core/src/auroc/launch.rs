@@ -83,20 +83,23 @@ fn pair_shape(blocks: usize) -> Shape {
     }
 }
 
-/// `auroc_centres_*(centres, n_centres, others, n_others, scale, sums)`: per centre c,
-/// `sums[3c..3c + 3]` over all others; a block per 64 centres.
+/// `auroc_centres_*(class, first, end, others, n_others, scale, sums)`: per centre c of
+/// `class[first..end]`, `sums[3(c − first)..]` over all others; a block per tile of 64 of
+/// the whole class that holds centres (the tiles do not move with the range, so a centre's
+/// sums have the same bits in every launch).
 pub(crate) fn centres_plan<T: KernelReal, B>(
-    n_centres: usize,
+    centres: &Range<usize>,
     n_others: usize,
     scale: f64,
-    [centres, others, sums]: [Arg<B>; 3],
+    [class, others, sums]: [Arg<B>; 3],
 ) -> Launch<B> {
     plan(
         kernel_name::<T>("auroc_centres"),
-        pair_shape(n_centres.div_ceil(PAIR_TILE_ROWS)),
+        pair_shape(centres.end.div_ceil(PAIR_TILE_ROWS) - centres.start / PAIR_TILE_ROWS),
         vec![
-            centres,
-            Arg::I64(n_centres as i64),
+            class,
+            Arg::I64(centres.start as i64),
+            Arg::I64(centres.end as i64),
             others,
             Arg::I64(n_others as i64),
             Arg::real::<T>(scale),
@@ -286,11 +289,11 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
                     continue;
                 }
                 let sweep = centres_plan::<T, _>(
-                    centres.len(),
+                    centres,
                     n_others,
                     scale,
                     [
-                        D::read_from(class, centres.start),
+                        D::read_from(class, 0),
                         D::read_from(others, 0),
                         D::write_from(sums, 0),
                     ],
@@ -328,12 +331,21 @@ mod tests {
 
     #[test]
     fn the_pair_sweeps_take_64_centres_a_block() {
-        let c = centres_plan::<f64, ()>(257, 5, -2.0, [(); 3].map(|_| Arg::Buffer(())));
+        let c = centres_plan::<f64, ()>(&(0..257), 5, -2.0, [(); 3].map(|_| Arg::Buffer(())));
         assert_eq!(c.kernel, "auroc_centres_f64");
         assert_eq!((c.shape.grid, c.shape.block), (5, PAIR_THREADS));
         assert!(
-            matches!(c.args[1], Arg::I64(257)) && matches!(c.args[4], Arg::F64(v) if v == -2.0)
+            matches!(c.args[2], Arg::I64(257)) && matches!(c.args[5], Arg::F64(v) if v == -2.0)
         );
+        // Centres 100..120 lie in the class's tile 1 (64..128), 100..140 in tiles 1 and 2.
+        let r = centres_plan::<f32, ()>(&(100..120), 5, 1.0, [(); 3].map(|_| Arg::Buffer(())));
+        assert_eq!(r.shape.grid, 1);
+        let r = centres_plan::<f32, ()>(&(100..140), 5, 1.0, [(); 3].map(|_| Arg::Buffer(())));
+        assert_eq!(r.shape.grid, 2);
+        assert!(matches!(
+            (&r.args[1], &r.args[2]),
+            (Arg::I64(100), Arg::I64(140))
+        ));
         let p = pairs_plan::<f32, ()>((300, 7), 5, 0.5, [(); 4].map(|_| Arg::Buffer(())));
         assert_eq!((p.kernel.as_str(), p.shape.grid), ("auroc_pairs_f32", 5));
         assert!(matches!(p.args[4], Arg::F32(v) if v == 2.0));
