@@ -113,7 +113,8 @@ memory, and half the bytes of x streamed from L2 (shapes and shared memory those
   blocks, fewer where their per-negative sums (blocks · |N| elements, summed over each
   step's 8 warps through 8 KiB of shared memory) would pass 256 MiB, down to 128; below
   that the two sweeps below run instead. `auroc_columns_*` (one thread per negative) sums
-  the blocks' partials in block order. 64 registers (f32): 32 warps per SM.
+  the blocks' partials in block order. 64 registers in f32 (`__launch_bounds__(256, 4)`,
+  no spills): 32 warps per SM.
 - `auroc_centres_*`: the same tiles without the per-negative sums, run twice (the centre
   positives against all negatives, the centre negatives against all positives): a rank's
   own cells, or past the budget above. The centres of a range are one contiguous run of

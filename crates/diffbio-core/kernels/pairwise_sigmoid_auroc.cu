@@ -89,6 +89,9 @@ __device__ void auroc_compact(const X* __restrict__ scores, const T* __restrict_
 #define PAIR_TILE_ROWS (PAIR_WARPS * PAIR_ROWS)  // 64 centres a tile
 #define PAIR_STEP (WARP * PAIR_COLS)             // 256 others a step
 #define PAIR_THREADS (WARP * PAIR_WARPS)
+// auroc_pairs_f32 at four blocks per SM: at most 64 registers a thread (32 warps), which
+// ptxas meets without spilling (f64, and auroc_centres with its range edges, would spill).
+#define PAIR_BOUNDS __launch_bounds__(PAIR_THREADS, 4)
 // Of the PAIR_ROWS reciprocals a thread takes per other, how many the SFU computes (the
 // rest by Newton steps on the FMA pipes, so that neither pipe waits on the other; f32).
 #define PAIR_SFU_RECIPROCALS 6
@@ -278,12 +281,12 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
         auroc_compact<T>(scores, labels, n, row_start, n_rows, pos_scores, pos_index, neg_scores,  \
                          neg_index, counts);                                                       \
     }
-#define INSTANTIATE(T, SUFFIX)                                                                     \
+#define INSTANTIATE(T, SUFFIX, PAIRS_BOUNDS)                                                       \
     __global__ void auroc_centres_##SUFFIX(const T* class_scores, int64_t first, int64_t end,       \
                                            const T* others, int64_t n_others, T scale, T* sums) {   \
         auroc_tiles<T, false>(class_scores, first, end, others, n_others, scale, sums, nullptr);  \
     }                                                                                              \
-    __global__ void auroc_pairs_##SUFFIX(const T* pos, int64_t n_pos, const T* neg, int64_t n_neg,  \
+    __global__ void PAIRS_BOUNDS auroc_pairs_##SUFFIX(const T* pos, int64_t n_pos, const T* neg, int64_t n_neg,  \
                                          T scale, T* pos_sums, T* partials) {                      \
         auroc_tiles<T, true>(pos, 0, n_pos, neg, n_neg, scale, pos_sums, partials);                \
     }                                                                                              \
@@ -304,8 +307,8 @@ INSTANTIATE_COMPACT(float, float, f32)
 INSTANTIATE_COMPACT(double, double, f64)
 INSTANTIATE_COMPACT(float, __half, f16)
 INSTANTIATE_COMPACT(float, __nv_bfloat16, bf16)
-INSTANTIATE(float, f32)
-INSTANTIATE(double, f64)
+INSTANTIATE(float, f32, PAIR_BOUNDS)
+INSTANTIATE(double, f64, )
 }
 #undef INSTANTIATE_COMPACT
 #undef INSTANTIATE

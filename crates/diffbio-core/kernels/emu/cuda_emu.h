@@ -55,6 +55,7 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 #define __shared__ static
 
 // The dynamic shared memory of the running block (see common.cuh's DYNAMIC_SHARED).
