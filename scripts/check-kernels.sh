@@ -82,28 +82,31 @@ memory, and half the bytes of x streamed from L2 (shapes and shared memory those
   memory (sm_80 and newer). `knn_entropy_mean_*` (one block per dimension) and
   `knn_entropy_norms_*` (one thread per row) first compute the column means and the centred
   norms, O(n·d).
-- `knn_entropy_fwd_*` (larger k): one warp per row, up to 8 warps per block. Dynamic shared memory per
-  warp (`forward_layout` in `src/batch_mixing/launch.rs`, `forward_bytes` in the kernel):
-  `2·B·8` (the class totals S_c, R_c) + `d·sizeof(T)` (the row) + the selection + `2·C·32·
-  sizeof(T)` (per-lane sums of C classes at a time), rounded up to 8; warps per block =
-  min(8, 48 KiB / that). The selection is the lanes' sorted top-k lists, `32·k·(sizeof(T)+4)`,
-  when they fit (k ≤ 192 in f32, ≤ 128 in f64 with few dimensions and
-  batches), else a radix select of κ (a 16-bucket histogram per lane, 2 KiB: any k, at the
+- `knn_entropy_fwd_*` (larger k): one warp per row, up to 8 warps per block; the rows x_i
+  and x_j are read through the read-only cache (a warp's lanes share x_i), so no shared
+  memory grows with d. Dynamic shared memory per warp (`forward_layout` in
+  `src/batch_mixing/launch.rs`, `forward_bytes` in the kernel): `2·B·8` (the class totals
+  S_c, R_c) + the selection + `2·C·32·sizeof(T)` (per-lane sums of C classes at a time),
+  rounded up to 8; warps per block = min(8, 48 KiB / that). The selection is the lanes'
+  sorted top-k lists, `32·k·(sizeof(T)+4)`, when they fit (k ≤ 188 in f32, ≤ 123 in f64 at
+  B = 3), else a radix select of κ (a 16-bucket histogram per lane, 2 KiB: any k, at the
   cost of 8 (f32) or 16 (f64) more sweeps over the columns, plus one to find j*). C = B when
   every class fits, else as many as fit, one sweep over the columns per chunk (B = 1,024
-  in f32 with d = 64 and k = 15: 112 classes a sweep, 10 sweeps). For the benchmark shape
-  (f32, d = 32, k = 15, B = 3) that is 48 + 128 + 3,840 + 768 = 4,784 B per warp: 8 warps
-  and 37 KiB per block, so the 228 KiB of shared memory of an SM hold 6 blocks (48 warps)
-  and registers, not shared memory, bound the occupancy. Large k lowers it: k = 64 takes
-  17,328 B per warp (2 warps per block). Only d beyond ~5,900 (f64) / ~11,000 (f32) is
-  refused (the row no longer fits); the CPU path takes any d.
+  in f32 with k = 15: 113 classes a sweep, 10 sweeps). For the benchmark shape (f32,
+  k = 15, B = 3) that is 48 + 3,840 + 768 = 4,656 B per warp: 8 warps and 37 KiB per
+  block, so the 228 KiB of shared memory of an SM hold 6 blocks (48 warps) and registers,
+  not shared memory, bound the occupancy. Large k lowers it: k = 64 takes 17,200 B per
+  warp (2 warps per block). Any d and k run; only B beyond ~2,900 (f32) would not fit.
 - `knn_entropy_bwd_tiled_*`, the plan's backward for d ≤ 128 (`tiled_backward`): the forward's
   blocks and tiles; per column tile the distances exactly as the forward computed them, C_ij
   into the shared tile, the tile's centred points (64·d·4 B) staged, and Σ_j C_ij x̃_j
   accumulated in registers (thread (ty, tx): 4 rows × dimensions tx + 16·v). Shared memory
   28,928 + 2,304 + 64·d·4 B in f32 (64,000 B at d = 128, 47,616 B at d = 64).
-- `knn_entropy_bwd_*` (d > 128): one warp per row, `2·d·sizeof(T)` shared bytes per warp (the row and its
-  gradient accumulator), 8 warps per block for d ≤ 768 (f32).
+- `knn_entropy_bwd_*` (d > 128): one warp per row, 8 per block; 256 columns at a time, the
+  lanes compute their C_ij into static shared memory (8 KiB a block in f32, 16 KiB in f64),
+  then each lane sums C_ij (x_i − x_j) for its dimensions over them in a register and adds
+  it to the row's slots in the gradient (f16/bf16: in an f32 workspace of n_rows·d, rounded
+  into the gradient at the end). Any d.
 - `knn_entropy_loss_f64`, `auroc_compact_*`, `auroc_finish_*`: a single block of 1024 threads
   (fixed-order reductions and the stable compaction scan); O(n) work, not on the hot path.
 - `auroc_pairs_*`, the plan's sweep when the centres are every cell: blocks of 256 threads
@@ -137,8 +140,8 @@ Per pair of cells (row i, column j), with f32, k = 15, B = 3:
   50 MB L2, so DRAM may bound it worse). Radix select adds 8 sweeps (f32; 16 in f64) and
   class chunks one sweep each.
 - `knn_entropy_bwd`: one sweep: the distance (2d), both G terms (4 MUFU, ~30 FP32), the
-  column's statistics (8·(5 + B) bytes) and Σ_j C_ij (x_i − x_j) (2d FP32, coalesced x_j):
-  L2-bound too.
+  column's statistics (8·(5 + B) bytes) and Σ_j C_ij (x_i − x_j) (2d FP32, coalesced x_j,
+  summed in registers over 256 columns): L2-bound too.
 - `knn_entropy_bwd_tiled`: per pair d FFMA for the distance, d FFMA for Σ_j C_ij x̃_j, both G
   terms (4 MUFU, ~30 FP32) and one cached load of β_{j,b_i}; the product reads 4 weights and
   4 points from shared memory per 16 FFMA (32-bit loads), so shared-memory bandwidth may

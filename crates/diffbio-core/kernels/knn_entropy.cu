@@ -28,14 +28,17 @@
 //
 // Backward (knn_entropy_bwd_*), per row i: recompute D_ij, form
 //   C_ij = 2 (G_ij + G_ji),  G_ij = −(e_ij/T)(β_{i,b_j} m_ij (2 − m_ij) + γ_i) + [j = j*(i)] ∂L/∂κ_i
-// from the saved statistics of rows i and j (of every row j, so `stats` holds all n), and
-// accumulate Σ_j C_ij (x_i − x_j) in
-// per-lane dimension slots. The κ terms are found in the same loop (j = j*(i), j*(j) = i).
+// from the saved statistics of rows i and j (of every row j, so `stats` holds all n), 256
+// columns at a time into shared memory, and accumulate Σ_j C_ij (x_i − x_j) per dimension
+// in registers, then in the row's slots. The κ terms are found in the same loop
+// (j = j*(i), j*(j) = i).
 //
-// Distances use the direct form Σ (x_i − x_j)²; x_i is staged in shared memory, x_j is read
-// through the read-only cache.
+// Distances use the direct form Σ (x_i − x_j)², both rows read through the read-only
+// cache (a warp's lanes share x_i). No shared memory grows with d, so any d runs.
 
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "common.cuh"
 #include "knn_entropy.cuh"
@@ -57,11 +60,13 @@ __device__ __forceinline__ T grad_dist(T dist, T dmin, T q, T beta, T gamma, T i
 
 #include "knn_entropy_tiles.cuh"
 
+// |x_i − x_j|² in T from two rows of x (a warp's lanes read the same x_i: one broadcast
+// load through the read-only cache; their own x_j).
 template <typename T, typename X>
-__device__ __forceinline__ T sq_dist(const T* __restrict__ xi_shared, const X* __restrict__ xj, int d) {
+__device__ __forceinline__ T sq_dist(const X* __restrict__ xi, const X* __restrict__ xj, int d) {
     T acc = 0;
     for (int k = 0; k < d; ++k) {
-        T t = xi_shared[k] - (T)widen(__ldg(xj + k));
+        T t = (T)widen(__ldg(xi + k)) - (T)widen(__ldg(xj + k));
         acc += t * t;
     }
     return acc;
@@ -127,13 +132,13 @@ __device__ __forceinline__ void lane_totals(const T* partial, int count, int lan
 // warp arg-min over the list heads merge them. Sets κ, Dmin and j*.
 template <typename T, typename X>
 __device__ void select_by_lists(const X* __restrict__ x, int n, int d, int k, int i, int lane,
-                                const T* xi, T* top_d, int* top_j, T& kappa, T& dmin, int& jstar) {
+                                const X* xi, T* top_d, int* top_j, T& kappa, T& dmin, int& jstar) {
     T* my_d = top_d + (size_t)lane * k;
     int* my_j = top_j + (size_t)lane * k;
     int count = 0;
     for (int j = lane; j < n; j += WARP) {
         if (j == i) continue;
-        T dist = sq_dist(xi, x + (size_t)j * d, d);
+        T dist = sq_dist<T>(xi, x + (size_t)j * d, d);
         if (count < k || dist < my_d[k - 1]) {
             int pos = count < k ? count++ : k - 1;
             while (pos > 0 && (my_d[pos - 1] > dist || (my_d[pos - 1] == dist && my_j[pos - 1] > j))) {
@@ -169,7 +174,7 @@ __device__ void select_by_lists(const X* __restrict__ x, int n, int d, int k, in
 #define RADIX_BUCKETS 16
 template <typename T, typename X>
 __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, int i, int lane,
-                                const T* xi, int* hist, T& kappa, T& dmin, int& jstar) {
+                                const X* xi, int* hist, T& kappa, T& dmin, int& jstar) {
     typedef typename RadixKey<T>::type Key;
     const int bits = 8 * (int)sizeof(T);
     int* bucket_totals = hist + RADIX_BUCKETS * WARP;
@@ -181,7 +186,7 @@ __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, in
         for (int b = 0; b < RADIX_BUCKETS; ++b) hist[b * WARP + lane] = 0;
         for (int j = lane; j < n; j += WARP) {
             if (j == i) continue;
-            T dist = sq_dist(xi, x + (size_t)j * d, d);
+            T dist = sq_dist<T>(xi, x + (size_t)j * d, d);
             lane_min = fmin(lane_min, dist);
             Key key = key_of(dist);
             if ((key & known) == prefix) ++hist[(int)((key >> shift) & (RADIX_BUCKETS - 1)) * WARP + lane];
@@ -205,7 +210,7 @@ __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, in
     jstar = -1;
     for (int j0 = 0; j0 < n && jstar < 0; j0 += WARP) {
         const int j = j0 + lane;
-        const int at_kappa = j < n && j != i && key_of(sq_dist(xi, x + (size_t)j * d, d)) == prefix;
+        const int at_kappa = j < n && j != i && key_of(sq_dist<T>(xi, x + (size_t)j * d, d)) == prefix;
         const int upto = warp_inclusive_sum(at_kappa, lane);
         int candidate = at_kappa && seen + upto == rank ? j : 0x7fffffff;
         for (int off = WARP / 2; off > 0; off /= 2) candidate = min(candidate, __shfl_xor_sync(FULL_MASK, candidate, off));
@@ -215,15 +220,15 @@ __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, in
 }
 
 // The forward's shared memory per warp, in bytes (a multiple of 8, so that every warp's
-// doubles stay aligned): the class totals S_c, R_c (2·B doubles), x_i (d), the selection
-// (32·k (distance, index) pairs, or the radix histogram and its 16 totals), and the
-// per-lane sums of one chunk of classes, [class][lane] (conflict-free writes). The launch
-// plan computes the same.
+// doubles stay aligned): the class totals S_c, R_c (2·B doubles), the selection (32·k
+// (distance, index) pairs, or the radix histogram and its 16 totals), and the per-lane
+// sums of one chunk of classes, [class][lane] (conflict-free writes); none of it grows
+// with d. The launch plan computes the same.
 template <typename T>
-__device__ __forceinline__ size_t forward_bytes(int d, int k, int n_batches, int class_chunk, int radix) {
+__device__ __forceinline__ size_t forward_bytes(int k, int n_batches, int class_chunk, int radix) {
     const size_t selection = radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
                                    : (size_t)WARP * k * (sizeof(T) + sizeof(int));
-    const size_t bytes = (size_t)2 * n_batches * sizeof(double) + (size_t)d * sizeof(T) + selection +
+    const size_t bytes = (size_t)2 * n_batches * sizeof(double) + selection +
                          (size_t)2 * class_chunk * WARP * sizeof(T);
     return (bytes + 7) / 8 * 8;
 }
@@ -239,18 +244,15 @@ __device__ void knn_entropy_fwd(const X* __restrict__ x, const uint32_t* __restr
     const int warps = blockDim.x / WARP;
     const int r = blockIdx.x * warps + warp;
     const int i = row_start + r;
-    unsigned char* base = smem_raw + forward_bytes<T>(d, k, n_batches, class_chunk, radix) * warp;
+    unsigned char* base = smem_raw + forward_bytes<T>(k, n_batches, class_chunk, radix) * warp;
     double* total_s = (double*)base;
     double* total_r = total_s + n_batches;
-    T* xi = (T*)(total_r + n_batches);
-    unsigned char* selection = (unsigned char*)(xi + d);
+    unsigned char* selection = (unsigned char*)(total_r + n_batches);
     T* acc_s = (T*)(selection + (radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
                                        : (size_t)WARP * k * (sizeof(T) + sizeof(int))));
     T* acc_r = acc_s + (size_t)class_chunk * WARP;
     if (r >= n_rows) return;  // whole warp leaves together
-
-    for (int c = lane; c < d; c += WARP) xi[c] = (T)widen(x[(size_t)i * d + c]);
-    __syncwarp();
+    const X* xi = x + (size_t)i * d;
 
     T kappa = 0, dmin = 0;
     int jstar = -1;
@@ -275,7 +277,7 @@ __device__ void knn_entropy_fwd(const X* __restrict__ x, const uint32_t* __restr
             if (j == i) continue;
             const int c = (int)labels[j];
             if (c0 > 0 && (c < c0 || c >= c1)) continue;  // z and classes of chunk 0 come first
-            T dist = sq_dist(xi, x + (size_t)j * d, d);
+            T dist = sq_dist<T>(xi, x + (size_t)j * d, d);
             T e = exp_t<T>((dmin - dist) * inv_t);
             if (c0 == 0) z += e;
             if (c >= c1) continue;
@@ -338,20 +340,30 @@ __device__ void knn_entropy_loss(const double* __restrict__ entropy, int n_rows,
     }
 }
 
-// Shared memory per warp (backward): x_i (d), then the gradient accumulator (d).
+// Columns a warp of the backward takes at a time (their C_ij in shared memory), and the
+// backward's warps per block.
+#define BWD_COLUMNS 256
+#define BWD_WARPS 8
+
+// Row r of the gradient, accumulated in `acc` (T, d of them, owned by the warp): the
+// gradient itself when X is T, else an f32 workspace row that is rounded into `grad` at
+// the end. Shared memory does not grow with d: any d runs.
 template <typename T, typename X>
 __device__ void knn_entropy_bwd(const X* __restrict__ x, const uint32_t* __restrict__ labels,
                                 const double* __restrict__ stats, int n, int d, int n_batches,
-                                T inv_t, int row_start, int n_rows, X* __restrict__ grad) {
-    DYNAMIC_SHARED(unsigned char, smem_raw);
+                                T inv_t, int row_start, int n_rows, X* __restrict__ grad,
+                                T* __restrict__ workspace) {
+    __shared__ T block_c[BWD_WARPS][BWD_COLUMNS];
     const int lane = threadIdx.x % WARP;
     const int warp = threadIdx.x / WARP;
-    const int warps = blockDim.x / WARP;
-    const int r = blockIdx.x * warps + warp;
+    const int r = blockIdx.x * BWD_WARPS + warp;
     const int i = row_start + r;
-    T* xi = (T*)(smem_raw + (size_t)2 * d * sizeof(T) * warp);
-    T* acc = xi + d;
     if (r >= n_rows) return;
+    T* c_of = block_c[warp];
+    T* acc;
+    if constexpr (std::is_same<T, X>::value) acc = grad + (size_t)r * d;
+    else acc = workspace + (size_t)r * d;
+    const X* xi = x + (size_t)i * d;
     const int width = ST_BETA + n_batches;
     const double* row_i = stats + (size_t)i * width;
     const T dmin_i = (T)row_i[ST_DMIN];
@@ -360,38 +372,44 @@ __device__ void knn_entropy_bwd(const X* __restrict__ x, const uint32_t* __restr
     const T grad_kappa_i = (T)row_i[ST_GRAD_KAPPA];
     const int jstar_i = (int)row_i[ST_JSTAR];
     const int label_i = labels[i];
-    for (int c = lane; c < d; c += WARP) {
-        xi[c] = (T)widen(x[(size_t)i * d + c]);
-        acc[c] = 0;
-    }
-    __syncwarp();
+    for (int k = lane; k < d; k += WARP) acc[k] = 0;
 
-    // 32 columns at a time: lane j computes C_ij, then the warp adds C_ij (x_i − x_j)
-    // column by column with lanes spread over dimensions (coalesced reads of row j).
-    for (int j0 = 0; j0 < n; j0 += WARP) {
-        const int j = j0 + lane;
-        T c_ij = 0;
-        if (j < n && j != i) {
-            const double* row_j = stats + (size_t)j * width;
-            T dist = sq_dist(xi, x + (size_t)j * d, d);
-            T dmin_j = (T)row_j[ST_DMIN];
-            T q_j = gate_offset<T>(row_j[ST_DMIN], row_j[ST_KAPPA], inv_t);
-            T g_ij = grad_dist(dist, dmin_i, q_i, (T)row_i[ST_BETA + labels[j]], gamma_i, inv_t);
-            T g_ji = grad_dist(dist, dmin_j, q_j, (T)row_j[ST_BETA + label_i], (T)row_j[ST_GAMMA], inv_t);
-            if (j == jstar_i) g_ij += grad_kappa_i;
-            if ((int)row_j[ST_JSTAR] == i) g_ji += (T)row_j[ST_GRAD_KAPPA];
-            c_ij = (T)2 * (g_ij + g_ji);
+    // BWD_COLUMNS columns at a time: the lanes compute C_ij (8 columns each) into shared
+    // memory, then each lane takes dimensions (lane + 32·m) and sums C_ij (x_i − x_j) over
+    // the columns in a register (coalesced reads of each row x_j), added to its slots.
+    for (int j0 = 0; j0 < n; j0 += BWD_COLUMNS) {
+        const int cols = min(BWD_COLUMNS, n - j0);
+        for (int t = lane; t < BWD_COLUMNS; t += WARP) {
+            const int j = j0 + t;
+            T c_ij = 0;
+            if (j < n && j != i) {
+                const double* row_j = stats + (size_t)j * width;
+                T dist = sq_dist<T>(xi, x + (size_t)j * d, d);
+                T dmin_j = (T)row_j[ST_DMIN];
+                T q_j = gate_offset<T>(row_j[ST_DMIN], row_j[ST_KAPPA], inv_t);
+                T g_ij = grad_dist(dist, dmin_i, q_i, (T)row_i[ST_BETA + labels[j]], gamma_i, inv_t);
+                T g_ji = grad_dist(dist, dmin_j, q_j, (T)row_j[ST_BETA + label_i], (T)row_j[ST_GAMMA], inv_t);
+                if (j == jstar_i) g_ij += grad_kappa_i;
+                if ((int)row_j[ST_JSTAR] == i) g_ji += (T)row_j[ST_GRAD_KAPPA];
+                c_ij = (T)2 * (g_ij + g_ji);
+            }
+            c_of[t] = c_ij;
         }
-        const int cols = min(WARP, n - j0);
-        for (int t = 0; t < cols; ++t) {
-            T c = __shfl_sync(FULL_MASK, c_ij, t);
-            if (c == (T)0) continue;  // uniform across the warp
-            const X* xj = x + (size_t)(j0 + t) * d;
-            for (int k = lane; k < d; k += WARP) acc[k] += c * (xi[k] - (T)widen(__ldg(xj + k)));
+        __syncwarp();
+        for (int k = lane; k < d; k += WARP) {
+            const T x_ik = (T)widen(__ldg(xi + k));
+            T sum = 0;
+            for (int t = 0; t < cols; ++t) {
+                const T c = c_of[t];
+                if (c == (T)0) continue;  // uniform across the warp
+                sum += c * (x_ik - (T)widen(__ldg(x + (size_t)(j0 + t) * d + k)));
+            }
+            acc[k] += sum;
         }
+        __syncwarp();  // every lane has read c_of before the next block's
     }
-    __syncwarp();
-    for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = narrow<X>(acc[k]);
+    if constexpr (!std::is_same<T, X>::value)
+        for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = narrow<X>(acc[k]);
 }
 
 // The entry points of each input type X (f16 and bf16 computing in f32), named after it.
@@ -426,8 +444,10 @@ __device__ void knn_entropy_bwd(const X* __restrict__ x, const uint32_t* __restr
     }                                                                                              \
     __global__ void knn_entropy_bwd_##SUFFIX(const X* x, const uint32_t* labels,                   \
                                              const double* stats, int n, int d, int n_batches,     \
-                                             T inv_t, int row_start, int n_rows, X* grad) {        \
-        knn_entropy_bwd<T>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad);     \
+                                             T inv_t, int row_start, int n_rows, X* grad,          \
+                                             T* workspace) {                                       \
+        knn_entropy_bwd<T>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad,      \
+                           workspace);                                                             \
     }
 
 extern "C" {

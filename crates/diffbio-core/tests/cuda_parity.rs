@@ -158,7 +158,8 @@ fn batch_mixing_cases(kernels: &Kernels) {
     // (per-lane lists), k ≥ 193 (past the lists' shared memory: radix select), k = 1,000,
     // and B = 1,024 (the class sums in chunks). The tiled forward (64 × 64 tiles in f32,
     // 16 dimensions a step): n and d just below, at and above a tile, k = 135 (its largest
-    // in f32) and 136 (the warp kernel's lists); d = 129, past the tiled backward's 128.
+    // in f32) and 136 (the warp kernel's lists); d = 129, past the tiled backward's 128,
+    // and d = 130 with n = 300: the warp backward's columns in two blocks of 256.
     for &(n, d, k, b, t) in &[
         (63, 17, 5, 3, 1.0),
         (64, 16, 63, 2, 1.0),
@@ -167,6 +168,7 @@ fn batch_mixing_cases(kernels: &Kernels) {
         (200, 33, 135, 3, 1.0),
         (200, 33, 136, 3, 1.0),
         (70, 129, 5, 3, 1.0),
+        (300, 130, 10, 3, 1.0),
         (2, 3, 1, 2, 1.0),
         (5, 3, 2, 2, 1.0),
         (31, 7, 1, 3, 1.0),
@@ -199,6 +201,43 @@ fn batch_mixing_cases(kernels: &Kernels) {
             mixing_f32_tol(d, t),
             n > 2,
         );
+    }
+}
+
+/// d past what the warp kernels once kept in shared memory (x_i and the gradient slots: the
+/// backward took d ≤ 6,144 in f32, 3,072 in f64), with k = 150 for the warp forward too.
+/// Rows scaled by 1/√d (so |x_i| ≈ 1: at |x|² ≈ d, f32 distances of thousands of terms
+/// differ between summation orders by far more than the softmax tolerates at T = 1); the
+/// f32 tolerance is `mixing_f32_tol`'s with √d in place of |x|² (the rounding of a sum of
+/// d terms grows as √d).
+#[test]
+fn batch_mixing_any_d_matches_cpu() {
+    for kernels in Kernels::all() {
+        let mut rng = Rng::new(105);
+        let t = 0.05;
+        let f32_tol = |d: usize| mixing_f32_tol((d as f64).sqrt().ceil() as usize, t);
+        for &(n, d, k, dtype, tol) in &[
+            (40, 6500, 5, DType::F32, f32_tol(6500)),
+            (160, 6500, 150, DType::F32, f32_tol(6500)),
+            (50, 3100, 5, DType::F64, 1e-10),
+        ] {
+            let scale = 1.0 / (d as f64).sqrt();
+            let values = rng.normals(n * d).iter().map(|v| v * scale).collect();
+            let x = Tensor::from_vec(values, (n, d), &Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let labels = (0..n as u32).map(|i| i % 3).collect();
+            let labels = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+            let loss = mixing(k, 3, t);
+            assert_parity(
+                &format!("batch mixing {dtype:?} n={n} d={d} k={k}"),
+                &kernels,
+                both(&kernels, &x, &labels, &|x, l| loss.forward(x, l)),
+                tol,
+                true,
+            );
+        }
     }
 }
 

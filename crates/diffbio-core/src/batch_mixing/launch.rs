@@ -72,15 +72,12 @@ fn tiled_forward_bytes<T: KernelReal>(k: usize) -> usize {
 }
 
 /// The tiled kernel when it fits, else the warp kernel's layout.
-pub(crate) fn forward_kernel<T: KernelReal>(
-    d: usize,
-    p: &Params,
-) -> candle_core::Result<ForwardKernel> {
+pub(crate) fn forward_kernel<T: KernelReal>(p: &Params) -> candle_core::Result<ForwardKernel> {
     let shared_bytes = tiled_forward_bytes::<T>(p.k);
     if shared_bytes <= TILED_SHARED_LIMIT {
         return Ok(ForwardKernel::Tiled { shared_bytes });
     }
-    Ok(ForwardKernel::Warp(forward_layout::<T>(d, p)?))
+    Ok(ForwardKernel::Warp(forward_layout::<T>(p)?))
 }
 
 /// The columns of the tiled forward in batch order, each batch's run padded to whole tiles:
@@ -297,29 +294,26 @@ pub(crate) struct ForwardLayout {
 const RADIX_HISTOGRAM: usize = 16 * 33 * 4;
 
 /// The layout of `knn_entropy_fwd`'s shared memory per warp, as the kernel's
-/// `forward_bytes` computes it: the class totals S_c, R_c (2·B f64), x_i, the selection,
-/// the per-lane sums of one chunk of classes; rounded up to 8 bytes.
-fn forward_bytes<T: KernelReal>(d: usize, p: &Params, class_chunk: usize, radix: bool) -> usize {
+/// `forward_bytes` computes it: the class totals S_c, R_c (2·B f64), the selection, the
+/// per-lane sums of one chunk of classes; rounded up to 8 bytes. (None of it grows with d.)
+fn forward_bytes<T: KernelReal>(p: &Params, class_chunk: usize, radix: bool) -> usize {
     let size = std::mem::size_of::<T>();
     let selection = if radix {
         RADIX_HISTOGRAM
     } else {
         32 * p.k * (size + 4)
     };
-    let bytes = 2 * p.n_batches * 8 + d * size + selection + 2 * class_chunk * 32 * size;
+    let bytes = 2 * p.n_batches * 8 + selection + 2 * class_chunk * 32 * size;
     bytes.div_ceil(8) * 8
 }
 
 /// The fast layout when it fits one block, else the lists with at least 32 classes a
 /// sweep, else radix select with as many classes a sweep as fit.
-pub(crate) fn forward_layout<T: KernelReal>(
-    d: usize,
-    p: &Params,
-) -> candle_core::Result<ForwardLayout> {
+pub(crate) fn forward_layout<T: KernelReal>(p: &Params) -> candle_core::Result<ForwardLayout> {
     let layout = |radix: bool, class_chunk: usize| ForwardLayout {
         radix,
         class_chunk,
-        per_warp: forward_bytes::<T>(d, p, class_chunk, radix),
+        per_warp: forward_bytes::<T>(p, class_chunk, radix),
     };
     let fits = |l: &ForwardLayout| l.per_warp <= SHARED_MEMORY_LIMIT;
     let whole = layout(false, p.n_batches);
@@ -328,14 +322,13 @@ pub(crate) fn forward_layout<T: KernelReal>(
     }
     let radix = !fits(&layout(false, p.n_batches.min(32)));
     let chunk_bytes = 2 * 32 * std::mem::size_of::<T>();
-    let fixed = forward_bytes::<T>(d, p, 0, radix);
+    let fixed = forward_bytes::<T>(p, 0, radix);
     let class_chunk = (SHARED_MEMORY_LIMIT.saturating_sub(fixed) / chunk_bytes).min(p.n_batches);
     if class_chunk == 0 {
         let per_warp = layout(true, 1).per_warp;
         candle_core::bail!(
-            "diffbio: batch mixing needs {per_warp} bytes of shared memory per row for d = {d} \
-             and B = {}, more than the {SHARED_MEMORY_LIMIT} a block has; use the CPU path for \
-             these sizes",
+            "diffbio: batch mixing needs {per_warp} bytes of shared memory per row for B = {}, \
+             more than the {SHARED_MEMORY_LIMIT} a block has; use the CPU path for these sizes",
             p.n_batches
         );
     }
@@ -444,20 +437,33 @@ fn tiled_shape<T: KernelReal>(
     })
 }
 
-/// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, row_start, n_rows, grad)`: shared
-/// memory holds x_i and the row's gradient slots.
+/// Warps (rows) per block of `knn_entropy_bwd` (`BWD_WARPS`; its shared memory, 256 C_ij
+/// per warp, is static).
+const BACKWARD_WARPS: usize = 8;
+
+/// Elements of `knn_entropy_bwd`'s workspace: the rows' sums in f32 for an f16/bf16 input
+/// (rounded into the gradient at the end), one unused element otherwise (the gradient
+/// itself holds them).
+fn backward_workspace<X: KernelInput>(n_rows: usize, d: usize) -> usize {
+    if std::mem::size_of::<X>() == std::mem::size_of::<X::Real>() {
+        1
+    } else {
+        n_rows * d
+    }
+}
+
+/// `knn_entropy_bwd_*(x, labels, stats, n, d, B, 1/T, row_start, n_rows, grad,
+/// workspace)`: one warp per row, 8 a block; any d.
 pub(crate) fn backward_plan<X: KernelInput, B>(
     (n, d): (usize, usize),
     rows: &Range<usize>,
     p: &Params,
-    [x, labels, stats, grad]: [Arg<B>; 4],
+    [x, labels, stats, grad, workspace]: [Arg<B>; 5],
 ) -> candle_core::Result<Launch<B>> {
-    let per_warp = 2 * d * std::mem::size_of::<X::Real>();
-    let warps = warps_per_block(per_warp, "batch mixing backward (row and gradient)")?;
     Ok(Launch {
         module: Module::KnnEntropy,
         kernel: kernel_name::<X>("knn_entropy_bwd"),
-        shape: Shape::rows(rows.len(), warps, per_warp),
+        shape: Shape::rows(rows.len(), BACKWARD_WARPS, 0),
         args: vec![
             x,
             labels,
@@ -469,6 +475,7 @@ pub(crate) fn backward_plan<X: KernelInput, B>(
             Arg::I32(as_i32(rows.start, "row_start")?),
             Arg::I32(as_i32(rows.len(), "n_rows")?),
             grad,
+            workspace,
         ],
     })
 }
@@ -487,11 +494,11 @@ impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
     const OP: &'static str = "knn-entropy";
 
     fn run<X: KernelInput>(self, x: D::Input<'_, X>) -> candle_core::Result<D::Storage> {
-        let (dev, (n, d), p) = (self.dev, self.dims, self.params);
+        let (dev, n, p) = (self.dev, self.dims.0, self.params);
         let n_rows = self.rows.len();
         let mut out = dev.alloc_output::<f64>(1 + n_rows * RowStats::width(p.n_batches))?;
         let mut entropy = dev.alloc_output::<f64>(n_rows)?;
-        match forward_kernel::<X::Real>(d, p)? {
+        match forward_kernel::<X::Real>(p)? {
             ForwardKernel::Tiled { shared_bytes } => {
                 let cols = TiledColumns::new(dev, &x, &self.labels, self.dims, p.n_batches)?;
                 let mut class_r = dev.alloc_output::<f64>(n_rows * p.n_batches)?;
@@ -586,6 +593,8 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
             unsafe { dev.launch(plan) }?;
             return Ok(dev.storage(grad));
         }
+        let mut workspace =
+            dev.alloc_output::<X::Real>(backward_workspace::<X>(self.rows.len(), d))?;
         let plan = backward_plan::<X, _>(
             self.dims,
             self.rows,
@@ -596,10 +605,12 @@ impl<D: KernelDevice> DeviceKernel<D> for Backward<'_, D> {
                 // The statistics follow the loss in the forward output.
                 D::read_input_from(&self.forward_out, 1),
                 D::write_from(&mut grad, 0),
+                D::write_from(&mut workspace, 0),
             ],
         )?;
         // SAFETY: the plan orders the arguments as `knn_entropy_bwd_*` declares them; `grad`
-        // holds n_rows·d elements, the statistics n·(5 + B); rows lie in 0..n.
+        // holds n_rows·d elements, the statistics n·(5 + B), the workspace n_rows·d f32
+        // for half inputs; rows lie in 0..n.
         unsafe { self.dev.launch(plan) }?;
         Ok(self.dev.storage(grad))
     }
@@ -617,9 +628,9 @@ mod tests {
             temperature: 0.5,
         };
         let args = || [(); 4].map(|_| Arg::Buffer(()));
-        let layout = forward_layout::<f32>(64, &p).unwrap();
+        let layout = forward_layout::<f32>(&p).unwrap();
         let plan = forward_plan::<f32, ()>((1000, 64), &(200..500), &p, layout, args()).unwrap();
-        let per_warp = 2 * 3 * 8 + 64 * 4 + 32 * 15 * 8 + 2 * 3 * 32 * 4;
+        let per_warp = 2 * 3 * 8 + 32 * 15 * 8 + 2 * 3 * 32 * 4;
         assert_eq!(plan.kernel, "knn_entropy_fwd_f32");
         assert_eq!(plan.shape, Shape::rows(300, 8, per_warp));
         assert_eq!(plan.args.len(), 13);
@@ -632,9 +643,14 @@ mod tests {
             (&plan.args[9], &plan.args[10]),
             (Arg::I32(200), Arg::I32(300))
         ));
-        let back = backward_plan::<f64, ()>((10, 3), &(0..10), &p, args()).unwrap();
-        assert_eq!(back.shape, Shape::rows(10, 8, 48));
-        assert_eq!(back.args.len(), 10);
+        let back_args = || [(); 5].map(|_| Arg::Buffer(()));
+        let back = backward_plan::<f64, ()>((10, 3), &(0..10), &p, back_args()).unwrap();
+        assert_eq!(back.shape, Shape::rows(10, 8, 0));
+        assert_eq!(back.args.len(), 11);
+        let huge_d = backward_plan::<f32, ()>((10, 100_000), &(0..10), &p, back_args()).unwrap();
+        assert_eq!(huge_d.shape, back.shape);
+        assert_eq!(backward_workspace::<f32>(10, 7), 1);
+        assert_eq!(backward_workspace::<half::bf16>(10, 7), 70);
     }
 
     /// The tiled forward takes every k whose lists fit 96 KiB, the warp kernel the rest.
@@ -646,17 +662,17 @@ mod tests {
             temperature: 1.0,
         };
         let tiled = |kernel: ForwardKernel| matches!(kernel, ForwardKernel::Tiled { .. });
-        assert!(tiled(forward_kernel::<f32>(64, &p(135)).unwrap()));
-        assert!(!tiled(forward_kernel::<f32>(64, &p(136)).unwrap()));
-        assert!(tiled(forward_kernel::<f64>(64, &p(202)).unwrap()));
-        assert!(!tiled(forward_kernel::<f64>(64, &p(203)).unwrap()));
+        assert!(tiled(forward_kernel::<f32>(&p(135)).unwrap()));
+        assert!(!tiled(forward_kernel::<f32>(&p(136)).unwrap()));
+        assert!(tiled(forward_kernel::<f64>(&p(202)).unwrap()));
+        assert!(!tiled(forward_kernel::<f64>(&p(203)).unwrap()));
         // The backward: every d ≤ 128 (64,000 bytes in f32 at d = 128, 55,296 in f64).
         assert_eq!(tiled_backward::<f32>(128), Some(64_000));
         assert_eq!(tiled_backward::<f64>(128), Some(55_296));
         assert_eq!(tiled_backward::<f32>(129), None);
         // 15 nearest in f32: 28,928 bytes of tiles and row state, 64 lists of 15 pairs.
         assert_eq!(
-            forward_kernel::<f32>(64, &p(15)).unwrap(),
+            forward_kernel::<f32>(&p(15)).unwrap(),
             ForwardKernel::Tiled {
                 shared_bytes: 28_928 + 64 * 15 * 8
             }
@@ -681,13 +697,13 @@ mod tests {
             n_batches,
             temperature: 1.0,
         };
-        let f32_layout = |k, b| forward_layout::<f32>(64, &p(k, b)).unwrap();
+        let f32_layout = |k, b| forward_layout::<f32>(&p(k, b)).unwrap();
         assert_eq!(
             f32_layout(128, 3),
             ForwardLayout {
                 radix: false,
                 class_chunk: 3,
-                per_warp: 48 + 256 + 32768 + 768
+                per_warp: 48 + 32768 + 768
             }
         );
         let big_k = f32_layout(1000, 3);
@@ -702,10 +718,7 @@ mod tests {
             (1000, 1024),
             (100_000, 1024),
         ] {
-            for layout in [
-                f32_layout(k, b),
-                forward_layout::<f64>(64, &p(k, b)).unwrap(),
-            ] {
+            for layout in [f32_layout(k, b), forward_layout::<f64>(&p(k, b)).unwrap()] {
                 assert!(layout.per_warp <= SHARED_MEMORY_LIMIT && layout.per_warp % 8 == 0);
                 assert!(
                     layout.class_chunk >= 1 && layout.class_chunk <= b,
@@ -713,9 +726,7 @@ mod tests {
                 );
             }
         }
-        let huge_d = forward_layout::<f64>(6000, &p(15, 3))
-            .unwrap_err()
-            .to_string();
-        assert!(huge_d.contains("d = 6000"), "{huge_d}");
+        let huge_b = forward_layout::<f64>(&p(15, 5000)).unwrap_err().to_string();
+        assert!(huge_b.contains("B = 5000"), "{huge_b}");
     }
 }
