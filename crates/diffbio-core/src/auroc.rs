@@ -114,7 +114,7 @@ impl DifferentiableAuroc {
         validate::shape_is(labels, "labels", &[n])?;
         validate::same_device(labels, "labels", predictions, "predictions")?;
         let dtype = predictions.dtype();
-        let compute = validate::fused_dtype(dtype);
+        let compute = validate::compute_dtype(dtype);
         let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
         validate::finite(predictions, "predictions")?;
         let (temperature, value) = self.temperature_for(predictions)?;
@@ -187,7 +187,7 @@ impl DifferentiableAuroc {
                 (t.reshape(())?, value)
             }
         };
-        let compute = validate::fused_dtype(predictions.dtype());
+        let compute = validate::compute_dtype(predictions.dtype());
         let value = if compute == DType::F32 {
             value as f32 as f64
         } else {

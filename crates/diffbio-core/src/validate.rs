@@ -5,9 +5,10 @@ use candle_core::{DType, Tensor};
 
 use crate::error::{Error, Result};
 
-/// The storage dtype of the fused ops' inputs: f64 stays f64, everything else (f32, f16,
-/// bf16) is f32. (Their kernels total row sums in f64 either way.)
-pub(crate) fn fused_dtype(dtype: DType) -> DType {
+/// The dtype the fused ops compute in for an input of `dtype`: f64 for f64, f32 for the
+/// rest (f32, f16, bf16; half inputs are read as they are and widened element by element).
+/// Labels and the temperature go to the ops in it. (Row sums are totalled in f64 either way.)
+pub(crate) fn compute_dtype(dtype: DType) -> DType {
     match dtype {
         DType::F64 => DType::F64,
         _ => DType::F32,

@@ -39,7 +39,7 @@ pub(super) fn forward(
         });
     }
 
-    let compute = validate::fused_dtype(dtype);
+    let compute = validate::compute_dtype(dtype);
     let scores_shard = predictions.to_dtype(compute)?.contiguous()?;
     let scores = dist::gather(comm, &scores_shard)?;
     let labels = dist::gather(comm, &labels.to_dtype(DType::F64)?)?;
