@@ -445,7 +445,8 @@ const BACKWARD_WARPS: usize = 8;
 /// (rounded into the gradient at the end), one unused element otherwise (the gradient
 /// itself holds them).
 fn backward_workspace<X: KernelInput>(n_rows: usize, d: usize) -> usize {
-    if std::mem::size_of::<X>() == std::mem::size_of::<X::Real>() {
+    // As the kernel's `std::is_same<T, X>`: does x come in the dtype it is computed in?
+    if X::DTYPE == <X::Real as candle_core::WithDType>::DTYPE {
         1
     } else {
         n_rows * d
