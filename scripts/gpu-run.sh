@@ -2,9 +2,30 @@
 # Runs on the GPU machine, from the repository root, with the bundle built by
 # scripts/gpu-validate.sh. The binaries need libcuda.so.1 (the driver) and the CUDA 13
 # runtime libraries, which the machine's Python environment ships under site-packages/nvidia.
+#
+# A run cannot pass by skipping: DIFFBIO_REQUIRE_CUDA=1 turns an absent or failing CUDA
+# device into a test failure, and each test binary must report as many passed tests as it
+# lists, with at least as many CUDA cases ("CUDA case: device 0" lines) as it has CUDA
+# tests. Each stage has a time limit (seconds, overridable: GPU_RUN_LIMITS="parity dist
+# memcheck racecheck bench"), so one slow stage cannot take the whole lease; a stage that
+# runs out is a failure and is named in the verdict, the last line.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"; mkdir -p "$out"
+export DIFFBIO_REQUIRE_CUDA=1
+read -r lim_parity lim_dist lim_memcheck lim_racecheck lim_bench <<< "${GPU_RUN_LIMITS:-90 45 90 90 180}"
+failures=()
+fail() { failures+=("$1"); echo "FAILED: $1" | tee -a "$out/summary.txt"; }
+# check_tests NAME LOG BINARY CUDA_FILTER: every listed test passed, and the CUDA cases ran.
+check_tests() {
+  local name=$1 log=$2 bin=$3 filter=$4 listed cuda_tests cases
+  listed=$("$bin" --list 2>/dev/null | grep -c ': test$')
+  cuda_tests=$("$bin" --list 2>/dev/null | grep ': test$' | grep -c -- "$filter")
+  cases=$(grep -c '^CUDA case: device 0' "$log")
+  echo "$name: $listed tests listed, $cuda_tests of them CUDA tests, $cases CUDA cases ran" | tee -a "$out/summary.txt"
+  grep -q "test result: ok. $listed passed; 0 failed; 0 ignored" "$log" || fail "$name: not all $listed tests passed"
+  [ "$cases" -ge "$cuda_tests" ] && [ "$cases" -gt 0 ] || fail "$name: only $cases CUDA cases for $cuda_tests CUDA tests"
+}
 nv=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + "/nvidia")' 2>/dev/null || true)
 libs=$(find "$nv" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
@@ -19,21 +40,26 @@ done
   echo "commit: $(cat "$here/COMMIT")"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 } | tee "$out/summary.txt"
-status=0
 echo "== parity suite" | tee -a "$out/summary.txt"
-"$here/cuda_parity" --test-threads=1 --nocapture > "$out/parity.log" 2>&1 || status=1
-grep -E "^test |test result|SKIPPED|panicked" "$out/parity.log" | tee -a "$out/summary.txt"
+timeout "$lim_parity" "$here/cuda_parity" --test-threads=1 --nocapture > "$out/parity.log" 2>&1 \
+  || fail "parity suite (exit $?)"
+grep -E "^test |test result|SKIPPED|panicked|^parity " "$out/parity.log" | tee -a "$out/summary.txt"
+check_tests "parity suite" "$out/parity.log" "$here/cuda_parity" .
 echo "== sharded losses, two thread ranks on one GPU" | tee -a "$out/summary.txt"
-"$here/dist" --nocapture > "$out/dist.log" 2>&1 || status=1
-grep -E "^test |test result|SKIPPED|panicked" "$out/dist.log" | tee -a "$out/summary.txt"
+timeout "$lim_dist" "$here/dist" --nocapture > "$out/dist.log" 2>&1 || fail "sharded losses (exit $?)"
+grep -E "^test .*cuda|test result|SKIPPED|panicked" "$out/dist.log" | tee -a "$out/summary.txt"
+check_tests "sharded losses" "$out/dist.log" "$here/dist" cuda
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer --tool $tool" | tee -a "$out/summary.txt"
-  compute-sanitizer --tool "$tool" --error-exitcode 3 "$here/cuda_parity" --test-threads=1 \
-    > "$out/sanitizer-$tool.log" 2>&1 || status=1
+  limit_var="lim_$tool"
+  timeout "${!limit_var}" compute-sanitizer --tool "$tool" --error-exitcode 3 "$here/cuda_parity" \
+    --test-threads=1 > "$out/sanitizer-$tool.log" 2>&1 || fail "compute-sanitizer $tool (exit $?)"
   grep -E "ERROR SUMMARY|test result" "$out/sanitizer-$tool.log" | tail -3 | tee -a "$out/summary.txt"
 done
 echo "== kernel benchmarks" | tee -a "$out/summary.txt"
-CRITERION_HOME="$out/criterion" "$here/kernels_bench" --bench > "$out/bench.log" 2>&1 || status=1
+CRITERION_HOME="$out/criterion" timeout "$lim_bench" "$here/kernels_bench" --bench > "$out/bench.log" 2>&1 \
+  || fail "kernel benchmarks (exit $?)"
+grep -q SKIPPED "$out/bench.log" && fail "kernel benchmarks skipped"
 grep -E "^cuda_|time:|thrpt:" "$out/bench.log" | tee -a "$out/summary.txt"
 # Achieved FP32 throughput of batch mixing's distance work: the tiled kernels do 4·n²·d
 # FFMA (8·n²·d flop) per forward + backward (2 passes of distances, then distances and
@@ -60,4 +86,8 @@ for est in sorted(root.glob("forward_backward_f32_pairs/*/new/estimates.json")):
     seconds = json.loads(est.read_text())["mean"]["point_estimate"] * 1e-9
     print(f"n={n}: {seconds * 1e3:.4g} ms, {pairs / seconds:.3g} pairs/s, {pairs / seconds / 4.2e10:.1f} % of the exp limit")
 PY
-exit "$status"
+if [ ${#failures[@]} -eq 0 ]; then
+  echo "VERDICT: PASS" | tee -a "$out/summary.txt"
+else
+  echo "VERDICT: FAIL (${#failures[@]}): ${failures[*]}" | tee -a "$out/summary.txt"; exit 1
+fi

@@ -5,14 +5,17 @@
 use std::time::Duration;
 
 use candle_core::{Device, Tensor, Var};
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use diffbio::{BatchMixingConfig, BatchMixingLoss, DifferentiableAuroc};
 
 /// Batch mixing (k = 15, B = 3, T = 1) on random f32 embeddings; throughput in cells.
 pub fn batch_mixing(c: &mut Criterion, group: &str, dev: &Device, dims: &[usize], sizes: &[usize]) {
     let mut group = c.benchmark_group(group);
+    // Flat sampling: 10 samples of equal iteration counts, so an iteration of a second or
+    // more costs ~10 iterations rather than the 55 of linear sampling.
     group
         .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .measurement_time(Duration::from_secs(10));
     let loss = BatchMixingLoss::new(BatchMixingConfig {
         n_neighbors: 15,
@@ -46,7 +49,7 @@ pub fn batch_mixing(c: &mut Criterion, group: &str, dev: &Device, dims: &[usize]
 /// The AUROC surrogate (T = 1) on random f32 scores, half positives; throughput in pairs.
 pub fn auroc_surrogate(c: &mut Criterion, group: &str, dev: &Device, sizes: &[usize]) {
     let mut group = c.benchmark_group(group);
-    group.sample_size(10);
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
     let auroc = DifferentiableAuroc::new(1.0).unwrap();
     for &n in sizes {
         let s = Var::from_tensor(&Tensor::randn(0f32, 1.0, n, dev).unwrap()).unwrap();

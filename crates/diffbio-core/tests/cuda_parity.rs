@@ -132,6 +132,9 @@ fn assert_parity(
     if check_grad {
         let ge = norm_rel_err(&kernel.1, &cpu.1, 1e-12);
         assert!(ge < tol, "{what}: {on} gradient rel err {ge:.2e}");
+        println!("parity {what} [{on}]: value rel err {ve:.1e}, gradient {ge:.1e} (tol {tol:.1e})");
+    } else {
+        println!("parity {what} [{on}]: value rel err {ve:.1e} (tol {tol:.1e})");
     }
 }
 

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 
 /// Turns `fn NAME(dev: &Device)` into the tests `NAME::cpu`; when the calling crate is
 /// built with its `cuda` feature, `NAME::cuda`, which reports that it skipped when there is
-/// no CUDA device ([`cuda_device`]); and when it is diffbio-core built with `cuda-emu`,
+/// no CUDA device or fails under `DIFFBIO_REQUIRE_CUDA=1` ([`cuda_device`]); and when it is diffbio-core built with `cuda-emu`,
 /// `NAME::emu`, the body on the CPU with the fused ops' CUDA kernels run by the emulator
 /// (`diffbio_core::emulator`). `test_device!(NAME, not_emulated = "why")` leaves the
 /// emulator out (too slow for it, or a size the current kernels refuse), saying why.
@@ -61,18 +61,33 @@ macro_rules! test_device {
 
 /// The first CUDA device, or `None` after reporting the skip. The report is written to
 /// the stderr handle directly, which the test harness does not capture, so CI logs show it.
-/// Sets `DIFFBIO_POISON_OUTPUTS`, so kernel outputs start as NaN and an element a kernel
-/// forgets to write fails the comparison.
+/// Under `DIFFBIO_REQUIRE_CUDA=1` ([`cuda_required`]) an absent device panics instead, so a
+/// GPU run cannot pass by skipping; each device handed out writes `CUDA case: device 0`
+/// there too, which `scripts/gpu-run.sh` counts. Sets `DIFFBIO_POISON_OUTPUTS`, so kernel
+/// outputs start as NaN and an element a kernel forgets to write fails the comparison.
 pub fn cuda_device() -> Option<Device> {
+    use std::io::Write;
     std::env::set_var("DIFFBIO_POISON_OUTPUTS", "1");
     match Device::new_cuda(0) {
-        Ok(dev) => Some(dev),
+        Ok(dev) => {
+            let _ = writeln!(std::io::stderr(), "CUDA case: device 0");
+            Some(dev)
+        }
+        Err(e) if cuda_required() => {
+            panic!("DIFFBIO_REQUIRE_CUDA=1 and no CUDA device could be opened: {e}")
+        }
         Err(e) => {
-            use std::io::Write;
             let _ = writeln!(std::io::stderr(), "SKIPPED (no CUDA device: {e})");
             None
         }
     }
+}
+
+/// Whether the CUDA tests must find a device: `DIFFBIO_REQUIRE_CUDA=1` in the environment,
+/// read once per process. `scripts/gpu-run.sh` sets it; CI checks that it fails there.
+pub fn cuda_required() -> bool {
+    static REQUIRED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REQUIRED.get_or_init(|| std::env::var("DIFFBIO_REQUIRE_CUDA").is_ok_and(|v| v == "1"))
 }
 
 /// Deterministic pseudo-random numbers (SplitMix64), so tests need no extra crate and
