@@ -13,7 +13,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-$here/out}"; mkdir -p "$out"
 export DIFFBIO_REQUIRE_CUDA=1
-read -r lim_parity lim_dist lim_memcheck lim_racecheck lim_bench <<< "${GPU_RUN_LIMITS:-90 45 90 90 180}"
+read -r lim_parity lim_dist lim_memcheck lim_racecheck lim_bench <<< "${GPU_RUN_LIMITS:-90 45 90 90 240}"
 failures=()
 fail() { failures+=("$1"); echo "FAILED: $1" | tee -a "$out/summary.txt"; }
 # check_tests NAME LOG BINARY CUDA_FILTER: every listed test passed, and the CUDA cases ran.
@@ -21,7 +21,7 @@ check_tests() {
   local name=$1 log=$2 bin=$3 filter=$4 listed cuda_tests cases
   listed=$("$bin" --list 2>/dev/null | grep -c ': test$')
   cuda_tests=$("$bin" --list 2>/dev/null | grep ': test$' | grep -c -- "$filter")
-  cases=$(grep -c '^CUDA case: device 0' "$log")
+  cases=$(grep -o 'CUDA case: device 0' "$log" | wc -l)  # mid-line: after "test NAME ... "
   echo "$name: $listed tests listed, $cuda_tests of them CUDA tests, $cases CUDA cases ran" | tee -a "$out/summary.txt"
   grep -q "test result: ok. $listed passed; 0 failed; 0 ignored" "$log" || fail "$name: not all $listed tests passed"
   [ "$cases" -ge "$cuda_tests" ] && [ "$cases" -gt 0 ] || fail "$name: only $cases CUDA cases for $cuda_tests CUDA tests"
@@ -49,15 +49,25 @@ echo "== sharded losses, two thread ranks on one GPU" | tee -a "$out/summary.txt
 timeout "$lim_dist" "$here/dist" --nocapture > "$out/dist.log" 2>&1 || fail "sharded losses (exit $?)"
 grep -E "^test .*cuda|test result|SKIPPED|panicked" "$out/dist.log" | tee -a "$out/summary.txt"
 check_tests "sharded losses" "$out/dist.log" "$here/dist" cuda
-for tool in memcheck racecheck; do
-  echo "== compute-sanitizer --tool $tool" | tee -a "$out/summary.txt"
-  limit_var="lim_$tool"
+# sanitize TOOL LOG [TEST ARGS...]: the parity suite (or the tests the arguments pick) under
+# compute-sanitizer.
+sanitize() {
+  local tool=$1 log=$2 limit_var="lim_$1"; shift 2
+  echo "== compute-sanitizer --tool $tool $*" | tee -a "$out/summary.txt"
   timeout "${!limit_var}" compute-sanitizer --tool "$tool" --error-exitcode 3 "$here/cuda_parity" \
-    --test-threads=1 > "$out/sanitizer-$tool.log" 2>&1 || fail "compute-sanitizer $tool (exit $?)"
-  grep -E "ERROR SUMMARY|test result" "$out/sanitizer-$tool.log" | tail -3 | tee -a "$out/summary.txt"
-done
+    --test-threads=1 --nocapture "$@" > "$out/$log" 2>&1 || fail "compute-sanitizer $tool $* (exit $?)"
+  grep -E "ERROR SUMMARY|HAZARD|RACECHECK SUMMARY|Error:|panicked|test result" "$out/$log" | tail -4 \
+    | tee -a "$out/summary.txt"
+}
+sanitize memcheck sanitizer-memcheck.log
+# Under racecheck the process died in the d = 6,500 case on an H200 (2026-12-04, exit 7, no
+# hazard reported): it runs on its own, so the rest of the suite still gets its verdict.
+sanitize racecheck sanitizer-racecheck.log --skip batch_mixing_any_d_matches_cpu
+sanitize racecheck sanitizer-racecheck-any-d.log batch_mixing_any_d_matches_cpu
 echo "== kernel benchmarks" | tee -a "$out/summary.txt"
-CRITERION_HOME="$out/criterion" timeout "$lim_bench" "$here/kernels_bench" --bench > "$out/bench.log" 2>&1 \
+# --noplot: criterion's plots need a font the GPU machine may not have.
+CRITERION_HOME="$out/criterion" timeout "$lim_bench" "$here/kernels_bench" --bench --noplot \
+  > "$out/bench.log" 2>&1 \
   || fail "kernel benchmarks (exit $?)"
 grep -q SKIPPED "$out/bench.log" && fail "kernel benchmarks skipped"
 grep -E "^cuda_|time:|thrpt:" "$out/bench.log" | tee -a "$out/summary.txt"
