@@ -8,6 +8,9 @@ pub enum Error {
     #[error("{}: no such file", path.display())]
     NotFound { path: PathBuf },
 
+    #[error("{}: is a directory, not a file", path.display())]
+    NotAFile { path: PathBuf },
+
     #[error("{}: cannot read it as {format}: {reason}", path.display())]
     Unreadable {
         path: PathBuf,
@@ -87,3 +90,20 @@ pub enum Error {
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Ok` when `path` is a file (or a link to one); else why not, in words that say which.
+pub(crate) fn check_is_file(path: &std::path::Path) -> Result<()> {
+    let path_buf = || path.to_path_buf();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(Error::NotAFile { path: path_buf() }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::NotFound { path: path_buf() })
+        }
+        Err(e) => Err(Error::Unreadable {
+            path: path_buf(),
+            format: "a file",
+            reason: e.to_string(),
+        }),
+    }
+}

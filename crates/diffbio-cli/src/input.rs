@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::error::{Error, Result};
+use crate::error::{check_is_file, Error, Result};
 
 /// A row-major `[n_cells × dims]` embedding.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +98,7 @@ pub fn read_labels(path: &Path, n_cells: usize, what: &'static str) -> Result<Ve
 /// The tensor a path names, and the file it came from.
 fn read_tensor(spec: &Path) -> Result<(PathBuf, Tensor)> {
     let (path, name) = split_tensor_name(spec);
-    if !path.is_file() {
-        return Err(Error::NotFound { path });
-    }
+    check_is_file(&path)?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("npy") => {
             let tensor = read_npy(&path)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use diffbio_metrics::{
     benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig, BenchmarkInputs,
-    Metric, PreIntegration, Progress, Scores, Skipped, METRICS,
+    Metric, PreIntegration, Progress, Scores, SkipReason, METRICS,
 };
 
 use crate::error::{Error, Result};
@@ -50,8 +50,6 @@ pub struct Row {
     pub scores: Scores,
     /// The neighbour graph used, in words.
     pub neighbours: String,
-    /// Metrics left out because the given graph has too few neighbours per cell.
-    pub skipped: Vec<Skipped>,
 }
 
 /// The scores of every embedding, in the order asked for.
@@ -108,7 +106,6 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                 name,
                 scores: benchmark_with_progress(inputs, request.config, progress)?,
                 neighbours: EXACT.into(),
-                skipped: Vec::new(),
             };
             // A code names itself: no names to keep (sample ids up to 4·10⁹ allowed).
             (vec![row], Vec::new())
@@ -141,21 +138,20 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                 let embedding = file.obsm(key)?;
                 let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
                 let row = match graph.as_ref().filter(|g| is_of(g, key, obsm)) {
-                    Some(given) => {
-                        let (scores, skipped) =
-                            benchmark_with_graph(inputs, &given.graph, request.config, progress)?;
-                        Row {
-                            name: key.clone(),
-                            scores,
-                            neighbours: obsp_words(given),
-                            skipped,
-                        }
-                    }
+                    Some(given) => Row {
+                        name: key.clone(),
+                        scores: benchmark_with_graph(
+                            inputs,
+                            &given.graph,
+                            request.config,
+                            progress,
+                        )?,
+                        neighbours: obsp_words(given),
+                    },
                     None => Row {
                         name: key.clone(),
                         scores: benchmark_with_progress(inputs, request.config, progress)?,
                         neighbours: exact_words(graph.as_ref()),
-                        skipped: Vec::new(),
                     },
                 };
                 rows.push(row);
@@ -259,8 +255,9 @@ fn columns(report: &Report) -> Vec<&'static Metric> {
 
 /// An object keyed by embedding name; each holds its computed metrics by snake_case name,
 /// `kbet_per_label` (each cell type by name: its cells and acceptance rate, `null` when
-/// skipped), `neighbours` (the graph used), `skipped` (metrics the graph had too few
-/// neighbours for, when any) and `min_max_scaled: true` when scaled.
+/// skipped), `neighbours` (the graph used), `skipped` (when any: each left-out metric's
+/// `metric` and `reason`, with `needs` and `has` when the graph had too few neighbours) and
+/// `min_max_scaled: true` when scaled.
 pub fn to_json(report: &Report) -> String {
     use serde_json::{json, Map, Value};
     let rows: Map<String, Value> = report
@@ -285,9 +282,15 @@ pub fn to_json(report: &Report) -> String {
                 );
             }
             row.insert("neighbours".into(), r.neighbours.clone().into());
-            if !r.skipped.is_empty() {
-                let skipped = r.skipped.iter();
-                let skipped = skipped.map(|s| json!({"metric": s.metric, "needs": s.needs}));
+            if !r.scores.skipped.is_empty() {
+                let skipped = r.scores.skipped.iter().map(|s| {
+                    let mut entry = json!({"metric": s.metric, "reason": s.reason.to_string()});
+                    if let SkipReason::TooFewNeighbours { needs, has } = s.reason {
+                        entry["needs"] = needs.into();
+                        entry["has"] = has.into();
+                    }
+                    entry
+                });
                 row.insert("skipped".into(), skipped.collect());
             }
             if report.scaled {
@@ -372,11 +375,8 @@ pub fn notes(report: &Report) -> String {
         } else if i == 0 {
             notes += &format!("neighbours: {}\n", row.neighbours);
         }
-        for skipped in &row.skipped {
-            notes += &format!(
-                "{}: skipped {}, which needs {} neighbours per cell\n",
-                row.name, skipped.metric, skipped.needs
-            );
+        for skipped in &row.scores.skipped {
+            notes += &format!("{}: skipped {skipped}\n", row.name);
         }
     }
     if report.scaled {

@@ -101,6 +101,11 @@ impl Files {
             .unwrap()
             .write_npy(files.path("celltype_ids.npy"))
             .unwrap();
+        // Every cell a batch of its own: no cell type can score its batch silhouettes.
+        Tensor::new((0..N as i64).collect::<Vec<_>>(), &dev)
+            .unwrap()
+            .write_npy(files.path("batch_own.npy"))
+            .unwrap();
         std::fs::write(files.path("x.csv"), "1,2\n").unwrap();
         std::fs::write(files.path("broken.npy"), "not an npy file").unwrap();
         files
@@ -359,6 +364,52 @@ fn assert_fails_with(files: &Files, embedding: &str, batch: &str, extra: &[&str]
     let err = stderr_of_failure(&score(files, embedding, batch, extra));
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(message), "expected {message:?} in {err:?}");
+}
+
+/// A metric undefined on the data is skipped and listed with its reason, in the table's
+/// notes and in JSON; the run succeeds with every other metric.
+#[test]
+fn a_metric_undefined_on_the_data_does_not_sink_the_table() {
+    let files = Files::new();
+    let labels = files.path("celltype.npy");
+    let labels = labels.to_str().unwrap();
+    let why = "undefined here: none of the 3 cell types has its cells in 2 or more batches \
+               without each cell in a batch of its own (60 cells in 60 batches)";
+    let table = score(&files, "x.npy", "batch_own.npy", &["--labels", labels]);
+    let (out, err) = (stdout(&table), String::from_utf8_lossy(&table.stderr));
+    assert!(out.contains("iLISI") && out.contains("KBET"), "{out}");
+    let notes = format!("{out}{err}");
+    assert!(
+        notes.contains(&format!("x: skipped silhouette_batch ({why})")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("x: skipped bras ({why})")),
+        "{notes}"
+    );
+    let row = json(&score(
+        &files,
+        "x.npy",
+        "batch_own.npy",
+        &["--labels", labels, "--json"],
+    ));
+    assert!(
+        row["ilisi"].is_f64() && row["silhouette_label"].is_f64(),
+        "{row:?}"
+    );
+    assert!(
+        !row.contains_key("bras") && !row.contains_key("total"),
+        "{row:?}"
+    );
+    let skipped = row["skipped"]
+        .as_array()
+        .expect("a list of skipped metrics");
+    let names: Vec<&str> = skipped
+        .iter()
+        .map(|s| s["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["silhouette_batch", "bras"]);
+    assert_eq!(skipped[0]["reason"], why);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use diffbio_cli::h5ad::{write_with_obsm, AnnData, Labels};
 use diffbio_cli::{read_embedding, read_labels, score, Report, ScoreRequest, Source};
-use diffbio_metrics::{knn, BenchmarkConfig, Silent};
+use diffbio_metrics::{knn, BenchmarkConfig, Silent, SkipReason};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -156,6 +156,23 @@ fn refused_files_are_one_line_errors() {
 }
 
 #[test]
+fn a_directory_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("scored.h5ad");
+    std::fs::create_dir(&folder).unwrap();
+    let message = refusal(
+        run(h5ad_source("", &["X_pca"], None).with_file(&folder)),
+        "scored.h5ad",
+    );
+    assert!(message.ends_with("is a directory, not a file"), "{message}");
+    let message = refusal(read_embedding(&folder), "scored.h5ad");
+    assert!(message.ends_with("is a directory, not a file"), "{message}");
+    let absent = dir.path().join("absent.h5ad");
+    let message = refusal(AnnData::open(&absent), "absent.h5ad");
+    assert!(message.ends_with("no such file"), "{message}");
+}
+
+#[test]
 fn label_columns_that_cannot_be_labels_are_refused() {
     let anndata = AnnData::open(&fixture("cells.h5ad")).unwrap();
     let message = refusal(anndata.obs("n_counts"), "cells.h5ad");
@@ -173,12 +190,14 @@ fn truncated_and_corrupted_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(fixture("cells_gzip.h5ad")).unwrap();
     let path = dir.path().join("broken.h5ad");
-    for cut in [100, 2_000, 20_000] {
+    for cut in [100, 2_000, 20_000, bytes.len() / 2] {
         std::fs::write(&path, &bytes[..cut]).unwrap();
-        refusal(
+        let message = refusal(
             run(h5ad_source("", &["X_pca"], None).with_file(&path)),
             "broken.h5ad",
         );
+        // a damaged file is not taken for an old one
+        assert!(!message.contains("pre-0.8"), "cut at {cut}: {message}");
     }
     // Bytes overwritten at random places (a fixed generator): an error or a score, never a
     // panic.
@@ -195,6 +214,41 @@ fn truncated_and_corrupted_files_are_errors_not_panics() {
         std::fs::write(&path, &damaged).unwrap();
         let _ = run(h5ad_source("", &["X_pca", "X_scvi"], Some("distances")).with_file(&path));
     }
+}
+
+/// An encoding attribute damaged in place is reported as damage: never as the pre-0.8
+/// layout, never as a missing column that the message then lists.
+#[test]
+fn damaged_encoding_attributes_are_named_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture("cells_gzip.h5ad")).unwrap();
+    let path = dir.path().join("damaged.h5ad");
+    let name = b"encoding-type";
+    let mut said = Vec::new();
+    for at in (0..bytes.len() - name.len()).filter(|&i| bytes[i..].starts_with(name)) {
+        let mut damaged = bytes.clone();
+        damaged[at + name.len() - 1] = b'X';
+        std::fs::write(&path, &damaged).unwrap();
+        if let Err(e) = run(h5ad_source("", &["X_pca"], None).with_file(&path)) {
+            let message = e.to_string();
+            assert!(!message.contains("pre-0.8"), "{message}");
+            assert!(!message.contains("obs has no"), "{message}");
+            said.push(message);
+        }
+    }
+    let says = |what: &str| said.iter().any(|m| m.contains(what));
+    assert!(
+        says("its root group has no `encoding-type` attribute"),
+        "{said:?}"
+    );
+    assert!(
+        says("obs/batch has no readable `encoding-type` attribute"),
+        "{said:?}"
+    );
+    assert!(
+        says("obs/cell_type has no readable `encoding-type` attribute"),
+        "{said:?}"
+    );
 }
 
 trait WithFile {
@@ -237,7 +291,7 @@ fn knn_obsp_serves_its_own_embedding_and_skips_what_it_cannot() {
     .unwrap();
     // X_pca is not what the graph is of: it keeps the exact graph, all its scores.
     assert_eq!(given.rows[0].scores, exact.rows[0].scores);
-    assert!(given.rows[0].skipped.is_empty());
+    assert!(given.rows[0].scores.skipped.is_empty());
     assert!(given.rows[0].neighbours.contains("is of X_scvi"));
     // X_scvi: graph connectivity (14 neighbours) from the graph, which is the exact one;
     // everything needing more neighbours is skipped, nothing is computed on fewer.
@@ -250,15 +304,18 @@ fn knn_obsp_serves_its_own_embedding_and_skips_what_it_cannot() {
     assert_eq!(row.scores.graph_connectivity, all.graph_connectivity);
     assert_eq!(row.scores.silhouette_label, all.silhouette_label);
     assert_eq!(row.scores.nmi_kmeans, all.nmi_kmeans);
-    let skipped: Vec<(&str, usize)> = row.skipped.iter().map(|s| (s.metric, s.needs)).collect();
+    let skipped: Vec<(&str, SkipReason)> = (row.scores.skipped.iter())
+        .map(|s| (s.metric, s.reason.clone()))
+        .collect();
+    let fewer = |needs| SkipReason::TooFewNeighbours { needs, has: 14 };
     assert_eq!(
         skipped,
         [
-            ("batch_entropy", 30),
-            ("ilisi", 89),
-            ("clisi", 89),
-            ("knn_accuracy", 15),
-            ("kbet", 49)
+            ("batch_entropy", fewer(30)),
+            ("ilisi", fewer(89)),
+            ("clisi", fewer(89)),
+            ("knn_accuracy", fewer(15)),
+            ("kbet", fewer(49))
         ]
     );
     for (metric, _) in skipped {

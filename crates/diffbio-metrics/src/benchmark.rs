@@ -44,8 +44,7 @@ impl Default for BenchmarkConfig {
 
 /// The metrics of one embedding; a field is `None` when it was not computed (the
 /// cell-type metrics without cell-type labels, `pcr_comparison` without a pre-integration
-/// embedding, kBET when no label has ≥ 10 cells in ≥ 2 batches, an aggregate without all
-/// its parts).
+/// embedding, a metric listed in [`Scores::skipped`], an aggregate without all its parts).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
     /// Mean normalised batch entropy of each cell's `n_neighbors` neighbours (1 = mixed).
@@ -84,6 +83,10 @@ pub struct Scores {
     pub bio_conservation: Option<f64>,
     /// `0.4 · batch_correction + 0.6 · bio_conservation`.
     pub total: Option<f64>,
+    /// The metrics left out, each with its reason: undefined on this input (e.g. kBET when
+    /// no cell type has ≥ 10 cells in ≥ 2 batches), or needing more neighbours than a graph
+    /// given from elsewhere has ([`benchmark_with_graph`]).
+    pub skipped: Vec<Skipped>,
 }
 
 impl Scores {
@@ -265,7 +268,9 @@ pub type BenchmarkInputs<'a, T> = (
 /// graph, with scib-metrics' Benchmarker neighbourhoods (LISI: 90 neighbours counting the
 /// cell itself, i.e. 89 here, or n − 1 for fewer cells; kBET: 50; graph connectivity: 15)
 /// and its aggregates. Without cell-type labels only the batch metrics are computed; the
-/// k-means of NMI/ARI is seeded with 0. The Euclidean silhouettes cost O(n²·d) (tiled
+/// k-means of NMI/ARI is seeded with 0. A metric that is undefined on the input (kBET or the
+/// batch silhouettes when no cell type has cells in two batches, say) is left `None` and
+/// listed with its reason in [`Scores::skipped`]; the others are still computed. The Euclidean silhouettes cost O(n²·d) (tiled
 /// matrix products), the kNN graph as much; everything else is O(n·k) or O(n·d).
 ///
 /// ```
@@ -305,36 +310,85 @@ pub fn benchmark_with_progress<T: EmbeddingValue>(
     config: BenchmarkConfig,
     progress: &dyn Progress,
 ) -> Result<Scores> {
-    let (scores, skipped) = score_all(inputs, None, config, progress)?;
-    debug_assert!(
-        skipped.is_empty(),
-        "the exact graph has every neighbour needed"
-    );
-    Ok(scores)
+    score_all(inputs, None, config, progress)
 }
 
-/// A metric [`benchmark_with_graph`] left out: its graph has fewer neighbours per cell
-/// than the metric's neighbourhood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A metric the benchmark left out, and why ([`Scores::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// The metric's snake_case name, as in [`Scores::entries`].
     pub metric: &'static str,
-    /// The neighbours per cell (self excluded) it needs.
-    pub needs: usize,
+    /// Why it was left out.
+    pub reason: SkipReason,
+}
+
+/// Why a metric was left out of the benchmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The neighbour graph given has fewer neighbours per cell than the metric's
+    /// neighbourhood: it is never computed on a smaller one.
+    TooFewNeighbours {
+        /// The neighbours per cell (self excluded) it needs.
+        needs: usize,
+        /// The neighbours per cell the graph has.
+        has: usize,
+    },
+    /// The metric is undefined on this input ([`Error::Undefined`]'s reason, or a variance
+    /// it divides by is zero).
+    Undefined(String),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooFewNeighbours { needs, has } => {
+                write!(f, "needs {needs} neighbours per cell; the graph has {has}")
+            }
+            Self::Undefined(why) => write!(f, "undefined here: {why}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    /// `metric (reason)`, e.g. `kbet (needs 49 neighbours per cell; the graph has 15)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.metric, self.reason)
+    }
+}
+
+/// `Some` of `metric`'s value; `None` after listing it in `skipped` when it is undefined on
+/// this input, valid as it is ([`Error::Undefined`], or a variance it divides by is zero).
+/// Any other error is the input's fault and ends the benchmark.
+fn unless_undefined<T>(
+    skipped: &mut Vec<Skipped>,
+    metric: &'static str,
+    result: Result<T>,
+) -> Result<Option<T>> {
+    let why = match result {
+        Ok(value) => return Ok(Some(value)),
+        Err(Error::Undefined { reason, .. }) => reason,
+        Err(Error::ZeroVariance { input }) => format!("`{input}` has no variance"),
+        Err(e) => return Err(e),
+    };
+    skipped.push(Skipped {
+        metric,
+        reason: SkipReason::Undefined(why),
+    });
+    Ok(None)
 }
 
 /// [`benchmark_with_progress`] on a neighbour graph computed elsewhere (e.g. scanpy's
 /// `obsp['distances']`, through [`KnnGraph::from_neighbours`]) instead of the exact one:
 /// each graph metric uses a prefix of every cell's neighbours, and one that needs more
-/// neighbours than the graph has is left `None` and listed as [`Skipped`] — never computed
-/// on a smaller neighbourhood. The silhouettes, k-means and PCR do not use the graph; the
-/// label silhouettes then take their own pass over all pairs.
+/// neighbours than the graph has is left `None` and listed in [`Scores::skipped`] — never
+/// computed on a smaller neighbourhood. The silhouettes, k-means and PCR do not use the
+/// graph; the label silhouettes then take their own pass over all pairs.
 pub fn benchmark_with_graph<T: EmbeddingValue>(
     inputs: BenchmarkInputs<'_, T>,
     graph: &KnnGraph,
     config: BenchmarkConfig,
     progress: &dyn Progress,
-) -> Result<(Scores, Vec<Skipped>)> {
+) -> Result<Scores> {
     score_all(inputs, Some(graph), config, progress)
 }
 
@@ -343,7 +397,7 @@ fn score_all<T: EmbeddingValue>(
     given: Option<&KnnGraph>,
     config: BenchmarkConfig,
     progress: &dyn Progress,
-) -> Result<(Scores, Vec<Skipped>)> {
+) -> Result<Scores> {
     // Validated once here; every metric below reads the checked view.
     let embedding = Embedding::new(embedding, dims)?;
     let pre_integration = pre_integration
@@ -396,7 +450,11 @@ fn score_all<T: EmbeddingValue>(
     // The graph cut to `k` neighbours, or `None` (and `metric` skipped) when it has fewer.
     let mut within = |metric: &'static str, k: usize| -> Result<Option<KnnGraph>> {
         if k > graph.k() {
-            skipped.push(Skipped { metric, needs: k });
+            let reason = SkipReason::TooFewNeighbours {
+                needs: k,
+                has: graph.k(),
+            };
+            skipped.push(Skipped { metric, reason });
             return Ok(None);
         }
         graph.truncate(k).map(Some)
@@ -434,13 +492,15 @@ fn score_all<T: EmbeddingValue>(
         })
     })?;
     if let Some(pre) = pre_integration {
-        scores.pcr_comparison = Some(step(progress, "PCR comparison", || {
+        let pcr = step(progress, "PCR comparison", || {
             pcr_comparison_of(pre, embedding, batches)
-        })?);
+        });
+        scores.pcr_comparison = unless_undefined(&mut skipped, "pcr_comparison", pcr)?;
     }
     let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
+        scores.skipped = skipped;
         scores.aggregate();
-        return Ok((scores, skipped));
+        return Ok(scores);
     };
     step(
         progress,
@@ -460,19 +520,19 @@ fn score_all<T: EmbeddingValue>(
     )?;
     scores.silhouette_label = Some(rescaled_mean(&silhouettes));
     scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
-    step(progress, "batch silhouettes and BRAS", || -> Result<()> {
-        scores.silhouette_batch = Some(silhouette_batch_of(embedding, labels, batches)?);
-        scores.bras = Some(bras_of(embedding, labels, batches)?);
-        Ok(())
-    })?;
+    let (silhouette_batch, bras) = step(progress, "batch silhouettes and BRAS", || {
+        (
+            silhouette_batch_of(embedding, labels, batches),
+            bras_of(embedding, labels, batches),
+        )
+    });
+    scores.silhouette_batch = unless_undefined(&mut skipped, "silhouette_batch", silhouette_batch)?;
+    scores.bras = unless_undefined(&mut skipped, "bras", bras)?;
     if let Some(kbet_graph) = kbet_graph {
-        match step(progress, "kBET", || kbet(&kbet_graph, batches, labels)) {
-            Ok(result) => {
-                scores.kbet = Some(result.score);
-                scores.kbet_per_label = result.per_label;
-            }
-            Err(Error::TooFewLabels { .. }) => {}
-            Err(other) => return Err(other),
+        let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));
+        if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
+            scores.kbet = Some(result.score);
+            scores.kbet_per_label = result.per_label;
         }
     }
     let clusters = step(progress, "k-means NMI/ARI", || {
@@ -480,6 +540,7 @@ fn score_all<T: EmbeddingValue>(
     })?;
     scores.nmi_kmeans = Some(clusters.nmi);
     scores.ari_kmeans = Some(clusters.ari);
+    scores.skipped = skipped;
     scores.aggregate();
-    Ok((scores, skipped))
+    Ok(scores)
 }

@@ -70,6 +70,17 @@ pub enum Error {
         needed: usize,
     },
 
+    /// A metric is undefined on this input, valid as it is: no group of cells has what the
+    /// metric needs (e.g. no cell type with cells in two batches). [`crate::benchmark`]
+    /// skips such a metric and lists it with this reason.
+    #[error("{metric} is undefined here: {reason}")]
+    Undefined {
+        /// The metric's snake_case name, as in [`crate::Scores::entries`].
+        metric: &'static str,
+        /// Why, with the counts that make it so.
+        reason: String,
+    },
+
     /// A ratio's denominator is a variance that is zero.
     #[error("`{input}` has no variance: the metric is undefined")]
     ZeroVariance {

@@ -55,7 +55,7 @@ pub struct Kbet {
 /// exact kNN (scib uses pynndescent), in f64 (scib rounds connectivities and eigenvectors to
 /// f32). Where scib's own code fails (neighbourhood larger than the cells left) the label
 /// scores 0, as scib's fallback does. Errors: mismatched lengths, fewer than 2 batches,
-/// no label that can be scored, an eigensolver that does not converge.
+/// no label that can be scored ([`Error::Undefined`]), an eigensolver that does not converge.
 ///
 /// ```
 /// use diffbio_metrics::{kbet, knn};
@@ -97,10 +97,12 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
     }
     let scored: Vec<f64> = per_label.iter().filter_map(|l| l.acceptance).collect();
     if scored.is_empty() {
-        return Err(Error::TooFewLabels {
-            input: "labels with >= 10 cells in >= 2 batches",
-            found: 0,
-            needed: 1,
+        return Err(Error::Undefined {
+            metric: "kbet",
+            reason: format!(
+                "none of the {} cell types has {MIN_CELLS} or more cells in 2 or more batches",
+                per_label.len()
+            ),
         });
     }
     Ok(Kbet {

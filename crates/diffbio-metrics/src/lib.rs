@@ -37,14 +37,10 @@ mod umap;
 pub use average_precision::average_precision;
 pub use benchmark::{
     benchmark, benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig,
-    BenchmarkInputs, Metric, MetricGroup, PreIntegration, Scores, Skipped, METRICS,
+    BenchmarkInputs, Metric, MetricGroup, PreIntegration, Scores, SkipReason, Skipped, METRICS,
 };
 pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri, KMEANS_STARTS};
 pub use connectivity::graph_connectivity;
-/// The vectorisable exponential, which now lives in `diffbio-pairwise` (diffbio's shared
-/// low-level crate); re-exported here for code that named it through this crate.
-#[doc(hidden)]
-pub use diffbio_pairwise::FastExp;
 pub use embedding::EmbeddingValue;
 pub use error::{Error, Result};
 pub use kbet::{kbet, Kbet, LabelKbet, KBET_ALPHA};

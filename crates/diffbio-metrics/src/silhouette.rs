@@ -281,7 +281,8 @@ pub(crate) fn rescaled_mean(silhouettes: &[f64]) -> f64 {
 
 /// scib-metrics' `silhouette_batch`: within each label, `1 − |silhouette of the batches|`
 /// per cell (Euclidean, nearest), averaged per label, then over labels. Labels present in
-/// one batch only, or with one cell per batch, are skipped.
+/// one batch only, or with one cell per batch, are skipped; when every label is,
+/// [`Error::Undefined`].
 pub fn silhouette_batch<T: EmbeddingValue>(
     embedding: &[T],
     dims: usize,
@@ -298,6 +299,7 @@ pub(crate) fn silhouette_batch_of<T: EmbeddingValue>(
     batches: &[u32],
 ) -> Result<f64> {
     batch_silhouette(
+        "silhouette_batch",
         embedding,
         labels,
         batches,
@@ -324,6 +326,7 @@ pub(crate) fn bras_of<T: EmbeddingValue>(
     batches: &[u32],
 ) -> Result<f64> {
     batch_silhouette(
+        "bras",
         embedding,
         labels,
         batches,
@@ -332,7 +335,11 @@ pub(crate) fn bras_of<T: EmbeddingValue>(
     )
 }
 
+/// The mean over cell types of `1 − |s|` of the batch silhouettes within each type, of the
+/// types whose cells are in more than one batch and not each in a batch of its own; when no
+/// type is, [`Error::Undefined`] for `metric`.
 fn batch_silhouette<T: EmbeddingValue>(
+    metric: &'static str,
     embedding: Embedding<'_, T>,
     labels: &[u32],
     batches: &[u32],
@@ -358,10 +365,15 @@ fn batch_silhouette<T: EmbeddingValue>(
         per_label.push(mean(&scores));
     }
     if per_label.is_empty() {
-        return Err(Error::TooFewLabels {
-            input: "batches",
-            found: 1,
-            needed: 2,
+        return Err(Error::Undefined {
+            metric,
+            reason: format!(
+                "none of the {} cell types has its cells in 2 or more batches without each \
+                 cell in a batch of its own ({} cells in {} batches)",
+                distinct(labels),
+                n,
+                distinct(batches)
+            ),
         });
     }
     Ok(mean(&per_label))

@@ -710,7 +710,7 @@ fn clustering_kbet_and_pcr_errors() {
     let singletons: Vec<u32> = (0..labels.len() as u32).collect();
     assert!(matches!(
         metrics::kbet(&g, &labels, &singletons),
-        Err(metrics::Error::TooFewLabels { .. })
+        Err(metrics::Error::Undefined { metric: "kbet", .. })
     ));
     assert!(matches!(
         metrics::kmeans(&mixed, 1, 0, 0),
@@ -890,6 +890,87 @@ fn sparse_label_codes_score_as_their_dense_equivalents() {
     assert_eq!(dense, sparse);
 }
 
+/// A metric undefined on valid input is left out with its reason, in words that give the
+/// true counts; every other metric is computed as before, and an aggregate without all its
+/// parts is `None`. Every cell in a batch of its own: no cell type can score its batch
+/// silhouettes. Cell types of 8 cells: none reaches kBET's 10.
+#[test]
+fn benchmark_skips_what_is_undefined_and_scores_the_rest() {
+    let (n, dims) = (200, 5);
+    let (x, batches, labels, pre) = clustered_cells(35, n, dims);
+    let pre = metrics::PreIntegration { values: &pre, dims };
+    let config = metrics::BenchmarkConfig::default();
+    let full = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(pre), config).unwrap();
+    assert!(full.skipped.is_empty(), "{:?}", full.skipped);
+    assert_eq!(full.entries().len(), 16);
+
+    let own: Vec<u32> = (0..n as u32).collect();
+    let scores = metrics::benchmark(&x, dims, &own, Some(&labels), Some(pre), config).unwrap();
+    let skipped: Vec<String> = scores.skipped.iter().map(|s| s.to_string()).collect();
+    let why = "undefined here: none of the 4 cell types has its cells in 2 or more batches \
+               without each cell in a batch of its own (200 cells in 200 batches)";
+    assert_eq!(
+        skipped,
+        [format!("silhouette_batch ({why})"), format!("bras ({why})")]
+    );
+    for name in ["silhouette_batch", "bras", "batch_correction", "total"] {
+        assert_eq!(scores.get(name), None, "{name}");
+    }
+    for name in [
+        "ilisi",
+        "kbet",
+        "pcr_comparison",
+        "clisi",
+        "isolated_labels",
+    ] {
+        assert!(scores.get(name).is_some(), "{name}");
+    }
+    // the metrics that do not see the batches are unchanged
+    for name in [
+        "silhouette_label",
+        "nmi_kmeans",
+        "ari_kmeans",
+        "clisi",
+        "knn_accuracy",
+    ] {
+        assert_eq!(scores.get(name), full.get(name), "{name}");
+    }
+    // called on its own, the metric says the same
+    let e = metrics::silhouette_batch(&x, dims, &labels, &own).unwrap_err();
+    assert_eq!(e.to_string(), format!("silhouette_batch is {why}"));
+
+    let small: Vec<u32> = (0..n as u32).map(|i| i / 8).collect();
+    let scores = metrics::benchmark(&x, dims, &batches, Some(&small), None, config).unwrap();
+    let skipped: Vec<String> = scores.skipped.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "kbet (undefined here: none of the 25 cell types has 10 or more cells in 2 or more \
+          batches)"
+        ]
+    );
+    assert!(scores.kbet_per_label.is_empty());
+    assert!(scores.silhouette_batch.is_some() && scores.bras.is_some());
+
+    // a pre-integration embedding without variance: nothing for PCR comparison to compare
+    let flat = vec![1.0f64; n * dims];
+    let flat = metrics::PreIntegration {
+        values: &flat,
+        dims,
+    };
+    let scores = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(flat), config).unwrap();
+    let skipped: Vec<String> = scores.skipped.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        skipped,
+        ["pcr_comparison (undefined here: `embedding` has no variance)"]
+    );
+    assert_eq!(
+        scores.entries().len(),
+        13,
+        "all but PCR comparison and two aggregates"
+    );
+}
+
 /// Stage by stage: the pass over all pairs advances tile by tile to its total, every other
 /// stage by its one step, and the scores are `benchmark`'s.
 #[test]
@@ -954,15 +1035,17 @@ fn benchmark_with_graph_equals_benchmark_on_the_exact_graph_and_skips_beyond_it(
             .collect()
     };
     let wide = metrics::KnnGraph::from_neighbours(rows(89)).unwrap();
-    let (scores, skipped) =
-        metrics::benchmark_with_graph(inputs, &wide, config, &metrics::Silent).unwrap();
+    let scores = metrics::benchmark_with_graph(inputs, &wide, config, &metrics::Silent).unwrap();
     assert_eq!(scores, plain);
-    assert!(skipped.is_empty());
+    assert!(scores.skipped.is_empty());
     let narrow = metrics::KnnGraph::from_neighbours(rows(20)).unwrap();
-    let (scores, skipped) =
-        metrics::benchmark_with_graph(inputs, &narrow, config, &metrics::Silent).unwrap();
-    let names: Vec<&str> = skipped.iter().map(|s| s.metric).collect();
+    let scores = metrics::benchmark_with_graph(inputs, &narrow, config, &metrics::Silent).unwrap();
+    let names: Vec<&str> = scores.skipped.iter().map(|s| s.metric).collect();
     assert_eq!(names, ["batch_entropy", "ilisi", "clisi", "kbet"]);
+    assert_eq!(
+        scores.skipped[3].to_string(),
+        "kbet (needs 49 neighbours per cell; the graph has 20)"
+    );
     for (name, value) in plain.entries() {
         let kept = scores.get(name);
         match name {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use hdf5_pure::{AttrValue, DType};
 
-use crate::error::{Error, Result};
+use crate::error::{check_is_file, Error, Result};
 use crate::input::Embedding;
 
 pub use obs::Labels;
@@ -44,11 +44,7 @@ impl AnnData {
     /// Opens `path`, checking that it is an AnnData file of the current layout, and reads
     /// the number of cells from the `obs` index.
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.is_file() {
-            return Err(Error::NotFound {
-                path: path.to_path_buf(),
-            });
-        }
+        check_is_file(path)?;
         let unreadable = |reason: String| Error::Unreadable {
             path: path.to_path_buf(),
             format: ".h5ad",
@@ -83,10 +79,20 @@ impl AnnData {
                 Err(_) => anndata.broken("obs", e),
             });
         }
-        if !root.contains_key("encoding-type") {
-            return Err(old_layout("no encoding attributes"));
-        }
         let obs = anndata.attrs_of_group("obs")?;
+        if !root.contains_key("encoding-type") {
+            // anndata 0.7 wrote obs as a group, a dataframe of encoding version 0.1.0, and
+            // nothing at the root; without that evidence the root's attributes were lost.
+            let version = obs.get("encoding-version").and_then(text);
+            return Err(match version.as_deref() {
+                Some("0.1.0") => old_layout("no encoding attributes at the root"),
+                _ => anndata.refused(
+                    "the file",
+                    "is damaged or was not written by anndata: its root group has no \
+                     `encoding-type` attribute",
+                ),
+            });
+        }
         let index = match obs.get("_index") {
             Some(name) => format!("obs/{}", text(name).unwrap_or_default()),
             None => return Err(anndata.refused("obs", "has no `_index` attribute")),
@@ -182,12 +188,26 @@ impl AnnData {
                 ),
             ),
             Some(kind) => self.refused(&path, &format!("is a {kind}, not an array")),
-            None => Error::MissingKey {
-                path: self.path.clone(),
-                group: group.to_string(),
-                key: key.to_string(),
-                available: self.members(group),
-            },
+            None => self.missing_or_damaged(group, key, self.members(group)),
+        }
+    }
+
+    /// The error for `group[key]` that is neither a dataset nor a group of a known
+    /// encoding: missing (naming the keys `available`), or there but without a readable
+    /// `encoding-type` (a damaged file, or one not written by anndata).
+    fn missing_or_damaged(&self, group: &str, key: &str, available: Vec<String>) -> Error {
+        if self.members(group).iter().any(|member| member == key) {
+            return self.refused(
+                &format!("{group}/{key}"),
+                "has no readable `encoding-type` attribute: the file is damaged or was not \
+                 written by anndata",
+            );
+        }
+        Error::MissingKey {
+            path: self.path.clone(),
+            group: group.to_string(),
+            key: key.to_string(),
+            available,
         }
     }
 

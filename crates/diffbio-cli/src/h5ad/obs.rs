@@ -26,13 +26,9 @@ pub(super) fn read(file: &AnnData, column: &str) -> Result<Labels> {
     if file.file.dataset(&path).is_ok() {
         return values(file, &path);
     }
-    let missing = || Error::MissingKey {
-        path: file.path.clone(),
-        group: "obs".into(),
-        key: column.to_string(),
-        available: columns(file),
-    };
-    let kind = file.encoding_of_group(&path).ok_or_else(missing)?;
+    let kind = file
+        .encoding_of_group(&path)
+        .ok_or_else(|| file.missing_or_damaged("obs", column, columns(file)))?;
     match kind.as_str() {
         "categorical" => categorical(file, &path, column),
         "nullable-string-array" | "nullable-integer" | "nullable-boolean" => {
