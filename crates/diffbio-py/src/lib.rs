@@ -105,7 +105,7 @@ fn benchmark<'py>(
     batches: PyReadonlyArray1<'py, u32>,
     labels: Option<PyReadonlyArray1<'py, u32>>,
     pre: Option<PyReadonlyArray2<'py, f32>>,
-    neighbours: Option<(PyReadonlyArray2<'py, i64>, PyReadonlyArray2<'py, f64>)>,
+    neighbours: Option<Neighbours<'py>>,
     n_neighbors: usize,
     accuracy_neighbors: usize,
     n_jobs: i64,
@@ -121,14 +121,7 @@ fn benchmark<'py>(
         }),
         None => None,
     };
-    let graph = match &neighbours {
-        Some((indices, distances)) => Some(graph_of(
-            slice(indices, "indices")?,
-            slice(distances, "distances")?,
-            embedding.shape()[0],
-        )?),
-        None => None,
-    };
+    let graph = neighbours.as_ref().map(graph).transpose()?;
     let config = BenchmarkConfig {
         n_neighbors,
         accuracy_neighbors,
@@ -156,9 +149,169 @@ fn benchmark<'py>(
     Ok(out)
 }
 
+/// A neighbour graph argument: `(indices, distances)` as [`graph_of`] reads them.
+type Neighbours<'py> = (PyReadonlyArray2<'py, i64>, PyReadonlyArray2<'py, f64>);
+
+/// The graph of `(indices, distances)`.
+fn graph(neighbours: &Neighbours<'_>) -> PyResult<KnnGraph> {
+    let (indices, distances) = neighbours;
+    graph_of(
+        slice(indices, "indices")?,
+        slice(distances, "distances")?,
+        indices.shape()[0],
+    )
+}
+
+/// An embedding argument: its values and dimensions.
+fn embedding_of<'a>(x: &'a PyReadonlyArray2<'_, f32>) -> PyResult<(&'a [f32], usize)> {
+    Ok((slice(x, "X")?, x.shape()[1]))
+}
+
+/// Per-cell LISI of `labels` on the graph (perplexity ⌊(k + 1)/3⌋ for k neighbours besides
+/// the cell, as scib-metrics' for a graph that lists the cell itself).
+#[pyfunction]
+fn lisi<'py>(
+    py: Python<'py>,
+    neighbours: Neighbours<'py>,
+    labels: PyReadonlyArray1<'py, u32>,
+    n_jobs: i64,
+) -> PyResult<Vec<f64>> {
+    let (graph, labels) = (graph(&neighbours)?, slice(&labels, "labels")?);
+    let per_cell = on_threads(py, n_jobs, || diffbio_metrics::lisi(&graph, labels))?;
+    Ok(per_cell.map_err(value_error)?.per_cell)
+}
+
+/// Scaled iLISI (`batch = true`) or cLISI of the graph.
+#[pyfunction]
+fn scaled_lisi<'py>(
+    py: Python<'py>,
+    neighbours: Neighbours<'py>,
+    labels: PyReadonlyArray1<'py, u32>,
+    batch: bool,
+    n_jobs: i64,
+) -> PyResult<f64> {
+    let (graph, labels) = (graph(&neighbours)?, slice(&labels, "labels")?);
+    on_threads(py, n_jobs, || match batch {
+        true => diffbio_metrics::ilisi(&graph, labels),
+        false => diffbio_metrics::clisi(&graph, labels),
+    })?
+    .map_err(value_error)
+}
+
+/// Graph connectivity of the cell types.
+#[pyfunction]
+fn graph_connectivity<'py>(
+    neighbours: Neighbours<'py>,
+    labels: PyReadonlyArray1<'py, u32>,
+) -> PyResult<f64> {
+    let (graph, labels) = (graph(&neighbours)?, slice(&labels, "labels")?);
+    diffbio_metrics::graph_connectivity(&graph, labels).map_err(value_error)
+}
+
+/// kBET per cell type: `(score, [(label code, cells, acceptance or None)])`.
+#[pyfunction]
+fn kbet_per_label<'py>(
+    py: Python<'py>,
+    neighbours: Neighbours<'py>,
+    batches: PyReadonlyArray1<'py, u32>,
+    labels: PyReadonlyArray1<'py, u32>,
+    n_jobs: i64,
+) -> PyResult<KbetPerLabel> {
+    let graph = graph(&neighbours)?;
+    let (batches, labels) = (slice(&batches, "batch")?, slice(&labels, "labels")?);
+    let kbet = on_threads(py, n_jobs, || {
+        diffbio_metrics::kbet(&graph, batches, labels)
+    })?
+    .map_err(value_error)?;
+    let per_label = (kbet.per_label.iter())
+        .map(|l| (l.label, l.cells, l.acceptance))
+        .collect();
+    Ok((kbet.score, per_label))
+}
+
+/// kBET's score and each label's `(code, cells, acceptance or None)`.
+type KbetPerLabel = (f64, Vec<(u32, usize, Option<f64>)>);
+
+/// One of the embedding metrics, by scib-metrics' name: `silhouette_label` (labels only),
+/// `silhouette_batch`, `bras`, `isolated_labels` (labels and batches), `nmi_kmeans` /
+/// `ari_kmeans` (both from one k-means, returned as `(nmi, ari)` by [`nmi_ari_kmeans`]).
+#[pyfunction]
+#[pyo3(signature = (metric, x, labels, batches=None, n_jobs=1))]
+fn embedding_metric<'py>(
+    py: Python<'py>,
+    metric: &str,
+    x: PyReadonlyArray2<'py, f32>,
+    labels: PyReadonlyArray1<'py, u32>,
+    batches: Option<PyReadonlyArray1<'py, u32>>,
+    n_jobs: i64,
+) -> PyResult<f64> {
+    let (values, dims) = embedding_of(&x)?;
+    let labels = slice(&labels, "labels")?;
+    let batches = batches.as_ref().map(|b| slice(b, "batch")).transpose()?;
+    let needs_batches = || PyValueError::new_err(format!("{metric} needs the batches"));
+    let result = match metric {
+        "silhouette_label" => on_threads(py, n_jobs, || {
+            diffbio_metrics::silhouette_label(values, dims, labels)
+        })?,
+        "silhouette_batch" | "bras" | "isolated_labels" => {
+            let batches = batches.ok_or_else(needs_batches)?;
+            on_threads(py, n_jobs, || match metric {
+                "silhouette_batch" => {
+                    diffbio_metrics::silhouette_batch(values, dims, labels, batches)
+                }
+                "bras" => diffbio_metrics::bras(values, dims, labels, batches),
+                _ => diffbio_metrics::isolated_labels(values, dims, labels, batches),
+            })?
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "no embedding metric {other:?}"
+            )))
+        }
+    };
+    result.map_err(value_error)
+}
+
+/// NMI and ARI of a k-means clustering (k = the number of labels, seed 0, the best of
+/// `KMEANS_STARTS` starts) with the labels.
+#[pyfunction]
+fn nmi_ari_kmeans<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    labels: PyReadonlyArray1<'py, u32>,
+    n_jobs: i64,
+) -> PyResult<(f64, f64)> {
+    let (values, dims) = embedding_of(&x)?;
+    let labels = slice(&labels, "labels")?;
+    let scores = on_threads(py, n_jobs, || {
+        diffbio_metrics::nmi_ari_kmeans(values, dims, labels, 0)
+    })?
+    .map_err(value_error)?;
+    Ok((scores.nmi, scores.ari))
+}
+
+/// PCR comparison of the embeddings before and after integration.
+#[pyfunction]
+fn pcr_comparison<'py>(
+    pre: PyReadonlyArray2<'py, f32>,
+    post: PyReadonlyArray2<'py, f32>,
+    batches: PyReadonlyArray1<'py, u32>,
+) -> PyResult<f64> {
+    let ((pre, pre_dims), (post, post_dims)) = (embedding_of(&pre)?, embedding_of(&post)?);
+    let batches = slice(&batches, "covariate")?;
+    diffbio_metrics::pcr_comparison(pre, pre_dims, post, post_dims, batches).map_err(value_error)
+}
+
 /// The module `diffbio_metrics._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(benchmark, m)?)?;
+    m.add_function(wrap_pyfunction!(lisi, m)?)?;
+    m.add_function(wrap_pyfunction!(scaled_lisi, m)?)?;
+    m.add_function(wrap_pyfunction!(graph_connectivity, m)?)?;
+    m.add_function(wrap_pyfunction!(kbet_per_label, m)?)?;
+    m.add_function(wrap_pyfunction!(embedding_metric, m)?)?;
+    m.add_function(wrap_pyfunction!(nmi_ari_kmeans, m)?)?;
+    m.add_function(wrap_pyfunction!(pcr_comparison, m)?)?;
     Ok(())
 }

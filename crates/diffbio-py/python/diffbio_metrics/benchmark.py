@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import _native
-from ._labels import codes_of
+from ._inputs import codes_of, float32_matrix, neighbour_arrays
 from .nearest_neighbors import NeighborsResults
 
 Kwargs = dict[str, Any]
@@ -92,16 +92,6 @@ def _chosen(collection) -> list[str]:
             )
         chosen.append(name)
     return chosen
-
-
-def _float32(array, what: str) -> np.ndarray:
-    """A C-contiguous float32 (n_cells, dims) array (copied only when it is not one)."""
-    array = np.asarray(array)
-    if array.ndim != 2:
-        raise ValueError(f"{what} must be a 2-d (cells x dims) array, not of shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{what} must hold numbers, not {array.dtype}")
-    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 class Benchmarker:
@@ -222,17 +212,12 @@ class Benchmarker:
             self.prepare()
         pre = None
         if self._pre_integrated_embedding_obsm_key is not None:
-            pre = _float32(self._adata.obsm[self._pre_integrated_embedding_obsm_key], "the pre-integrated embedding")
+            pre = float32_matrix(self._adata.obsm[self._pre_integrated_embedding_obsm_key], "the pre-integrated embedding")
         self._results = pd.DataFrame(columns=self._embedding_obsm_keys + [_METRIC_TYPE])
         for key in self._embedding_obsm_keys:
-            embedding = _float32(self._adata.obsm[key], f"adata.obsm[{key!r}]")
+            embedding = float32_matrix(self._adata.obsm[key], f"adata.obsm[{key!r}]")
             graph = self._neighbors.get(key)
-            neighbours = None
-            if graph is not None:
-                neighbours = (
-                    np.ascontiguousarray(graph.indices, dtype=np.int64),
-                    np.ascontiguousarray(graph.distances, dtype=np.float64),
-                )
+            neighbours = None if graph is None else neighbour_arrays(graph)
             result = _native.benchmark(
                 embedding, self._batches, self._labels, pre, neighbours, n_jobs=self._n_jobs
             )
