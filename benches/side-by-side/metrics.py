@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Side by side: every integration metric with scib-metrics 0.5.10 and with `diffbio score`,
-on the same seeded synthetic data, in ONE run (see benches/side-by-side/metrics.sh).
+"""Side by side: every integration metric with scib-metrics 0.5.10, with `diffbio score` and
+with the diffbio-metrics Python package's Benchmarker, on the same seeded synthetic data, in
+ONE run (see benches/side-by-side/metrics.sh).
 
 Data (seeded, written once as .npy under benches/side-by-side/out/metrics-N/): N cells x 50 dims, 3 batches,
 10 cell types in a 10-dim biological subspace (one rare type in a single batch, so isolated
@@ -8,8 +9,10 @@ labels has a label to score), a per-batch shift in every dimension; `pre.npy` is
 `post.npy` the same cells with 80 % of the batch shift removed (a stand-in for an
 integrated embedding). Both tools score `post.npy` with `pre.npy` as the pre-integration
 embedding. scib-metrics runs its own Benchmarker (pynndescent 90-NN graph, all default
-metrics, n_jobs=-1); diffbio runs the release `diffbio score` binary (exact kNN). Wall time
-and peak RSS (os.wait4) of each process are reported, with the scores.
+metrics, n_jobs=-1); diffbio runs the release `diffbio score` binary (exact kNN), and the
+same Benchmarker calls with `from diffbio_metrics.benchmark import Benchmarker` (exact kNN,
+n_jobs=-1). Wall time and peak RSS (os.wait4) of each process are reported, with the
+scores; each Python process's time includes its imports and reading the data.
 """
 import argparse
 import json
@@ -49,9 +52,13 @@ def make_data(n, out):
     np.save(os.path.join(out, "celltype.npy"), celltype.astype(np.int32))
 
 
-def run_scib(data):
+def run_benchmarker(data, package):
+    """`Benchmarker` of scib-metrics or of diffbio-metrics (same calls), on `post`."""
+    import importlib
+
     import anndata
-    from scib_metrics.benchmark import Benchmarker
+
+    Benchmarker = importlib.import_module(f"{package}.benchmark").Benchmarker
 
     adata = anndata.AnnData(np.load(os.path.join(data, "pre.npy")))
     adata.obs["batch"] = np.load(os.path.join(data, "batch.npy")).astype(str)
@@ -88,11 +95,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--skip-scib", action="store_true")
-    parser.add_argument("--worker", choices=["scib"])
+    parser.add_argument("--worker", choices=["scib_metrics", "diffbio_metrics"])
     parser.add_argument("--data")
     args = parser.parse_args()
-    if args.worker == "scib":
-        print(json.dumps(run_scib(args.data)))
+    if args.worker:
+        print(json.dumps(run_benchmarker(args.data, args.worker)))
         return
     data = os.path.join(HERE, "out", f"metrics-{args.cells}")
     make_data(args.cells, data)
@@ -104,11 +111,15 @@ def main():
     ])
     results["diffbio"] = {"seconds": seconds, "peak_mib": peak, "scores": json.loads(out)}
     print(f"diffbio score: {seconds:.1f} s, peak {peak:.0f} MiB", flush=True)
+    out, seconds, peak = timed([sys.executable, __file__, "--worker", "diffbio_metrics", "--data", data])
+    results["diffbio-metrics"] = {"seconds": seconds, "peak_mib": peak, "scores": json.loads(out.strip().splitlines()[-1])}
+    print(f"diffbio-metrics Benchmarker (Python): {seconds:.1f} s, peak {peak:.0f} MiB", flush=True)
     if not args.skip_scib:
-        out, seconds, peak = timed([sys.executable, __file__, "--worker", "scib", "--data", data])
+        out, seconds, peak = timed([sys.executable, __file__, "--worker", "scib_metrics", "--data", data])
         results["scib-metrics"] = {"seconds": seconds, "peak_mib": peak, "scores": json.loads(out.strip().splitlines()[-1])}
         print(f"scib-metrics Benchmarker: {seconds:.1f} s, peak {peak:.0f} MiB", flush=True)
-        print(f"ratio (scib / diffbio): {seconds / results['diffbio']['seconds']:.1f}x")
+        print(f"ratio (scib / diffbio score): {seconds / results['diffbio']['seconds']:.1f}x")
+        print(f"ratio (scib / diffbio-metrics): {seconds / results['diffbio-metrics']['seconds']:.1f}x")
     with open(os.path.join(data, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(json.dumps(results, indent=1))

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Every integration metric with scib-metrics 0.5.10 and with `diffbio score`, side by side on
-# the same seeded synthetic data, in one run (see benches/side-by-side/metrics.py). Installs
-# scib-metrics into benches/side-by-side/.venv-scib, builds the release CLI, prints times, peaks, scores.
+# Every integration metric with scib-metrics 0.5.10, with `diffbio score` and with the
+# diffbio-metrics Python package, side by side on the same seeded synthetic data, in one run
+# (see benches/side-by-side/metrics.py). Installs scib-metrics into
+# benches/side-by-side/.venv-scib, builds the release CLI and the package's wheel
+# (scripts/python-package.sh, which also tests it) and installs the wheel there too, then
+# prints times, peaks, scores.
 #
 #   bash benches/side-by-side/metrics.sh                      # 100,000 cells x 50 dims
 #   bash benches/side-by-side/metrics.sh --cells 1000000 --skip-scib
@@ -12,5 +15,8 @@ if [ ! -x benches/side-by-side/.venv-scib/bin/python ]; then
 fi
 benches/side-by-side/.venv-scib/bin/pip install --quiet --disable-pip-version-check "scib-metrics==0.5.10"
 cargo build --release -p diffbio-cli --bin diffbio
+bash scripts/python-package.sh > /dev/null
+benches/side-by-side/.venv-scib/bin/pip install --quiet --disable-pip-version-check --force-reinstall \
+  --no-deps crates/diffbio-py/target/wheels/*.whl
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 exec benches/side-by-side/.venv-scib/bin/python benches/side-by-side/metrics.py "$@"

@@ -1,10 +1,13 @@
 //! `diffbio_metrics._native`: the Rust half of the `diffbio-metrics` Python package
-//! (`python/diffbio_metrics` is the other half, with scib-metrics' API). Arrays arrive as
+//! (`python/diffbio_metrics` is the other half, with scib-metrics' API): the metrics here,
+//! the fused losses' values and gradients in [`losses`]. Arrays arrive as
 //! C-contiguous numpy arrays of the dtypes named here (the Python side converts, copying
 //! only when it must) and are read in place; the computation runs without the GIL on a
 //! thread pool of `n_jobs` threads (results do not depend on the count). A metric error
 //! is a `ValueError` with the library's message; a panic, should one escape, a
 //! `RuntimeError`.
+
+mod losses;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -313,5 +316,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(embedding_metric, m)?)?;
     m.add_function(wrap_pyfunction!(nmi_ari_kmeans, m)?)?;
     m.add_function(wrap_pyfunction!(pcr_comparison, m)?)?;
+    m.add_function(wrap_pyfunction!(losses::batch_mixing_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(losses::differentiable_auroc, m)?)?;
     Ok(())
 }
