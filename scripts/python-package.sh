@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 venv=$(realpath -m "${DIFFBIO_PYTHON_VENV:-target/python-venv}")
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  "maturin==1.16.0" "pytest==9.2.0" "anndata==0.12.19" "pandas==2.3.3" "numpy==2.4.6"
+  "maturin==1.16.0" "pytest==9.2.0" "anndata==0.12.19" "pandas==2.3.3" "numpy==2.4.6" \
+  "matplotlib==3.11.2"
 # Its own workspace: the root's fmt and clippy steps do not reach it.
 cargo fmt --manifest-path crates/diffbio-py/Cargo.toml -- --check
 PYO3_PYTHON="$venv/bin/python" cargo clippy -q --manifest-path crates/diffbio-py/Cargo.toml -- -D warnings

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use diffbio_cli::{notes, score, to_delimited, to_json, to_table, Bars, ScoreRequest, Source};
+use diffbio_cli::{
+    notes, score, to_delimited, to_json, to_table, Bars, GraphRow, ScoreRequest, Source,
+};
 use diffbio_metrics::BenchmarkConfig;
 
 #[derive(Parser, Debug)]
@@ -29,10 +31,10 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ScoreArgs {
     /// AnnData file (.h5ad) holding the embeddings in obsm and the labels in obs.
-    #[arg(long, requires_all = ["obsm", "batch_key"], conflicts_with_all = ["embedding", "batch", "labels", "pre"])]
+    #[arg(long, requires = "batch_key", conflicts_with_all = ["embedding", "batch", "labels", "pre"])]
     h5ad: Option<PathBuf>,
     /// The obsm keys to score, comma-separated (e.g. X_pca,X_scVI): one row each.
-    #[arg(long, value_delimiter = ',', requires = "h5ad")]
+    #[arg(long, value_delimiter = ',', requires = "h5ad", required_unless_present_any = ["graph_obsp", "embedding"])]
     obsm: Vec<String>,
     /// The obs column of the batches (categorical, string or integer).
     #[arg(long, requires = "h5ad")]
@@ -48,6 +50,14 @@ struct ScoreArgs {
     /// kNN graph; metrics needing more neighbours than it has are skipped.
     #[arg(long, requires = "h5ad")]
     knn_obsp: Option<String>,
+    /// Also score this obsp graph alone, as a row of its own (an integration that outputs a
+    /// neighbour graph and no embedding, e.g. BBKNN's `distances`): the graph metrics; the
+    /// metrics that need an embedding are skipped and listed.
+    #[arg(long, requires = "h5ad")]
+    graph_obsp: Option<String>,
+    /// The row name of --graph-obsp's graph (default: obsp:KEY).
+    #[arg(long, requires = "graph_obsp")]
+    graph_name: Option<String>,
     /// Float matrix, cells × dims.
     #[arg(long, required_unless_present = "h5ad")]
     embedding: Option<PathBuf>,
@@ -104,6 +114,10 @@ fn main() -> ExitCode {
             label_key: args.label_key,
             pre_obsm: args.pre_obsm,
             knn_obsp: args.knn_obsp,
+            graph_obsp: args.graph_obsp.map(|key| GraphRow {
+                name: args.graph_name.unwrap_or_else(|| format!("obsp:{key}")),
+                key,
+            }),
         },
         None => Source::Arrays {
             embedding: args.embedding.expect("clap requires --embedding"),

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use diffbio_metrics::{
-    benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig, BenchmarkInputs,
-    Metric, PreIntegration, Progress, Scores, SkipReason, METRICS,
+    benchmark_graph, benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig,
+    BenchmarkInputs, Metric, PreIntegration, Progress, Scores, SkipReason, METRICS,
 };
 
 use crate::error::{Error, Result};
@@ -32,7 +32,19 @@ pub enum Source {
         pre_obsm: Option<String>,
         /// Take the neighbours from `obsp[key]` instead of the exact kNN graph.
         knn_obsp: Option<String>,
+        /// Score `obsp[key]` alone, as a row named `name`: the output of an integration
+        /// that gives a graph and no embedding (BBKNN).
+        graph_obsp: Option<GraphRow>,
     },
+}
+
+/// A neighbour graph scored alone ([`Source::H5ad`]'s `graph_obsp`).
+#[derive(Debug, Clone)]
+pub struct GraphRow {
+    /// The obsp key of the graph.
+    pub key: String,
+    /// The row's name in the report.
+    pub name: String,
 }
 
 /// What to score; the fields mirror the command's options.
@@ -117,6 +129,7 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             label_key,
             pre_obsm,
             knn_obsp,
+            graph_obsp,
         } => {
             let file = AnnData::open(file)?;
             let batch = file.obs(batch_key)?.codes;
@@ -155,6 +168,25 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                     },
                 };
                 rows.push(row);
+            }
+            if let Some(GraphRow { key, name }) = graph_obsp {
+                let given = file.obsp(key)?;
+                let scores = benchmark_graph(
+                    &given.graph,
+                    &batch,
+                    labels.as_deref(),
+                    request.config,
+                    progress,
+                )?;
+                rows.push(Row {
+                    name: name.clone(),
+                    scores,
+                    neighbours: format!(
+                        "obsp['{key}'] of the file, scored alone (no embedding), {} neighbours \
+                         per cell (the fewest any cell has)",
+                        given.graph.k()
+                    ),
+                });
             }
             (rows, label_names)
         }

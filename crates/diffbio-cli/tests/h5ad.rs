@@ -24,6 +24,7 @@ fn h5ad_source(file: &str, obsm: &[&str], knn_obsp: Option<&str>) -> Source {
         label_key: Some("cell_type".into()),
         pre_obsm: Some("X_pca".into()),
         knn_obsp: knn_obsp.map(String::from),
+        graph_obsp: None,
     }
 }
 
@@ -322,6 +323,57 @@ fn knn_obsp_serves_its_own_embedding_and_skips_what_it_cannot() {
         assert_eq!(row.scores.get(metric), None, "{metric}");
     }
     assert_eq!(row.scores.total, None, "no aggregate without all its parts");
+}
+
+/// A graph scored alone (an integration that outputs no embedding): its graph metrics are
+/// those of the embedding it is the graph of, scored through that graph; every metric
+/// that needs an embedding is skipped as such, so no aggregate is given.
+#[test]
+fn a_graph_scored_alone_has_the_graph_metrics_and_lists_the_rest() {
+    let mut source = h5ad_source("cells.h5ad", &[], None);
+    if let Source::H5ad { graph_obsp, .. } = &mut source {
+        *graph_obsp = Some(diffbio_cli::GraphRow {
+            key: "distances".into(),
+            name: "BBKNN".into(),
+        });
+    }
+    let alone = run(source).unwrap();
+    let through = run(h5ad_source("cells.h5ad", &["X_scvi"], Some("distances"))).unwrap();
+    let (row, of) = (&alone.rows[0], &through.rows[0].scores);
+    assert_eq!((alone.rows.len(), row.name.as_str()), (1, "BBKNN"));
+    assert!(
+        row.neighbours.contains("scored alone"),
+        "{}",
+        row.neighbours
+    );
+    assert_eq!(row.scores.graph_connectivity, of.graph_connectivity);
+    assert!(row.scores.graph_connectivity.is_some());
+    let needs: Vec<&str> = (row.scores.skipped.iter())
+        .filter(|s| s.reason == SkipReason::NeedsEmbedding)
+        .map(|s| s.metric)
+        .collect();
+    assert_eq!(
+        needs,
+        [
+            "pcr_comparison",
+            "silhouette_label",
+            "isolated_labels",
+            "silhouette_batch",
+            "bras",
+            "nmi_kmeans",
+            "ari_kmeans"
+        ]
+    );
+    for metric in needs {
+        assert_eq!(row.scores.get(metric), None, "{metric}");
+    }
+    let fewer: Vec<&str> = (row.scores.skipped.iter())
+        .filter(|s| matches!(s.reason, SkipReason::TooFewNeighbours { .. }))
+        .map(|s| s.metric)
+        .collect();
+    let through_fewer: Vec<&str> = of.skipped.iter().map(|s| s.metric).collect();
+    assert_eq!(fewer, through_fewer);
+    assert_eq!(row.scores.total, None);
 }
 
 #[test]

@@ -336,6 +336,9 @@ pub enum SkipReason {
     /// The metric is undefined on this input ([`Error::Undefined`]'s reason, or a variance
     /// it divides by is zero).
     Undefined(String),
+    /// The metric needs an embedding, and only a neighbour graph was scored
+    /// ([`benchmark_graph`]).
+    NeedsEmbedding,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -345,6 +348,7 @@ impl std::fmt::Display for SkipReason {
                 write!(f, "needs {needs} neighbours per cell; the graph has {has}")
             }
             Self::Undefined(why) => write!(f, "undefined here: {why}"),
+            Self::NeedsEmbedding => write!(f, "needs an embedding; only a graph was given"),
         }
     }
 }
@@ -390,6 +394,53 @@ pub fn benchmark_with_graph<T: EmbeddingValue>(
     progress: &dyn Progress,
 ) -> Result<Scores> {
     score_all(inputs, Some(graph), config, progress)
+}
+
+/// The scores of an integration that outputs a neighbour graph and no embedding (BBKNN,
+/// say): the graph metrics ([`benchmark_with_graph`]'s rules: each on a prefix of every
+/// cell's neighbours, skipped and listed when the graph has fewer than it needs), and every
+/// metric that needs an embedding (PCR comparison, and with cell types the silhouettes,
+/// BRAS, isolated labels and the k-means NMI/ARI) listed in [`Scores::skipped`] as
+/// [`SkipReason::NeedsEmbedding`]. So the aggregates are `None`.
+///
+/// ```
+/// use diffbio_metrics::{benchmark_graph, knn, BenchmarkConfig, Silent, SkipReason};
+/// let x: Vec<f64> = (0..60).map(|i| i as f64).collect(); // d = 1: a line of cells
+/// let graph = knn(&x, 1, 20).unwrap();
+/// let batches: Vec<u32> = (0..60).map(|i| i % 2).collect();
+/// let config = BenchmarkConfig { n_neighbors: 10, accuracy_neighbors: 5 };
+/// let scores = benchmark_graph(&graph, &batches, None, config, &Silent).unwrap();
+/// assert!(scores.batch_entropy.unwrap() > 0.9); // interleaved batches: mixed
+/// assert_eq!(scores.skipped[1].reason, SkipReason::NeedsEmbedding);
+/// ```
+pub fn benchmark_graph(
+    graph: &KnnGraph,
+    batches: &[u32],
+    labels: Option<&[u32]>,
+    config: BenchmarkConfig,
+    progress: &dyn Progress,
+) -> Result<Scores> {
+    let mut scores = graph_scores(graph, batches, labels, config, progress)?;
+    let needs_embedding: &[&'static str] = match labels {
+        Some(_) => &[
+            "pcr_comparison",
+            "silhouette_label",
+            "isolated_labels",
+            "silhouette_batch",
+            "bras",
+            "nmi_kmeans",
+            "ari_kmeans",
+        ],
+        None => &["pcr_comparison"],
+    };
+    scores
+        .skipped
+        .extend(needs_embedding.iter().map(|&metric| Skipped {
+            metric,
+            reason: SkipReason::NeedsEmbedding,
+        }));
+    scores.aggregate();
+    Ok(scores)
 }
 
 fn score_all<T: EmbeddingValue>(
@@ -445,7 +496,52 @@ fn score_all<T: EmbeddingValue>(
             }
         }
     };
+    let mut scores = graph_scores(&graph, batches, labels, config, progress)?;
+    if let Some(pre) = pre_integration {
+        let pcr = step(progress, "PCR comparison", || {
+            pcr_comparison_of(pre, embedding, batches)
+        });
+        scores.pcr_comparison = unless_undefined(&mut scores.skipped, "pcr_comparison", pcr)?;
+    }
+    let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
+        scores.aggregate();
+        return Ok(scores);
+    };
+    scores.silhouette_label = Some(rescaled_mean(&silhouettes));
+    scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
+    let (silhouette_batch, bras) = step(progress, "batch silhouettes and BRAS", || {
+        (
+            silhouette_batch_of(embedding, labels, batches),
+            bras_of(embedding, labels, batches),
+        )
+    });
+    let skipped = &mut scores.skipped;
+    scores.silhouette_batch = unless_undefined(skipped, "silhouette_batch", silhouette_batch)?;
+    scores.bras = unless_undefined(skipped, "bras", bras)?;
+    let clusters = step(progress, "k-means NMI/ARI", || {
+        nmi_ari_kmeans_of(embedding, labels, 0)
+    })?;
+    scores.nmi_kmeans = Some(clusters.nmi);
+    scores.ari_kmeans = Some(clusters.ari);
+    scores.aggregate();
+    Ok(scores)
+}
+
+/// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
+/// connectivity, kBET), each on a prefix of every cell's neighbours; one needing more
+/// neighbours than the graph has, or undefined on the labels, is listed in `skipped`.
+fn graph_scores(
+    graph: &KnnGraph,
+    batches: &[u32],
+    labels: Option<&[u32]>,
+    config: BenchmarkConfig,
+    progress: &dyn Progress,
+) -> Result<Scores> {
     one_per_cell(batches, graph.n(), "batches")?;
+    if let Some(labels) = labels {
+        one_per_cell(labels, graph.n(), "labels")?;
+    }
+    let lisi_k = LISI_NEIGHBORS.min(graph.n().saturating_sub(1));
     let mut skipped = Vec::new();
     // The graph cut to `k` neighbours, or `None` (and `metric` skipped) when it has fewer.
     let mut within = |metric: &'static str, k: usize| -> Result<Option<KnnGraph>> {
@@ -491,56 +587,31 @@ fn score_all<T: EmbeddingValue>(
             ..Scores::default()
         })
     })?;
-    if let Some(pre) = pre_integration {
-        let pcr = step(progress, "PCR comparison", || {
-            pcr_comparison_of(pre, embedding, batches)
-        });
-        scores.pcr_comparison = unless_undefined(&mut skipped, "pcr_comparison", pcr)?;
-    }
-    let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
-        scores.skipped = skipped;
-        scores.aggregate();
-        return Ok(scores);
-    };
-    step(
-        progress,
-        "kNN accuracy, cLISI, graph connectivity",
-        || -> Result<()> {
-            scores.knn_accuracy = accuracy_graph
-                .as_ref()
-                .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
-                .transpose()?;
-            scores.clisi = lisi_weights.as_ref().map(|w| w.clisi(labels)).transpose()?;
-            scores.graph_connectivity = connectivity_graph
-                .as_ref()
-                .map(|g| graph_connectivity(g, labels))
-                .transpose()?;
-            Ok(())
-        },
-    )?;
-    scores.silhouette_label = Some(rescaled_mean(&silhouettes));
-    scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
-    let (silhouette_batch, bras) = step(progress, "batch silhouettes and BRAS", || {
-        (
-            silhouette_batch_of(embedding, labels, batches),
-            bras_of(embedding, labels, batches),
-        )
-    });
-    scores.silhouette_batch = unless_undefined(&mut skipped, "silhouette_batch", silhouette_batch)?;
-    scores.bras = unless_undefined(&mut skipped, "bras", bras)?;
-    if let Some(kbet_graph) = kbet_graph {
-        let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));
-        if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
-            scores.kbet = Some(result.score);
-            scores.kbet_per_label = result.per_label;
+    if let Some(labels) = labels {
+        step(
+            progress,
+            "kNN accuracy, cLISI, graph connectivity",
+            || -> Result<()> {
+                scores.knn_accuracy = accuracy_graph
+                    .as_ref()
+                    .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
+                    .transpose()?;
+                scores.clisi = lisi_weights.as_ref().map(|w| w.clisi(labels)).transpose()?;
+                scores.graph_connectivity = connectivity_graph
+                    .as_ref()
+                    .map(|g| graph_connectivity(g, labels))
+                    .transpose()?;
+                Ok(())
+            },
+        )?;
+        if let Some(kbet_graph) = kbet_graph {
+            let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));
+            if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
+                scores.kbet = Some(result.score);
+                scores.kbet_per_label = result.per_label;
+            }
         }
     }
-    let clusters = step(progress, "k-means NMI/ARI", || {
-        nmi_ari_kmeans_of(embedding, labels, 0)
-    })?;
-    scores.nmi_kmeans = Some(clusters.nmi);
-    scores.ari_kmeans = Some(clusters.ari);
     scores.skipped = skipped;
-    scores.aggregate();
     Ok(scores)
 }

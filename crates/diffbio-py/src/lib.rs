@@ -135,6 +135,40 @@ fn benchmark<'py>(
         None => benchmark_with_progress(inputs, config, &Silent),
     })?
     .map_err(value_error)?;
+    scores_dict(py, &scores)
+}
+
+/// The metrics of a neighbour graph scored alone (an integration that outputs no
+/// embedding), as [`benchmark`]'s dict: the graph metrics, and every metric that needs an
+/// embedding listed in `skipped`.
+#[pyfunction]
+#[pyo3(signature = (neighbours, batches, labels=None, n_neighbors=30, accuracy_neighbors=15, n_jobs=1))]
+fn benchmark_graph<'py>(
+    py: Python<'py>,
+    neighbours: Neighbours<'py>,
+    batches: PyReadonlyArray1<'py, u32>,
+    labels: Option<PyReadonlyArray1<'py, u32>>,
+    n_neighbors: usize,
+    accuracy_neighbors: usize,
+    n_jobs: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let graph = graph(&neighbours)?;
+    let batches = slice(&batches, "batches")?;
+    let labels = labels.as_ref().map(|l| slice(l, "labels")).transpose()?;
+    let config = BenchmarkConfig {
+        n_neighbors,
+        accuracy_neighbors,
+    };
+    let scores = on_threads(py, n_jobs, || {
+        diffbio_metrics::benchmark_graph(&graph, batches, labels, config, &Silent)
+    })?
+    .map_err(value_error)?;
+    scores_dict(py, &scores)
+}
+
+/// `{"scores": {name: value}, "skipped": [(metric, reason)], "kbet_per_label": [(label
+/// code, cells, acceptance or None)]}`.
+fn scores_dict<'py>(py: Python<'py>, scores: &Scores) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     let computed = PyDict::new(py);
     for (name, value) in scores.entries() {
@@ -309,6 +343,7 @@ fn pcr_comparison<'py>(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(benchmark, m)?)?;
+    m.add_function(wrap_pyfunction!(benchmark_graph, m)?)?;
     m.add_function(wrap_pyfunction!(lisi, m)?)?;
     m.add_function(wrap_pyfunction!(scaled_lisi, m)?)?;
     m.add_function(wrap_pyfunction!(graph_connectivity, m)?)?;

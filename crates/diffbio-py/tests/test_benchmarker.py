@@ -86,6 +86,24 @@ def test_scanpy_graph_from_obsp_equals_the_cli_and_lists_what_it_skips(cells):
             assert got == pytest.approx(want, rel=0, abs=1e-12), column
 
 
+def test_a_graph_alone_is_a_row_of_its_own_equal_to_the_cli(cells):
+    bm = benchmarker(cells, keys=["X_pca"])
+    bm.prepare(graphs_from_obsp={"BBKNN": "distances"})
+    df = results(bm)
+    assert list(df.index) == ["X_pca", "BBKNN", "Metric Type"]
+    cli = cli_json("--h5ad", str(H5AD / "cells.h5ad"), "--batch-key", "batch", "--label-key",
+                   "cell_type", "--graph-obsp", "distances", "--graph-name", "BBKNN")["BBKNN"]
+    assert {m for m, _ in bm.skipped["BBKNN"]} == {s["metric"] for s in cli["skipped"]}
+    needs = [m for m, reason in bm.skipped["BBKNN"] if reason.startswith("needs an embedding")]
+    assert set(needs) == {"pcr_comparison", "silhouette_label", "isolated_labels", "silhouette_batch",
+                          "bras", "nmi_kmeans", "ari_kmeans"}
+    assert df.loc["BBKNN", "Graph connectivity"] == pytest.approx(cli["graph_connectivity"], abs=1e-12)
+    for column in ["Silhouette label", "BRAS", "PCR comparison", "Total"]:
+        assert np.isnan(df.loc["BBKNN", column]), column
+    with pytest.raises(KeyError, match="'connectivities'"):
+        benchmarker(cells).prepare(graphs_from_obsp={"BBKNN": "connectivities"})
+
+
 def test_a_neighbor_computer_with_the_exact_graph_gives_the_exact_scores(cells):
     def exact(x, k):
         d = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
@@ -184,3 +202,19 @@ def test_refused_inputs_are_python_exceptions(cells):
         indices=np.full((x.shape[0], 3), x.shape[0] + 5), distances=np.ones((x.shape[0], 3))))
     with pytest.raises(ValueError, match="neighbour graph"):
         bm.benchmark()
+
+
+def test_plot_results_table_writes_scibs_svg(cells, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    bm = benchmarker(cells)
+    bm.benchmark()
+    fig = bm.plot_results_table(show=False, save_dir=tmp_path)
+    svg = (tmp_path / "scib_results.svg").read_text()
+    for text in ["X_pca", "X_scvi", "Bio conservation", "Batch correction", "Aggregate score", "KMeans"]:
+        assert text in svg, text
+    totals = bm.get_results().drop("Metric Type")["Total"].astype(float)
+    best, other = totals.idxmax(), totals.idxmin()
+    assert svg.index(f">{best}<") < svg.index(f">{other}<"), "best total first"
+    assert fig.axes

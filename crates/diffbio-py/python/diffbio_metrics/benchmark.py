@@ -162,6 +162,7 @@ class Benchmarker:
         self._batches, _ = codes_of(adata, batch_key)
         self._labels, self._label_names = codes_of(adata, label_key)
         self._neighbors: dict[str, NeighborsResults] = {}
+        self._graphs: dict[str, NeighborsResults] = {}
         self._results = pd.DataFrame(columns=self._embedding_obsm_keys + [_METRIC_TYPE])
         self.skipped: dict[str, list[tuple[str, str]]] = {}
         self.kbet_per_label: dict[str, pd.DataFrame] = {}
@@ -172,6 +173,7 @@ class Benchmarker:
         self,
         neighbor_computer: Callable[[np.ndarray, int], NeighborsResults] | None = None,
         neighbors_from_obsp: str | None = None,
+        graphs_from_obsp: dict[str, str] | None = None,
     ) -> None:
         """Prepare the data for benchmarking.
 
@@ -187,6 +189,11 @@ class Benchmarker:
             ``"distances"``) to use for the embedding it was computed on
             (``uns['neighbors']['params']['use_rep']``); a metric needing more neighbours
             than it has is skipped and listed in ``skipped``, never computed on fewer.
+        graphs_from_obsp
+            Not in scib-metrics: integrations that output a neighbour graph and no
+            embedding (BBKNN), as ``{row name: obsp key}`` (e.g. ``{"BBKNN":
+            "distances"}``): each is a row of the results scored from its graph alone; the
+            metrics that need an embedding are NaN and listed in ``skipped``.
         """
         if self._pre_integrated_embedding_obsm_key is None and "pcr_comparison" in self._metric_collection_dict.get(_BATCH, []):
             raise ValueError(
@@ -204,6 +211,11 @@ class Benchmarker:
         if neighbors_from_obsp is not None:
             key, graph = _obsp_graph(self._adata, neighbors_from_obsp, self._embedding_obsm_keys)
             self._neighbors[key] = graph
+        self._graphs = {}
+        for name, key in (graphs_from_obsp or {}).items():
+            if name in self._embedding_obsm_keys:
+                raise ValueError(f"graphs_from_obsp: {name!r} is already an embedding's row")
+            self._graphs[name] = _neighbors_of_obsp(self._adata, key)
         self._prepared = True
 
     def benchmark(self) -> None:
@@ -213,14 +225,20 @@ class Benchmarker:
         pre = None
         if self._pre_integrated_embedding_obsm_key is not None:
             pre = float32_matrix(self._adata.obsm[self._pre_integrated_embedding_obsm_key], "the pre-integrated embedding")
-        self._results = pd.DataFrame(columns=self._embedding_obsm_keys + [_METRIC_TYPE])
-        for key in self._embedding_obsm_keys:
-            embedding = float32_matrix(self._adata.obsm[key], f"adata.obsm[{key!r}]")
-            graph = self._neighbors.get(key)
-            neighbours = None if graph is None else neighbour_arrays(graph)
-            result = _native.benchmark(
-                embedding, self._batches, self._labels, pre, neighbours, n_jobs=self._n_jobs
-            )
+        rows = self._embedding_obsm_keys + list(self._graphs)
+        self._results = pd.DataFrame(columns=rows + [_METRIC_TYPE])
+        for key in rows:
+            if key in self._graphs:
+                result = _native.benchmark_graph(
+                    neighbour_arrays(self._graphs[key]), self._batches, self._labels, n_jobs=self._n_jobs
+                )
+            else:
+                embedding = float32_matrix(self._adata.obsm[key], f"adata.obsm[{key!r}]")
+                graph = self._neighbors.get(key)
+                neighbours = None if graph is None else neighbour_arrays(graph)
+                result = _native.benchmark(
+                    embedding, self._batches, self._labels, pre, neighbours, n_jobs=self._n_jobs
+                )
             scores = result["scores"]
             for metric_type, chosen in self._metric_collection_dict.items():
                 for switch in chosen:
@@ -269,11 +287,32 @@ class Benchmarker:
         return df
 
 
+    def plot_results_table(self, min_max_scale: bool = False, show: bool = True, save_dir: str | None = None):
+        """Plot the results table as scib-metrics does (circles per metric, bars for the
+        aggregates, best first) and, with ``save_dir``, write ``scib_results.svg`` there.
+        Returns the matplotlib Figure (scib returns a plottable Table). Needs matplotlib."""
+        import os
+
+        from ._plot import plot_table
+
+        if self._batch_correction_metrics is not None and self._bio_conservation_metrics is not None:
+            sort_col = "Total"
+        elif self._batch_correction_metrics is not None:
+            sort_col = _BATCH
+        else:
+            sort_col = _BIO
+        svg = None if save_dir is None else os.path.join(save_dir, "scib_results.svg")
+        fig = plot_table(self.get_results(min_max_scale=min_max_scale), sort_col, svg)
+        if show:
+            import matplotlib.pyplot as plt
+
+            plt.show()
+        return fig
+
+
 def _obsp_graph(adata, key: str, embedding_keys: list[str]) -> tuple[str, NeighborsResults]:
     """scanpy's neighbour graph ``adata.obsp[key]`` (CSR, neighbours without the cell) as
     ``(the embedding it is of, NeighborsResults)``."""
-    if key not in adata.obsp:
-        raise KeyError(f"adata.obsp has no {key!r} (it holds {list(adata.obsp.keys())})")
     params = adata.uns.get("neighbors", {}).get("params", {})
     of = params.get("use_rep")
     if of not in embedding_keys:
@@ -281,6 +320,14 @@ def _obsp_graph(adata, key: str, embedding_keys: list[str]) -> tuple[str, Neighb
             f"adata.obsp[{key!r}] is of {of!r} (uns['neighbors']['params']['use_rep']), "
             f"which is not among the embeddings scored ({embedding_keys})"
         )
+    return of, _neighbors_of_obsp(adata, key)
+
+
+def _neighbors_of_obsp(adata, key: str) -> NeighborsResults:
+    """The CSR graph ``adata.obsp[key]`` (each row a cell's neighbours and distances, the
+    cell itself not among them, as scanpy and BBKNN store ``distances``)."""
+    if key not in adata.obsp:
+        raise KeyError(f"adata.obsp has no {key!r} (it holds {list(adata.obsp.keys())})")
     graph = adata.obsp[key].tocsr()
     counts = np.diff(graph.indptr)
     width = int(counts.max()) if len(counts) else 0
@@ -292,4 +339,4 @@ def _obsp_graph(adata, key: str, embedding_keys: list[str]) -> tuple[str, Neighb
         start, end = graph.indptr[i], graph.indptr[i + 1]
         indices[i, : end - start] = graph.indices[start:end]
         distances[i, : end - start] = graph.data[start:end]
-    return of, NeighborsResults(indices=indices, distances=distances)
+    return NeighborsResults(indices=indices, distances=distances)
