@@ -11,6 +11,6 @@ mod score;
 pub use error::{Error, Result};
 pub use input::{read_embedding, read_labels, Embedding};
 pub use score::{
-    notes, score, to_delimited, to_json, to_table, Bars, GraphRow, Report, Row, ScoreRequest,
-    Source,
+    notes, score, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow, Report, Row,
+    ScoreRequest, Source,
 };

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use diffbio_cli::{
-    notes, score, to_delimited, to_json, to_table, Bars, GraphRow, ScoreRequest, Source,
+    notes, score, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow, ScoreRequest,
+    Source,
 };
 use diffbio_metrics::BenchmarkConfig;
 
@@ -89,6 +90,10 @@ struct ScoreArgs {
     /// FILE.png with a TrueType font: DIFFBIO_FONT or a system DejaVu Sans).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Also write each cell's LISI of the batches and of the cell types (what iLISI and
+    /// cLISI summarise) for every embedding, as a tab-separated file.
+    #[arg(long, value_name = "FILE.tsv")]
+    per_cell: Option<PathBuf>,
     /// No progress on stderr (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -149,6 +154,12 @@ fn main() -> ExitCode {
     if let Some(path) = &args.plot {
         if let Err(e) = diffbio_cli::plot::write_plot(&report, path) {
             eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &args.per_cell {
+        if let Err(e) = std::fs::write(path, to_per_cell_tsv(&report)) {
+            eprintln!("error: {}: cannot write it: {e}", path.display());
             return ExitCode::FAILURE;
         }
     }

@@ -394,6 +394,37 @@ pub fn to_delimited(report: &Report, separator: char) -> String {
     lines.join("\n") + "\n"
 }
 
+/// Each cell's LISI, tab-separated: a header (`cell`, then `EMBEDDING:batch_lisi` and
+/// `EMBEDDING:label_lisi` for every embedding that has them), then one line per cell in
+/// input order (`cell` = its row, from 0): what iLISI and cLISI summarise, per cell.
+pub fn to_per_cell_tsv(report: &Report) -> String {
+    let columns: Vec<(String, &[f64])> = (report.rows.iter())
+        .flat_map(|row| {
+            [
+                ("batch_lisi", &row.scores.batch_lisi_per_cell),
+                ("label_lisi", &row.scores.label_lisi_per_cell),
+            ]
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
+            .map(|(what, values)| (format!("{}:{what}", row.name), values.as_slice()))
+        })
+        .collect();
+    let n = columns.first().map_or(0, |(_, values)| values.len());
+    let mut out = std::iter::once("cell")
+        .chain(columns.iter().map(|(name, _)| name.as_str()))
+        .collect::<Vec<_>>()
+        .join("\t");
+    out.push('\n');
+    for cell in 0..n {
+        out += &cell.to_string();
+        for (_, values) in &columns {
+            out += &format!("\t{}", values[cell]);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The lines under the table: the graphs used, what they left out, the scaling.
 pub fn notes(report: &Report) -> String {
     let mut notes = String::new();

@@ -412,6 +412,41 @@ fn a_metric_undefined_on_the_data_does_not_sink_the_table() {
     assert_eq!(skipped[0]["reason"], why);
 }
 
+/// `--per-cell` writes every cell's LISI of the batches and of the cell types: the library's
+/// per-cell LISI on the same exact graph (59 neighbours: every other cell of the 60).
+#[test]
+fn per_cell_lisi_is_written_for_every_cell() {
+    let files = Files::new();
+    let (labels, out) = (files.path("celltype.npy"), files.path("lisi.tsv"));
+    let args = [
+        "--labels",
+        labels.to_str().unwrap(),
+        "--per-cell",
+        out.to_str().unwrap(),
+    ];
+    stdout(&score(&files, "x.npy", "batch.npy", &args));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("cell\tx:batch_lisi\tx:label_lisi"));
+    let graph = knn(&embedding(), DIMS, N - 1).unwrap();
+    let want_batch = diffbio_metrics::lisi(&graph, &batches()).unwrap().per_cell;
+    let want_label = diffbio_metrics::lisi(&graph, &celltypes())
+        .unwrap()
+        .per_cell;
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), N);
+    for (cell, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], cell as f64);
+        assert_eq!(
+            (row[1], row[2]),
+            (want_batch[cell], want_label[cell]),
+            "cell {cell}"
+        );
+    }
+}
+
 #[test]
 fn missing_file() {
     let files = Files::new();

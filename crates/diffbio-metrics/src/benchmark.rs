@@ -69,6 +69,11 @@ pub struct Scores {
     pub kbet: Option<f64>,
     /// Each cell type's kBET (empty when kBET was not computed); not min-max scaled.
     pub kbet_per_label: Vec<LabelKbet>,
+    /// Each cell's LISI of the batches, in input order: what iLISI summarises (empty when
+    /// iLISI was not computed).
+    pub batch_lisi_per_cell: Vec<f64>,
+    /// Each cell's LISI of the cell types: what cLISI summarises (empty when not computed).
+    pub label_lisi_per_cell: Vec<f64>,
     /// NMI of a k-means clustering (k = number of cell types) with the cell types.
     pub nmi_kmeans: Option<f64>,
     /// ARI of that clustering with the cell types.
@@ -575,15 +580,17 @@ fn graph_scores(
         .map(|g| step(progress, "LISI weights", || LisiWeights::new(g)))
         .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
+        let (ilisi, batch_lisi_per_cell) = match &lisi_weights {
+            Some(w) => (Some(w.ilisi(batches)?), w.lisi(batches)?.per_cell),
+            None => (None, Vec::new()),
+        };
         Ok(Scores {
             batch_entropy: entropy_graph
                 .as_ref()
                 .map(|g| batch_entropy(g, batches).map(|e| e.mean))
                 .transpose()?,
-            ilisi: lisi_weights
-                .as_ref()
-                .map(|w| w.ilisi(batches))
-                .transpose()?,
+            ilisi,
+            batch_lisi_per_cell,
             ..Scores::default()
         })
     })?;
@@ -596,7 +603,10 @@ fn graph_scores(
                     .as_ref()
                     .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
                     .transpose()?;
-                scores.clisi = lisi_weights.as_ref().map(|w| w.clisi(labels)).transpose()?;
+                if let Some(w) = &lisi_weights {
+                    scores.clisi = Some(w.clisi(labels)?);
+                    scores.label_lisi_per_cell = w.lisi(labels)?.per_cell;
+                }
                 scores.graph_connectivity = connectivity_graph
                     .as_ref()
                     .map(|g| graph_connectivity(g, labels))

@@ -15,7 +15,7 @@ use diffbio_metrics::{
     benchmark_with_graph, benchmark_with_progress, BenchmarkConfig, KnnGraph, PreIntegration,
     Scores, Silent,
 };
-use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -167,7 +167,8 @@ fn benchmark_graph<'py>(
 }
 
 /// `{"scores": {name: value}, "skipped": [(metric, reason)], "kbet_per_label": [(label
-/// code, cells, acceptance or None)]}`.
+/// code, cells, acceptance or None)], "batch_lisi_per_cell": array, "label_lisi_per_cell":
+/// array}` (the arrays empty when not computed).
 fn scores_dict<'py>(py: Python<'py>, scores: &Scores) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     let computed = PyDict::new(py);
@@ -183,6 +184,9 @@ fn scores_dict<'py>(py: Python<'py>, scores: &Scores) -> PyResult<Bound<'py, PyD
         .map(|l| (l.label, l.cells, l.acceptance))
         .collect();
     out.set_item("kbet_per_label", per_label)?;
+    let per_cell = |values: &[f64]| PyArray1::from_slice(py, values);
+    out.set_item("batch_lisi_per_cell", per_cell(&scores.batch_lisi_per_cell))?;
+    out.set_item("label_lisi_per_cell", per_cell(&scores.label_lisi_per_cell))?;
     Ok(out)
 }
 

@@ -144,6 +144,20 @@ def test_a_metric_undefined_on_the_data_is_nan_and_listed(cells):
     assert f"({cells.n_obs} cells in {cells.n_obs} batches)" in reason
 
 
+def test_per_cell_lisi_equals_the_clis_file(cells, tmp_path):
+    bm = benchmarker(cells)
+    results(bm)
+    out = tmp_path / "lisi.tsv"
+    cli_json("--h5ad", str(H5AD / "cells.h5ad"), "--obsm", "X_pca,X_scvi", "--batch-key", "batch",
+             "--label-key", "cell_type", "--per-cell", str(out))
+    cli = pd.read_csv(out, sep="\t", float_precision="round_trip")
+    for key in ["X_pca", "X_scvi"]:
+        per_cell = bm.lisi_per_cell[key]
+        assert list(per_cell.index) == list(cells.obs_names)
+        np.testing.assert_array_equal(per_cell["batch"], cli[f"{key}:batch_lisi"])
+        np.testing.assert_array_equal(per_cell["label"], cli[f"{key}:label_lisi"])
+
+
 def test_kbet_per_label_names_the_cell_types(cells):
     bm = benchmarker(cells, keys=["X_scvi"])
     df = results(bm)

@@ -124,8 +124,10 @@ class Benchmarker:
     Beyond scib-metrics: ``prepare`` computes nothing (the exact kNN graph is built while
     scoring) unless given a ``neighbor_computer`` or ``neighbors_from_obsp``; a metric
     that is undefined on the data (e.g. kBET when no cell type has 10 cells in 2 batches)
-    is ``NaN`` in the table and listed with its reason in ``skipped``; and
-    ``kbet_per_label`` holds each cell type's kBET.
+    is ``NaN`` in the table and listed with its reason in ``skipped``;
+    ``kbet_per_label`` holds each cell type's kBET, and ``lisi_per_cell`` each cell's LISI
+    of the batches and of the cell types (columns ``batch``, ``label``; what iLISI and
+    cLISI summarise).
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class Benchmarker:
         self._results = pd.DataFrame(columns=self._embedding_obsm_keys + [_METRIC_TYPE])
         self.skipped: dict[str, list[tuple[str, str]]] = {}
         self.kbet_per_label: dict[str, pd.DataFrame] = {}
+        self.lisi_per_cell: dict[str, pd.DataFrame] = {}
         self._prepared = False
         self._benchmarked = False
 
@@ -246,6 +249,12 @@ class Benchmarker:
                         self._results.loc[row, key] = scores.get(name, np.nan)
                         self._results.loc[row, _METRIC_TYPE] = metric_type
             self.skipped[key] = list(result["skipped"])
+            per_cell = {
+                name: result[f"{name}_lisi_per_cell"]
+                for name in ("batch", "label")
+                if len(result[f"{name}_lisi_per_cell"])
+            }
+            self.lisi_per_cell[key] = pd.DataFrame(per_cell, index=self._adata.obs_names)
             self.kbet_per_label[key] = pd.DataFrame(
                 [(self._label_names[code], cells, acceptance) for code, cells, acceptance in result["kbet_per_label"]],
                 columns=["label", "cells", "acceptance"],
