@@ -398,8 +398,10 @@ __device__ void knn_entropy_fwd_tiled(const X* __restrict__ x, const double* __r
 //   G_ij = −(e_ij/T)(β_{i,b_j} m_ij (2 − m_ij) + γ_i) + [j = j*(i)] ∂L/∂κ_i,
 // from the forward's statistics of rows i and j. A block owns the forward's tile of rows and
 // sweeps the same column tiles (one batch each, so β_{i,b_j} is one value per row and
-// tile): the distances exactly as the forward computed them (the same code, so the gate at
-// j*(i) sees the forward's κ_i bit for bit), C into shared memory, then the tile's x̃_j
+// tile): the distances exactly as the tiled forward computes them (the same code, so after
+// that forward — k ≤ 135 in f32 — the gate at j*(i) sees κ_i bit for bit; after the warp
+// forward of larger k, κ_i comes from the direct form and the two differ by rounding, which
+// the parity suite's k = 136, d = 33 case covers), C into shared memory, then the tile's x̃_j
 // (every dimension) and the product C·X̃ into registers: thread (ty, tx) owns rows
 // ty·SUB + s and dimensions tx + 16·v. Row-owned sums in a fixed order: deterministic.
 #define BWD_DIMS 8

@@ -1,11 +1,13 @@
 //! The CUDA kernels on the CPU: `kernels/*.cu` compiled as host C++ against the emulation
-//! layer of `kernels/emu` (one OS thread per CUDA thread, block barriers, warp shuffles,
-//! shared memory), launched through the same plans and sequences as on a GPU.
+//! layer of `kernels/emu` (each CUDA thread a fiber of the launching thread, block
+//! barriers, warp shuffles, shared memory), launched through the same plans and sequences
+//! as on a GPU.
 //!
 //! For testing the kernels where no GPU is: inside [`with_emulated_kernels`], the fused ops
 //! ([`crate::BatchMixingLoss`], [`crate::DifferentiableAuroc`]) on CPU tensors run their
 //! CUDA kernels in the emulator instead of their CPU kernels, forward and backward. The
-//! emulator is slow (thousands of OS threads per launch): keep the sizes small. Every
+//! emulator is slow (a fiber switch at every barrier and shuffle of thousands of CUDA
+//! threads per launch): keep the sizes small. Every
 //! output buffer starts as NaN, so an element a kernel forgets to write shows.
 //!
 //! ```

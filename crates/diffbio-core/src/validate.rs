@@ -1,5 +1,6 @@
-//! Input checks shared by every loss. Each check costs at most one scalar read-back from
-//! the device, so they are cheap enough to run on every call.
+//! Input checks shared by every loss. Each check costs at most two scalar read-backs from
+//! the device (the label range: its minimum and its maximum), so they are cheap enough to
+//! run on every call.
 
 use candle_core::{DType, Tensor};
 

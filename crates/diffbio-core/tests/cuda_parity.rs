@@ -15,7 +15,8 @@ const F32_TOL: f64 = 1e-5;
 
 /// The f32 tolerance of batch mixing in `d` dimensions at temperature `t`. The CPU path
 /// and the tiled forward form distances as |x_i|² + |x_j|² − 2 x_i·x_j of centred points
-/// (in different summation orders), the warp kernels (large k, the backward) as
+/// (in different summation orders), and so does the tiled backward (d ≤ 128); the warp
+/// kernels (large k, the backward past d = 128) as
 /// Σ (x_i − x_j)²: each rounds differently, by about ε·|x|² ≈ ε·d on these normal inputs,
 /// and the loss sees the distances through exp(−D/T), so near-ties and low temperatures
 /// amplify the difference by 1/T (at T = 1e-3 and d = 8 it reaches 4·10⁻⁴ in the gradient).

@@ -10,7 +10,7 @@ impl<T: Copy + Into<f64> + Send + Sync> EmbeddingValue for T {}
 
 /// A row-major `[n × dims]` embedding with `n ≥ 1`, `dims ≥ 1` and every value finite:
 /// checked once by [`Embedding::new`], so the metrics that share it (as
-/// [`crate::benchmark`] does) never scan it again.
+/// [`crate::benchmark()`] does) never scan it again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Embedding<'a, T> {
     values: &'a [T],

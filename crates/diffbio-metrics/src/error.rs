@@ -71,7 +71,7 @@ pub enum Error {
     },
 
     /// A metric is undefined on this input, valid as it is: no group of cells has what the
-    /// metric needs (e.g. no cell type with cells in two batches). [`crate::benchmark`]
+    /// metric needs (e.g. no cell type with cells in two batches). [`crate::benchmark()`]
     /// skips such a metric and lists it with this reason.
     #[error("{metric} is undefined here: {reason}")]
     Undefined {

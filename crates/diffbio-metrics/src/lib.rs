@@ -1,13 +1,13 @@
 //! Exact evaluation metrics for single-cell embeddings and classifiers.
 //!
 //! Where `diffbio-core` gives smooth surrogates to train with, this crate gives the exact
-//! numbers to report: the tie-aware [`roc_auc`] (equal to scikit-learn's `roc_auc_score`)
-//! and [`average_precision`] (equal to `average_precision_score`), and scib-metrics'
-//! integration metrics on one exact, tiled [`knn`] graph: per-cell [`batch_entropy`],
-//! [`knn_accuracy`] and [`lisi`] ([`ilisi`], [`clisi`]), [`graph_connectivity`], the
+//! numbers to report: the tie-aware [`roc_auc()`] (equal to scikit-learn's `roc_auc_score`)
+//! and [`average_precision()`] (equal to `average_precision_score`), and scib-metrics'
+//! integration metrics on one exact, tiled [`knn()`] graph: per-cell [`batch_entropy`],
+//! [`knn_accuracy`] and [`lisi()`] ([`ilisi`], [`clisi`]), [`graph_connectivity`], the
 //! silhouettes ([`silhouette_label`], [`silhouette_batch`], [`bras`], [`isolated_labels`]),
-//! [`kbet`], [`nmi_ari_kmeans`] (deterministic [`kmeans`], [`nmi`], [`ari`]),
-//! [`pcr_comparison`], and [`benchmark`], which computes them all with the Benchmarker's
+//! [`kbet()`], [`nmi_ari_kmeans`] (deterministic [`kmeans`], [`nmi`], [`ari`]),
+//! [`pcr_comparison`], and [`benchmark()`], which computes them all with the Benchmarker's
 //! aggregates. Memory is linear in the number of cells throughout (no n × n buffer).
 
 #![warn(missing_docs)]

@@ -76,7 +76,7 @@ pub(crate) fn tile_count(n: usize) -> u64 {
     blocks * (blocks + 1) / 2
 }
 
-/// What a pass over all pairs of cells computes ([`Points::visit_pairs`]), kept per block
+/// What a pass over all pairs of cells computes ([`visit_pairs`]), kept per block
 /// of cells.
 pub(crate) trait PairVisitor: Sync {
     /// The state of one block of cells.

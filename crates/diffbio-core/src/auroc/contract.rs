@@ -2,7 +2,8 @@
 //! kernel launches (`launch.rs`) and the CUDA kernels (`kernels/pairwise_sigmoid_auroc.cuh`
 //! repeats the layout; a test checks that they agree).
 //!
-//! - **Inputs**: scores `[n]` f32 or f64; labels `[n]` as 0/1 in the scores' dtype; the
+//! - **Inputs**: scores `[n]` f32 or f64, or f16/bf16 (computed in f32: the CUDA
+//!   compaction reads them as they are); labels `[n]` as 0/1 in the compute dtype; the
 //!   temperature's value T > 0 (its tensor is an input only to receive ∂/∂T).
 //! - **Centres**: the cells `rows` (all n on one device; a rank's own cells when sharded),
 //!   each against all of the other class.

@@ -2,15 +2,18 @@
 //! kernel launches (`launch.rs`) and the CUDA kernels (`kernels/knn_entropy.cuh` repeats the
 //! layout and the constants; a test checks that they agree).
 //!
-//! - **Inputs**: `x`, `[n, d]` row-major f32 or f64; labels `[n]` u32 in `0..B`.
+//! - **Inputs**: `x`, `[n, d]` row-major f32 or f64, or f16/bf16 (computed in f32: the CUDA
+//!   kernels read them as they are, the CPU kernels a widened copy); labels `[n]` u32 in
+//!   `0..B`.
 //! - **Distances**: `D_ij = |x_i − x_j|²`, the squared Euclidean distance, with the cell
 //!   itself excluded (`D_ii = +∞`). The CPU computes it as `|x_i|² + |x_j|² − 2 x_i·x_j`
 //!   from matrix-product tiles (clamped at 0) of the points centred on their mean (so
 //!   that rounding scales with the spread of the points, not their distance from the
 //!   origin), and so does the tiled CUDA forward (the centred values rounded to the input
-//!   precision as here, the sums in another order); the warp-per-row kernels (the forward
-//!   at large k, the backward) use the direct form `Σ (x_i − x_j)²`. They differ by
-//!   rounding only (about ε·|x − mean|², which a low temperature amplifies by 1/T).
+//!   precision as here, the sums in another order), and so does the tiled CUDA backward
+//!   (d ≤ 128); the warp-per-row kernels (the forward at large k, the backward at d > 128)
+//!   use the direct form `Σ (x_i − x_j)²`. They differ by rounding only (about
+//!   ε·|x − mean|², which a low temperature amplifies by 1/T).
 //! - **Neighbours**: κ_i is the exact k-th smallest `D_i·` in the total order (distance,
 //!   then the smaller index); j*(i) is the neighbour at that rank.
 //! - **Output** (f64 whatever the input dtype): `[loss, stats of row 0, row 1, ...]`, the
