@@ -12,6 +12,16 @@ use candle_core::{CudaDevice, CudaStorage, DType, Layout};
 
 use crate::launch::{Arg, Element, KernelDevice, Launch, Module, SHARED_MEMORY_LIMIT};
 
+/// Whether CUDA kernel outputs start as NaN ([`poison_kernel_outputs`]).
+static POISON_OUTPUTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every output buffer of the fused ops' CUDA kernels start as NaN instead of zero
+/// (one upload per buffer), so that an element a kernel forgets to write fails a
+/// comparison; the parity tests turn it on. The emulator always does.
+pub fn poison_kernel_outputs(on: bool) {
+    POISON_OUTPUTS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// `KNN_ENTROPY` and `PAIRWISE_SIGMOID_AUROC`: the PTX of each kernel file.
 mod ptx {
     include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
@@ -63,10 +73,10 @@ impl KernelDevice for CudaDevice {
     type Input<'a, T: Element> = CudaView<'a, T>;
     type Arg<'a> = CudaArg<'a>;
 
-    /// Zeroed, or NaN with `DIFFBIO_POISON_OUTPUTS` set (the parity tests set it).
+    /// Zeroed, or NaN after [`poison_kernel_outputs`]`(true)`.
     fn alloc_output<T: Element>(&self, len: usize) -> candle_core::Result<CudaSlice<T>> {
         let mut out = self.alloc_zeros::<T>(len)?;
-        if std::env::var_os("DIFFBIO_POISON_OUTPUTS").is_some() && len > 0 {
+        if POISON_OUTPUTS.load(std::sync::atomic::Ordering::Relaxed) && len > 0 {
             self.memcpy_htod(&vec![T::from_f64(f64::NAN); len], &mut out)?;
         }
         Ok(out)

@@ -29,6 +29,8 @@ mod velocity;
 pub use auroc::{DifferentiableAuroc, DEFAULT_TEMPERATURE};
 pub use batch_mixing::{BatchMixingConfig, BatchMixingLoss};
 pub use clustering::{ClusteringCompactnessConfig, ClusteringCompactnessLoss};
+#[cfg(feature = "cuda")]
+pub use cuda_kernels::poison_kernel_outputs;
 pub use diversity::{ShannonDiversityLoss, SimpsonDiversityLoss};
 pub use error::{Error, Result};
 pub use velocity::{VelocityConsistencyConfig, VelocityConsistencyLoss};

@@ -42,6 +42,7 @@ impl Kernels {
         let mut all = Vec::new();
         #[cfg(feature = "cuda")]
         if let Some(dev) = diffbio_testing::cuda_device() {
+            diffbio_core::poison_kernel_outputs(true);
             all.push(Kernels::Cuda(dev));
         }
         #[cfg(feature = "cuda-emu")]

@@ -6,8 +6,9 @@
 use candle_core::{DType, Device, Tensor};
 
 /// Turns `fn NAME(dev: &Device)` into the tests `NAME::cpu`; when the calling crate is
-/// built with its `cuda` feature, `NAME::cuda`, which reports that it skipped when there is
-/// no CUDA device or fails under `DIFFBIO_REQUIRE_CUDA=1` ([`cuda_device`]); and when it is diffbio-core built with `cuda-emu`,
+/// built with its `cuda` feature, `NAME::cuda` (kernel outputs poisoned with NaN), which
+/// reports that it skipped when there is no CUDA device or fails under
+/// `DIFFBIO_REQUIRE_CUDA=1` ([`cuda_device`]); and when it is diffbio-core built with `cuda-emu`,
 /// `NAME::emu`, the body on the CPU with the fused ops' CUDA kernels run by the emulator
 /// (`diffbio_core::emulator`). `test_device!(NAME, not_emulated = "why")` leaves the
 /// emulator out (too slow for it, or a size the current kernels refuse), saying why.
@@ -53,6 +54,8 @@ macro_rules! test_device {
         #[test]
         pub fn cuda() {
             if let Some(dev) = $crate::cuda_device() {
+                // Kernel outputs start as NaN: an element a kernel forgets to write shows.
+                diffbio_core::poison_kernel_outputs(true);
                 super::$body(&dev)
             }
         }
@@ -63,11 +66,10 @@ macro_rules! test_device {
 /// the stderr handle directly, which the test harness does not capture, so CI logs show it.
 /// Under `DIFFBIO_REQUIRE_CUDA=1` ([`cuda_required`]) an absent device panics instead, so a
 /// GPU run cannot pass by skipping; each device handed out writes `CUDA case: device 0`
-/// there too, which `scripts/gpu-run.sh` counts. Sets `DIFFBIO_POISON_OUTPUTS`, so kernel
-/// outputs start as NaN and an element a kernel forgets to write fails the comparison.
+/// there too, which `scripts/gpu-run.sh` counts. Callers in diffbio-core's tests also turn
+/// on `diffbio_core::poison_kernel_outputs`, as [`test_device!`] does.
 pub fn cuda_device() -> Option<Device> {
     use std::io::Write;
-    std::env::set_var("DIFFBIO_POISON_OUTPUTS", "1");
     match Device::new_cuda(0) {
         Ok(dev) => {
             let _ = writeln!(std::io::stderr(), "CUDA case: device 0");
