@@ -131,6 +131,63 @@ impl DifferentiableAuroc {
             .to_dtype(dtype)?)
     }
 
+    /// [`Self::forward`] written with dense Candle tensor ops, literally as its formula
+    /// reads: the `[|P|, |N|]` matrix of `(s_p − s_n)/T` from the positives and negatives
+    /// (picked on the host), its sigmoid and its mean, differentiated by Candle's autograd,
+    /// the temperature's gradient included when it is learned. 0 when a class is empty, as
+    /// the fused op. O(|P|·|N|) memory: for checking the fused op on small inputs, as
+    /// candle-nn's `rms_norm_slow` checks `rms_norm`. The inputs are checked as the fused
+    /// op checks them.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor, Var};
+    /// use diffbio_core::DifferentiableAuroc;
+    /// # fn main() -> diffbio_core::Result<()> {
+    /// let s = Var::from_tensor(&Tensor::randn(0f64, 1.0, 50, &Device::Cpu)?)?;
+    /// let y = Tensor::from_vec((0..50u8).map(|i| u8::from(i % 3 == 0)).collect(), 50, &Device::Cpu)?;
+    /// let auroc = DifferentiableAuroc::new(0.7)?;
+    /// let (fused, slow) = (auroc.forward(s.as_tensor(), &y)?, auroc.forward_slow(s.as_tensor(), &y)?);
+    /// assert!((fused.to_scalar::<f64>()? - slow.to_scalar::<f64>()?).abs() < 1e-12);
+    /// let (gf, gs) = (fused.backward()?, slow.backward()?);
+    /// let diff = (gf.get(&s).unwrap() - gs.get(&s).unwrap())?.abs()?.max_all()?.to_scalar::<f64>()?;
+    /// assert!(diff < 1e-12);
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_slow(&self, predictions: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let n = validate::float_vector(predictions, "predictions")?;
+        validate::vector_len(labels, "labels")?;
+        validate::shape_is(labels, "labels", &[n])?;
+        validate::same_device(labels, "labels", predictions, "predictions")?;
+        let dtype = predictions.dtype();
+        let compute = validate::compute_dtype(dtype);
+        let labels = validate::binary_labels(labels, "labels", compute)?;
+        validate::finite(predictions, "predictions")?;
+        let (temperature, _) = self.temperature_for(predictions)?;
+        let is_positive: Vec<bool> = (labels.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+            .into_iter()
+            .map(|y| y == 1.0)
+            .collect();
+        let of_class = |positive: bool| -> Result<Tensor> {
+            let rows: Vec<u32> = (0..n as u32)
+                .filter(|&i| is_positive[i as usize] == positive)
+                .collect();
+            let len = rows.len();
+            Ok(Tensor::from_vec(rows, len, predictions.device())?)
+        };
+        let (positives, negatives) = (of_class(true)?, of_class(false)?);
+        if positives.elem_count() == 0 || negatives.elem_count() == 0 {
+            return Ok((predictions.to_dtype(compute)?.sum_all()? * 0.0)?.to_dtype(dtype)?);
+        }
+        let s = predictions.to_dtype(compute)?;
+        let margins = s
+            .index_select(&positives, 0)?
+            .unsqueeze(1)?
+            .broadcast_sub(&s.index_select(&negatives, 0)?.unsqueeze(0)?)?
+            .broadcast_div(&temperature)?;
+        let value = candle_nn::ops::sigmoid(&margins)?.mean_all()?;
+        Ok(value.to_dtype(dtype)?)
+    }
+
     /// The surrogate of the whole set of cells sharded over the ranks of `comm`, on every
     /// rank; its backward gives this rank's entries of the single-device `∂/∂s` and its
     /// share of `∂/∂T` (the shares sum to the single-device one; the contract is in

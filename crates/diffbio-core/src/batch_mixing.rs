@@ -106,12 +106,7 @@ impl BatchMixingLoss {
     /// `embeddings`: float `[n, d]`; `batch_labels`: U8, U32 or I64 `[n]` in `0..n_batches`.
     /// Returns the scalar loss (shape `[]`) in the dtype of `embeddings`.
     pub fn forward(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<Tensor> {
-        let (n, _) = validate::float_matrix(embeddings, "embeddings")?;
-        let n_labels = validate::vector_len(batch_labels, "batch_labels")?;
-        validate::shape_is(batch_labels, "batch_labels", &[n])
-            .map_err(|_| shape_error(n_labels, n))?;
-        validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
-        self.check_batch(embeddings, batch_labels)?;
+        let n = self.check_inputs(embeddings, batch_labels)?;
         let dtype = embeddings.dtype();
         let x = embeddings.contiguous()?;
         let labels = batch_labels.to_dtype(DType::U32)?.contiguous()?;
@@ -171,6 +166,75 @@ impl BatchMixingLoss {
 
     /// The checks that need the whole batch: `n ≥ 2`, `k ≤ n − 1`, labels in `0..B`,
     /// finite embeddings.
+    /// [`Self::forward`] written with dense Candle tensor ops, literally as its formula reads:
+    /// the `[n, n]` squared distances `Σ_c (x_ic − x_jc)²` (from an `[n, n, d]` difference), the
+    /// cell itself excluded by adding 10¹⁰, κ_i gathered from each sorted row, softmax,
+    /// sigmoid gate, class sums by a one-hot product and the entropy, all differentiated by
+    /// Candle's autograd (κ_i's gradient reaching the k-th neighbour through the gather). In
+    /// the fused op's compute dtype (f32 for f16/bf16 inputs), returned in the input's.
+    /// O(n²·d) memory: for checking the fused op's value and gradient on small inputs, as
+    /// candle-nn's `rms_norm_slow` checks `rms_norm`. The inputs are checked as the fused op
+    /// checks them.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor, Var};
+    /// use diffbio_core::{BatchMixingConfig, BatchMixingLoss};
+    /// # fn main() -> diffbio_core::Result<()> {
+    /// let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (40, 3), &Device::Cpu)?)?;
+    /// let labels = Tensor::from_vec((0..40u32).map(|i| i % 3).collect(), 40, &Device::Cpu)?;
+    /// let config = BatchMixingConfig { n_neighbors: 7, n_batches: 3, temperature: 0.5 };
+    /// let loss = BatchMixingLoss::new(config)?;
+    /// let fused = loss.forward(x.as_tensor(), &labels)?;
+    /// let slow = loss.forward_slow(x.as_tensor(), &labels)?;
+    /// let (f, s) = (fused.to_scalar::<f64>()?, slow.to_scalar::<f64>()?);
+    /// assert!((f - s).abs() < 1e-12);
+    /// let (gf, gs) = (fused.backward()?, slow.backward()?);
+    /// let diff = (gf.get(&x).unwrap() - gs.get(&x).unwrap())?.abs()?.max_all()?.to_scalar::<f64>()?;
+    /// assert!(diff < 1e-10);
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_slow(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<Tensor> {
+        let n = self.check_inputs(embeddings, batch_labels)?;
+        let BatchMixingConfig {
+            n_neighbors: k,
+            n_batches,
+            temperature: t,
+        } = self.config;
+        let dev = embeddings.device();
+        let x = embeddings.to_dtype(validate::compute_dtype(embeddings.dtype()))?;
+        let difference = x.unsqueeze(1)?.broadcast_sub(&x.unsqueeze(0)?)?;
+        let eye = Tensor::eye(n, x.dtype(), dev)?;
+        let distances = (difference.sqr()?.sum(2)? + (eye * 1e10)?)?;
+        let (sorted, _) = distances.sort_last_dim(true)?;
+        let kappa = sorted.narrow(1, k - 1, 1)?;
+        let a = candle_nn::ops::softmax(&(&distances / -t)?, 1)?;
+        let gate = candle_nn::ops::sigmoid(&((kappa.broadcast_sub(&distances)? - 1e-10)? / t)?)?;
+        let am = (a * gate)?;
+        let w = am.broadcast_div(&(am.sum_keepdim(1)? + 1e-8)?)?;
+        let labels = batch_labels.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        let mut one_hot = vec![0f64; n * n_batches];
+        labels
+            .iter()
+            .enumerate()
+            .for_each(|(j, &b)| one_hot[j * n_batches + b as usize] = 1.0);
+        let one_hot = Tensor::from_vec(one_hot, (n, n_batches), dev)?.to_dtype(x.dtype())?;
+        let p = w.matmul(&one_hot)?;
+        let entropy = (&p * (&p + 1e-8)?.log()?)?.sum(1)?.neg()?;
+        let loss = (entropy.mean_all()? / -((n_batches as f64).ln() + 1e-8))?;
+        Ok(loss.to_dtype(embeddings.dtype())?)
+    }
+
+    /// The checks of [`Self::forward`]; returns n.
+    fn check_inputs(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<usize> {
+        let (n, _) = validate::float_matrix(embeddings, "embeddings")?;
+        let n_labels = validate::vector_len(batch_labels, "batch_labels")?;
+        validate::shape_is(batch_labels, "batch_labels", &[n])
+            .map_err(|_| shape_error(n_labels, n))?;
+        validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
+        self.check_batch(embeddings, batch_labels)?;
+        Ok(n)
+    }
+
     fn check_batch(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<()> {
         let n = embeddings.dim(0)?;
         if n < 2 {

@@ -49,6 +49,14 @@ impl ShannonDiversityLoss {
     }
 }
 
+/// As a Candle [`Module`](candle_nn::Module), so it composes with `candle_nn` layers
+/// (`xs.apply(&ShannonDiversityLoss)`).
+impl candle_nn::Module for ShannonDiversityLoss {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(ShannonDiversityLoss::forward(self, xs)?)
+    }
+}
+
 /// Mean Simpson index of each row of soft assignments (lower = more diverse).
 ///
 /// ```text
@@ -75,5 +83,24 @@ impl SimpsonDiversityLoss {
             .sum(D::Minus1)?
             .mean_all()?
             .to_dtype(assignments.dtype())?)
+    }
+}
+
+/// As a Candle [`Module`](candle_nn::Module): `xs.apply(&SimpsonDiversityLoss)`.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use diffbio_core::{ShannonDiversityLoss, SimpsonDiversityLoss};
+/// # fn main() -> candle_core::Result<()> {
+/// let a = Tensor::new(&[[0.5f32, 0.5], [0.9, 0.1]], &Device::Cpu)?;
+/// let simpson = a.apply(&SimpsonDiversityLoss)?.to_scalar::<f32>()?;
+/// assert!((simpson - (0.5 + 0.82) / 2.0).abs() < 1e-6);
+/// let shannon = a.apply(&ShannonDiversityLoss)?; // errors convert into candle_core::Error
+/// assert!(shannon.to_scalar::<f32>()? > 0.0);
+/// # Ok(()) }
+/// ```
+impl candle_nn::Module for SimpsonDiversityLoss {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(SimpsonDiversityLoss::forward(self, xs)?)
     }
 }

@@ -126,6 +126,85 @@ fn auroc_window_is_exact_against_all_pairs(dev: &Device) {
     }
 }
 
+/// The published dense references (`forward_slow`, Candle ops and autograd) against the
+/// literal transcriptions above (value) and against the fused ops (value and gradient), in
+/// f64 and f32, on random inputs of several shapes.
+#[test]
+fn forward_slow_matches_the_spec_and_the_fused_ops() {
+    use diffbio_testing::{flat, norm_rel_err};
+    let dev = &Device::Cpu;
+    let mut rng = Rng::new(13);
+    // (value, gradient) of `f` at `x` converted to `dtype`.
+    let value_and_grad = |x: &Tensor, dtype: DType, f: &dyn Fn(&Tensor) -> Tensor| {
+        let v = Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap();
+        let out = f(v.as_tensor());
+        let grad = flat(out.backward().unwrap().get(&v).unwrap());
+        (scalar(&out), grad)
+    };
+    for &(n, d, k, b, t) in &[(60, 4, 9, 3, 1.0), (33, 7, 32, 2, 0.3), (80, 2, 1, 5, 2.0)] {
+        let x = rng.normals(n * d);
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(b)).collect();
+        let label_t = Tensor::from_vec(labels.iter().map(|&l| l as u32).collect(), n, dev).unwrap();
+        let loss = BatchMixingLoss::new(BatchMixingConfig {
+            n_neighbors: k,
+            n_batches: b,
+            temperature: t,
+        })
+        .unwrap();
+        let want = dense_batch_mixing(&x, d, &labels, k, b, t);
+        let xt = tensor(&x, &[n, d], dev);
+        for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-4)] {
+            let slow = value_and_grad(&xt, dtype, &|x| loss.forward_slow(x, &label_t).unwrap());
+            let fused = value_and_grad(&xt, dtype, &|x| loss.forward(x, &label_t).unwrap());
+            assert!(
+                rel_err(slow.0, want, 1e-12) < tol,
+                "n={n} {dtype:?}: {} vs {want}",
+                slow.0
+            );
+            assert!(
+                rel_err(fused.0, slow.0, 1e-12) < tol,
+                "n={n} {dtype:?} value"
+            );
+            let e = norm_rel_err(&fused.1, &slow.1, 1e-12);
+            assert!(e < tol, "n={n} {dtype:?}: gradient rel err {e:.1e}");
+        }
+    }
+    for &(n, t) in &[(70, 1.0), (41, 0.05)] {
+        let s = rng.normals(n);
+        let y: Vec<bool> = (0..n).map(|i| i % 3 == 0 || rng.uniform() < 0.2).collect();
+        let labels = Tensor::from_vec(y.iter().map(|&p| p as u8).collect(), n, dev).unwrap();
+        let auroc = DifferentiableAuroc::new(t).unwrap();
+        let st = tensor(&s, &[n], dev);
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let slow = value_and_grad(&st, dtype, &|s| auroc.forward_slow(s, &labels).unwrap());
+            let fused = value_and_grad(&st, dtype, &|s| auroc.forward(s, &labels).unwrap());
+            assert!(
+                rel_err(slow.0, dense_auroc(&s, &y, t), 1e-12) < tol,
+                "n={n}"
+            );
+            assert!(
+                rel_err(fused.0, slow.0, 1e-12) < tol,
+                "n={n} {dtype:?} value"
+            );
+            let e = norm_rel_err(&fused.1, &slow.1, 1e-12);
+            assert!(e < tol, "n={n} {dtype:?}: gradient rel err {e:.1e}");
+        }
+    }
+    // a learned temperature gets the same gradient through both
+    let s = Var::from_tensor(&tensor(&rng.normals(30), &[30], dev)).unwrap();
+    let y = Tensor::from_vec((0..30u8).map(|i| u8::from(i % 2 == 0)).collect(), 30, dev).unwrap();
+    let grads_of_t = |slow: bool| {
+        let t = Var::new(0.8f64, dev).unwrap();
+        let auroc = DifferentiableAuroc::with_temperature(t.as_tensor().clone()).unwrap();
+        let out = match slow {
+            true => auroc.forward_slow(s.as_tensor(), &y),
+            false => auroc.forward(s.as_tensor(), &y),
+        };
+        scalar(out.unwrap().backward().unwrap().get(&t).unwrap())
+    };
+    assert!(rel_err(grads_of_t(false), grads_of_t(true), 1e-12) < 1e-10);
+}
+
 // ---- properties ----
 
 fn auroc_perfect_separation_at_low_temperature(dev: &Device) {
