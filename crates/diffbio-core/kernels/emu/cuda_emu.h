@@ -118,6 +118,11 @@ struct ThreadState {
     struct Block* block = nullptr;
 };
 
+#if !defined(__x86_64__) || !defined(__ELF__)
+#error "the CUDA emulator's fiber switch is x86-64 System V assembly for ELF (x86-64 \
+Linux): build the cuda-emu feature on such a machine, or add a switch for this one below"
+#endif
+
 // Switches stacks: saves the callee-saved registers on the current stack, stores its
 // pointer in *save, and resumes the stack at `to` (x86-64 System V; a fiber's first resume
 // "returns" into its entry function). Far cheaper than swapcontext, which makes a system
