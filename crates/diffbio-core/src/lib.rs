@@ -22,6 +22,7 @@ mod error;
 mod kernel_header;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
+pub mod loss;
 mod storage;
 mod validate;
 mod velocity;

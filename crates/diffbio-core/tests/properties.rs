@@ -548,3 +548,57 @@ test_device!(mixed_batches_score_lower_than_separated_and_stay_in_range);
 test_device!(gradient_descent_on_batch_mixing_mixes_batches);
 test_device!(half_precision_inputs_are_accepted_and_close_to_f32);
 test_device!(non_contiguous_inputs_give_the_same_answer);
+
+/// The free functions of `diffbio_core::loss` are their structs' `forward`, parameters
+/// checked the same way.
+#[test]
+fn free_functions_equal_their_structs() {
+    let dev = &Device::Cpu;
+    let mut rng = Rng::new(14);
+    let x = tensor(&rng.normals(40 * 3), &[40, 3], dev);
+    let batches = Tensor::from_vec((0..40u32).map(|i| i % 3).collect(), 40, dev).unwrap();
+    let a = tensor(&rng.simplex_rows(40, 4, 1.0), &[40, 4], dev);
+    let v = tensor(&rng.normals(40 * 3), &[40, 3], dev);
+    let future = tensor(&rng.normals(40 * 3), &[40, 3], dev);
+    let s = tensor(&rng.normals(40), &[40], dev);
+    let y = Tensor::from_vec((0..40u8).map(|i| u8::from(i % 4 == 0)).collect(), 40, dev).unwrap();
+    let mixing = BatchMixingConfig::default();
+    let pairs = [
+        (
+            loss::batch_mixing(&x, &batches, mixing),
+            BatchMixingLoss::new(mixing).unwrap().forward(&x, &batches),
+        ),
+        (
+            loss::differentiable_auroc(&s, &y, 0.5),
+            DifferentiableAuroc::new(0.5).unwrap().forward(&s, &y),
+        ),
+        (
+            loss::clustering_compactness(&x, &a, None, Default::default()),
+            ClusteringCompactnessLoss::new(Default::default())
+                .unwrap()
+                .forward(&x, &a, None),
+        ),
+        (
+            loss::velocity_consistency(&x, &v, &future, Default::default()),
+            VelocityConsistencyLoss::new(Default::default())
+                .unwrap()
+                .forward(&x, &v, &future),
+        ),
+        (
+            loss::shannon_diversity(&a),
+            ShannonDiversityLoss.forward(&a),
+        ),
+        (
+            loss::simpson_diversity(&a),
+            SimpsonDiversityLoss.forward(&a),
+        ),
+    ];
+    for (i, (free, built)) in pairs.into_iter().enumerate() {
+        assert_eq!(scalar(&free.unwrap()), scalar(&built.unwrap()), "loss {i}");
+    }
+    let bad = loss::differentiable_auroc(&s, &y, -1.0);
+    assert!(
+        matches!(bad, Err(Error::InvalidParameter { .. })),
+        "{bad:?}"
+    );
+}
