@@ -109,14 +109,9 @@ impl DifferentiableAuroc {
     /// `predictions`: float `[n]`; `labels`: `[n]`, float or integer, each exactly 0 or 1.
     /// Returns the scalar surrogate (shape `[]`) in the dtype of `predictions`.
     pub fn forward(&self, predictions: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        let n = validate::float_vector(predictions, "predictions")?;
-        validate::vector_len(labels, "labels")?;
-        validate::shape_is(labels, "labels", &[n])?;
-        validate::same_device(labels, "labels", predictions, "predictions")?;
+        let (n, labels) = check_inputs(predictions, labels)?;
+        let labels = labels.contiguous()?;
         let dtype = predictions.dtype();
-        let compute = validate::compute_dtype(dtype);
-        let labels = validate::binary_labels(labels, "labels", compute)?.contiguous()?;
-        validate::finite(predictions, "predictions")?;
         let (temperature, value) = self.temperature_for(predictions)?;
         // f16/bf16 scores as they are: the kernels read them as f32.
         let scores = predictions.contiguous()?;
@@ -154,14 +149,9 @@ impl DifferentiableAuroc {
     /// # Ok(()) }
     /// ```
     pub fn forward_slow(&self, predictions: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        let n = validate::float_vector(predictions, "predictions")?;
-        validate::vector_len(labels, "labels")?;
-        validate::shape_is(labels, "labels", &[n])?;
-        validate::same_device(labels, "labels", predictions, "predictions")?;
+        let (n, labels) = check_inputs(predictions, labels)?;
         let dtype = predictions.dtype();
         let compute = validate::compute_dtype(dtype);
-        let labels = validate::binary_labels(labels, "labels", compute)?;
-        validate::finite(predictions, "predictions")?;
         let (temperature, _) = self.temperature_for(predictions)?;
         let is_positive: Vec<bool> = (labels.to_dtype(DType::F64)?.to_vec1::<f64>()?)
             .into_iter()
@@ -252,6 +242,18 @@ impl DifferentiableAuroc {
         };
         Ok((temperature.to_dtype(compute)?, value))
     }
+}
+
+/// The checks of [`DifferentiableAuroc::forward`]: `(n, the labels in the compute dtype)`.
+fn check_inputs(predictions: &Tensor, labels: &Tensor) -> Result<(usize, Tensor)> {
+    let n = validate::float_vector(predictions, "predictions")?;
+    validate::vector_len(labels, "labels")?;
+    validate::shape_is(labels, "labels", &[n])?;
+    validate::same_device(labels, "labels", predictions, "predictions")?;
+    let compute = validate::compute_dtype(predictions.dtype());
+    let labels = validate::binary_labels(labels, "labels", compute)?;
+    validate::finite(predictions, "predictions")?;
+    Ok((n, labels))
 }
 
 fn check_temperature_tensor(t: &Tensor) -> Result<()> {
