@@ -31,108 +31,97 @@ fn mixing(k: usize, b: usize, t: f64) -> Result<BatchMixingLoss> {
 
 // ---- BatchMixingLoss ----
 
+/// One refused input of `BatchMixingLoss::forward` per row: what it is, the embeddings, the
+/// labels, and the error it must give.
 #[test]
-fn batch_mixing_rejects_embeddings_that_are_not_2d() {
-    let e = mixing(3, 2, 1.0).unwrap().forward(
-        &Tensor::ones(10, DType::F32, &dev()).unwrap(),
-        &labels(10, 2),
-    );
-    assert!(
-        matches!(
-            e,
-            Err(Error::Shape {
-                input: "embeddings",
-                ..
-            })
+fn batch_mixing_rejects_each_bad_input_of_forward() {
+    type Expect = fn(&Error) -> bool;
+    let cases: [(&str, Tensor, Tensor, Expect); 7] = [
+        (
+            "1-d embeddings",
+            Tensor::ones(10, DType::F32, &dev()).unwrap(),
+            labels(10, 2),
+            |e| {
+                matches!(
+                    e,
+                    Error::Shape {
+                        input: "embeddings",
+                        ..
+                    }
+                )
+            },
         ),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_integer_embeddings() {
-    let e = mixing(3, 2, 1.0).unwrap().forward(
-        &Tensor::ones((10, 2), DType::U32, &dev()).unwrap(),
-        &labels(10, 2),
-    );
-    assert!(
-        matches!(
-            e,
-            Err(Error::DType {
-                input: "embeddings",
-                ..
-            })
+        (
+            "integer embeddings",
+            Tensor::ones((10, 2), DType::U32, &dev()).unwrap(),
+            labels(10, 2),
+            |e| {
+                matches!(
+                    e,
+                    Error::DType {
+                        input: "embeddings",
+                        ..
+                    }
+                )
+            },
         ),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_labels_that_are_not_1d() {
-    let l = labels(10, 2).reshape((5, 2)).unwrap();
-    let e = mixing(3, 2, 1.0).unwrap().forward(&x(10, 2), &l);
-    assert!(
-        matches!(
-            e,
-            Err(Error::Shape {
-                input: "batch_labels",
-                ..
-            })
+        (
+            "2-d labels",
+            x(10, 2),
+            labels(10, 2).reshape((5, 2)).unwrap(),
+            |e| {
+                matches!(
+                    e,
+                    Error::Shape {
+                        input: "batch_labels",
+                        ..
+                    }
+                )
+            },
         ),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_float_labels() {
-    let l = labels(10, 2).to_dtype(DType::F32).unwrap();
-    let e = mixing(3, 2, 1.0).unwrap().forward(&x(10, 2), &l);
-    assert!(
-        matches!(
-            e,
-            Err(Error::DType {
-                input: "batch_labels",
-                ..
-            })
+        (
+            "float labels",
+            x(10, 2),
+            labels(10, 2).to_dtype(DType::F32).unwrap(),
+            |e| {
+                matches!(
+                    e,
+                    Error::DType {
+                        input: "batch_labels",
+                        ..
+                    }
+                )
+            },
         ),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_label_count_other_than_n() {
-    let e = mixing(3, 2, 1.0).unwrap().forward(&x(10, 2), &labels(9, 2));
-    assert!(
-        matches!(
-            e,
-            Err(Error::Shape {
-                input: "batch_labels",
-                ..
-            })
+        ("9 labels for 10 cells", x(10, 2), labels(9, 2), |e| {
+            matches!(
+                e,
+                Error::Shape {
+                    input: "batch_labels",
+                    ..
+                }
+            )
+        }),
+        (
+            "label 2 with 2 batches",
+            x(10, 2),
+            labels(10, 3),
+            |e| matches!(e, Error::LabelOutOfRange { value, .. } if *value == 2.0),
         ),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_label_at_or_above_n_batches() {
-    let e = mixing(3, 2, 1.0)
-        .unwrap()
-        .forward(&x(10, 2), &labels(10, 3));
-    assert!(
-        matches!(e, Err(Error::LabelOutOfRange { value, .. }) if value == 2.0),
-        "{e:?}"
-    );
-}
-
-#[test]
-fn batch_mixing_rejects_negative_label() {
-    let l = Tensor::new(&[0i64, 1, -1, 0, 1, 0], &dev()).unwrap();
-    let e = mixing(2, 2, 1.0).unwrap().forward(&x(6, 2), &l);
-    assert!(
-        matches!(e, Err(Error::LabelOutOfRange { value, .. }) if value == -1.0),
-        "{e:?}"
-    );
+        (
+            "label -1",
+            x(6, 2),
+            Tensor::new(&[0i64, 1, -1, 0, 1, 0], &dev()).unwrap(),
+            |e| matches!(e, Error::LabelOutOfRange { value, .. } if *value == -1.0),
+        ),
+    ];
+    let loss = mixing(3, 2, 1.0).unwrap();
+    for (what, embeddings, labels, expect) in cases {
+        match loss.forward(&embeddings, &labels) {
+            Err(e) if expect(&e) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
 }
 
 #[test]
