@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use diffbio_cli::{
-    notes, score, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow, ScoreRequest,
-    Source,
+    notes, score, timings_table, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow,
+    ScoreRequest, Source,
 };
 use diffbio_metrics::BenchmarkConfig;
 
@@ -94,6 +94,10 @@ struct ScoreArgs {
     /// cLISI summarise) for every embedding, as a tab-separated file.
     #[arg(long, value_name = "FILE.tsv")]
     per_cell: Option<PathBuf>,
+    /// Report each stage's wall time per embedding: on stderr, or as a `timings` object
+    /// in each row of --format json.
+    #[arg(long)]
+    timings: bool,
     /// No progress on stderr (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -143,7 +147,7 @@ fn main() -> ExitCode {
     } else {
         score(&request, &Bars::new())
     };
-    let report = match report {
+    let mut report = match report {
         Ok(report) if args.min_max_scale => report.min_max_scaled(),
         Ok(report) => report,
         Err(e) => {
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    report.show_timings = args.timings;
     if let Some(path) = &args.per_cell {
         if let Err(e) = std::fs::write(path, to_per_cell_tsv(&report)) {
             eprintln!("error: {}: cannot write it: {e}", path.display());
@@ -173,6 +178,9 @@ fn main() -> ExitCode {
     // The table carries these lines and JSON the same facts; CSV/TSV stay pure data.
     if matches!(format, Format::Csv | Format::Tsv) && !args.quiet {
         eprint!("{}", notes(&report));
+    }
+    if format != Format::Json {
+        eprint!("{}", timings_table(&report));
     }
     ExitCode::SUCCESS
 }

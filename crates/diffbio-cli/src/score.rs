@@ -11,6 +11,7 @@ use diffbio_metrics::{
 use crate::error::{Error, Result};
 use crate::h5ad::{AnnData, ObspGraph};
 use crate::input::{read_embedding, read_labels, Embedding};
+use crate::timings::StageTimer;
 
 /// Where the embeddings and labels come from.
 #[derive(Debug, Clone)]
@@ -62,6 +63,9 @@ pub struct Row {
     pub scores: Scores,
     /// The neighbour graph used, in words.
     pub neighbours: String,
+    /// Each stage's name and wall time in seconds, in the order they ran (the first row's
+    /// begin with reading the inputs, shared by every row).
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 /// The scores of every embedding, in the order asked for.
@@ -73,6 +77,8 @@ pub struct Report {
     pub label_names: Vec<String>,
     /// Whether the metrics were min-max scaled across the embeddings.
     pub scaled: bool,
+    /// Whether the outputs show each row's stage times ([`Row::timings`]).
+    pub show_timings: bool,
 }
 
 impl Report {
@@ -90,8 +96,13 @@ impl Report {
 /// Reads the inputs of `request` and computes every metric they allow for each embedding,
 /// reporting the stages to `progress`.
 pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> {
-    progress.stage("reading the inputs", 1);
-    let (rows, label_names) = match &request.source {
+    let reading = StageTimer::new(progress);
+    reading.stage("reading the inputs", 1);
+    let read = |reading: StageTimer<'_>| {
+        progress.advance(1);
+        reading.finish()
+    };
+    let (mut rows, label_names, read_time) = match &request.source {
         Source::Arrays {
             embedding,
             batch,
@@ -112,15 +123,19 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                 Some(path) => Some(read_pre(path, n)?),
                 None => None,
             };
-            progress.advance(1);
+            let read_time = read(reading);
             let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
+            let (scores, timings) = timed(progress, |p| {
+                benchmark_with_progress(inputs, request.config, p)
+            })?;
             let row = Row {
                 name,
-                scores: benchmark_with_progress(inputs, request.config, progress)?,
+                scores,
                 neighbours: EXACT.into(),
+                timings,
             };
             // A code names itself: no names to keep (sample ids up to 4·10⁹ allowed).
-            (vec![row], Vec::new())
+            (vec![row], Vec::new(), read_time)
         }
         Source::H5ad {
             file,
@@ -145,39 +160,29 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             if let Some(graph) = &graph {
                 check_graph_is_of(graph, obsm, &file)?;
             }
-            progress.advance(1);
+            let read_time = read(reading);
             let mut rows = Vec::new();
             for key in obsm {
                 let embedding = file.obsm(key)?;
                 let inputs = inputs(&embedding, &batch, labels.as_deref(), pre.as_ref());
-                let row = match graph.as_ref().filter(|g| is_of(g, key, obsm)) {
-                    Some(given) => Row {
-                        name: key.clone(),
-                        scores: benchmark_with_graph(
-                            inputs,
-                            &given.graph,
-                            request.config,
-                            progress,
-                        )?,
-                        neighbours: obsp_words(given),
-                    },
-                    None => Row {
-                        name: key.clone(),
-                        scores: benchmark_with_progress(inputs, request.config, progress)?,
-                        neighbours: exact_words(graph.as_ref()),
-                    },
+                let given = graph.as_ref().filter(|g| is_of(g, key, obsm));
+                let (scores, timings) = timed(progress, |p| match given {
+                    Some(given) => benchmark_with_graph(inputs, &given.graph, request.config, p),
+                    None => benchmark_with_progress(inputs, request.config, p),
+                })?;
+                let row = Row {
+                    name: key.clone(),
+                    scores,
+                    neighbours: given.map_or_else(|| exact_words(graph.as_ref()), obsp_words),
+                    timings,
                 };
                 rows.push(row);
             }
             if let Some(GraphRow { key, name }) = graph_obsp {
                 let given = file.obsp(key)?;
-                let scores = benchmark_graph(
-                    &given.graph,
-                    &batch,
-                    labels.as_deref(),
-                    request.config,
-                    progress,
-                )?;
+                let (scores, timings) = timed(progress, |p| {
+                    benchmark_graph(&given.graph, &batch, labels.as_deref(), request.config, p)
+                })?;
                 rows.push(Row {
                     name: name.clone(),
                     scores,
@@ -186,16 +191,31 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
                          per cell (the fewest any cell has)",
                         given.graph.k()
                     ),
+                    timings,
                 });
             }
-            (rows, label_names)
+            (rows, label_names, read_time)
         }
     };
+    if let Some(first) = rows.first_mut() {
+        first.timings.splice(0..0, read_time);
+    }
     Ok(Report {
         rows,
         label_names,
         scaled: false,
+        show_timings: false,
     })
+}
+
+/// `compute`'s result and the wall time of each stage it reported (passed on to `progress`).
+fn timed<R>(
+    progress: &dyn Progress,
+    compute: impl FnOnce(&dyn Progress) -> diffbio_metrics::Result<R>,
+) -> Result<(R, Vec<(&'static str, f64)>)> {
+    let timer = StageTimer::new(progress);
+    let result = compute(&timer)?;
+    Ok((result, timer.finish()))
 }
 
 /// Whether the graph serves embedding `key`: the one it records as computed on, or the
@@ -289,7 +309,7 @@ fn columns(report: &Report) -> Vec<&'static Metric> {
 /// `kbet_per_label` (each cell type by name: its cells and acceptance rate, `null` when
 /// skipped), `neighbours` (the graph used), `skipped` (when any: each left-out metric's
 /// `metric` and `reason`, with `needs` and `has` when the graph had too few neighbours) and
-/// `min_max_scaled: true` when scaled.
+/// `min_max_scaled: true` when scaled, and `timings` (stage → wall seconds) when shown.
 pub fn to_json(report: &Report) -> String {
     use serde_json::{json, Map, Value};
     let rows: Map<String, Value> = report
@@ -324,6 +344,13 @@ pub fn to_json(report: &Report) -> String {
                     entry
                 });
                 row.insert("skipped".into(), skipped.collect());
+            }
+            if report.show_timings {
+                let timings = r
+                    .timings
+                    .iter()
+                    .map(|&(stage, t)| (stage.to_string(), t.into()));
+                row.insert("timings".into(), timings.collect::<Map<_, _>>().into());
             }
             if report.scaled {
                 row.insert("min_max_scaled".into(), true.into());
@@ -446,6 +473,27 @@ pub fn notes(report: &Report) -> String {
         notes += "min-max scaled across the embeddings (scib-metrics' min_max_scale=True)\n";
     }
     notes
+}
+
+/// Each row's stage times, a line per stage and the total, when [`Report::show_timings`].
+pub fn timings_table(report: &Report) -> String {
+    if !report.show_timings {
+        return String::new();
+    }
+    let width = (report.rows.iter().flat_map(|r| &r.timings))
+        .map(|(stage, _)| stage.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for row in &report.rows {
+        out += &format!("stage times of {} (wall seconds):\n", row.name);
+        for (stage, seconds) in &row.timings {
+            out += &format!("  {stage:<width$}  {seconds:>9.3}\n");
+        }
+        let total: f64 = row.timings.iter().map(|(_, t)| t).sum();
+        out += &format!("  {:<width$}  {total:>9.3}\n", "total");
+    }
+    out
 }
 
 /// Progress drawn on stderr: a bar per stage with its count, rate and time left. Nothing is

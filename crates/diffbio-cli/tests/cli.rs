@@ -447,6 +447,49 @@ fn per_cell_lisi_is_written_for_every_cell() {
     }
 }
 
+/// `--timings`: each stage's wall time, in JSON as a `timings` object per row (absent
+/// without the flag) and on stderr otherwise.
+#[test]
+fn timings_report_every_stage() {
+    let files = Files::new();
+    let labels = files.path("celltype.npy");
+    let labels = labels.to_str().unwrap();
+    let row = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--json", "--timings"],
+    ));
+    let timings = row["timings"].as_object().expect("a timings object");
+    for stage in [
+        "reading the inputs",
+        "exact kNN graph and label silhouettes",
+        "kBET",
+    ] {
+        let seconds = timings[stage].as_f64().unwrap_or(-1.0);
+        assert!(seconds >= 0.0, "{stage}: {timings:?}");
+    }
+    let plain = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--json"],
+    ));
+    assert!(!plain.contains_key("timings"));
+    let table = score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--timings", "--quiet"],
+    );
+    stdout(&table);
+    let err = String::from_utf8_lossy(&table.stderr);
+    assert!(
+        err.contains("stage times of x (wall seconds):") && err.contains("  total "),
+        "{err}"
+    );
+}
+
 #[test]
 fn missing_file() {
     let files = Files::new();

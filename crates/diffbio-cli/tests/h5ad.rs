@@ -376,6 +376,24 @@ fn a_graph_scored_alone_has_the_graph_metrics_and_lists_the_rest() {
     assert_eq!(row.scores.total, None);
 }
 
+/// Each row's stage times: the first row's begin with reading the inputs (shared); every row
+/// has the same computing stages, in order, each timed.
+#[test]
+fn rows_carry_their_stage_times() {
+    let report = run(h5ad_source("cells.h5ad", &["X_pca", "X_scvi"], None)).unwrap();
+    let stages =
+        |row: &diffbio_cli::Row| -> Vec<&str> { row.timings.iter().map(|t| t.0).collect() };
+    let (first, second) = (stages(&report.rows[0]), stages(&report.rows[1]));
+    assert_eq!(first[0], "reading the inputs");
+    assert_eq!(first[1..], second[..], "the same stages for each embedding");
+    assert!(
+        second.contains(&"kBET") && second.contains(&"k-means NMI/ARI"),
+        "{second:?}"
+    );
+    let times = report.rows.iter().flat_map(|r| &r.timings);
+    assert!(times.clone().all(|&(_, t)| t >= 0.0) && times.map(|t| t.1).sum::<f64>() > 0.0);
+}
+
 #[test]
 fn knn_obsp_of_another_embedding_is_refused() {
     let message = refusal(
