@@ -581,7 +581,9 @@ fn graph_scores(
         .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
         let (ilisi, batch_lisi_per_cell) = match &lisi_weights {
-            Some(w) => (Some(w.ilisi(batches)?), w.lisi(batches)?.per_cell),
+            Some(w) => w
+                .ilisi_and_per_cell(batches)
+                .map(|(s, cells)| (Some(s), cells))?,
             None => (None, Vec::new()),
         };
         Ok(Scores {
@@ -604,8 +606,8 @@ fn graph_scores(
                     .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
                     .transpose()?;
                 if let Some(w) = &lisi_weights {
-                    scores.clisi = Some(w.clisi(labels)?);
-                    scores.label_lisi_per_cell = w.lisi(labels)?.per_cell;
+                    let (clisi, per_cell) = w.clisi_and_per_cell(labels)?;
+                    (scores.clisi, scores.label_lisi_per_cell) = (Some(clisi), per_cell);
                 }
                 scores.graph_connectivity = connectivity_graph
                     .as_ref()

@@ -116,14 +116,26 @@ impl<'g> LisiWeights<'g> {
 
     /// See [`ilisi`].
     pub fn ilisi(&self, batches: &[u32]) -> Result<f64> {
-        let n_batches = at_least_two(batches, "batches")?;
-        Ok((median(&self.lisi(batches)?.per_cell) - 1.0) / (n_batches - 1) as f64)
+        Ok(self.ilisi_and_per_cell(batches)?.0)
     }
 
     /// See [`clisi`].
     pub fn clisi(&self, labels: &[u32]) -> Result<f64> {
+        Ok(self.clisi_and_per_cell(labels)?.0)
+    }
+
+    /// [`Self::ilisi`] and the per-cell LISI of the batches it summarises, from one pass.
+    pub(crate) fn ilisi_and_per_cell(&self, batches: &[u32]) -> Result<(f64, Vec<f64>)> {
+        let n_batches = at_least_two(batches, "batches")?;
+        let per_cell = self.lisi(batches)?.per_cell;
+        Ok(((median(&per_cell) - 1.0) / (n_batches - 1) as f64, per_cell))
+    }
+
+    /// [`Self::clisi`] and the per-cell LISI of the labels it summarises, from one pass.
+    pub(crate) fn clisi_and_per_cell(&self, labels: &[u32]) -> Result<(f64, Vec<f64>)> {
         let n_labels = at_least_two(labels, "labels")? as f64;
-        Ok((n_labels - median(&self.lisi(labels)?.per_cell)) / (n_labels - 1.0))
+        let per_cell = self.lisi(labels)?.per_cell;
+        Ok(((n_labels - median(&per_cell)) / (n_labels - 1.0), per_cell))
     }
 }
 
