@@ -9,7 +9,7 @@ use diffbio_pairwise::{any_at_most, by_distance_then_index, dispatch, TopK, Vect
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Points, Tile};
+use crate::pairwise::{centred_points, visit_pairs, Cells, PairVisitor, Points, Tile};
 use crate::progress::{Progress, Silent};
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
@@ -108,11 +108,12 @@ impl KnnGraph {
 }
 
 /// Exact kNN graph of a row-major `[n × dims]` embedding (f32 or f64), in parallel over
-/// tiles of cells. Squared distances come from matrix products in f64
-/// (`|x|² + |y|² − 2 x·y`, on centred points), which keep each cell's `k + 8` best
-/// candidates; those are re-measured in the direct form `Σ (x_i − x_j)²` and ordered by
-/// (distance, index). When the candidates' margin is smaller than the products' rounding
-/// bound, the cell's row is redone in the direct form, so the result is the exact graph.
+/// tiles of cells. Squared distances come from matrix products in f32
+/// (`|x|² + |y|² − 2 x·y`, on centred points) with a proven rounding bound b: each cell
+/// keeps as candidates its k nearest by those distances and every cell within 4b of the
+/// k-th; the candidates are re-measured in f64 in the direct form `Σ (x_i − x_j)²` and
+/// ordered by (distance, index). Every true neighbour is a candidate (its tiled distance
+/// is within 2b of the k-th's), so the result is the exact graph of the f64 distances.
 /// O(n²·d) time, O(n·(d + k)) memory. Errors: a length that is not a multiple of `dims`,
 /// k outside 1..n−1, non-finite values.
 ///
@@ -136,7 +137,7 @@ pub(crate) fn knn_of<T: EmbeddingValue>(
 ) -> Result<KnnGraph> {
     check_k(k, embedding.n())?;
     let points = centred_points(embedding);
-    Ok(knn_of_points_with(&points, k, &NoVisitor, progress).0)
+    Ok(knn_of_cells_with(&Cells::nearby(&points), k, &NoVisitor, progress).0)
 }
 
 /// `1 ≤ k ≤ n − 1`.
@@ -147,28 +148,25 @@ pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Extra candidates kept per cell beyond k, re-measured exactly.
-const CANDIDATE_MARGIN: usize = 8;
-
 /// The exact kNN graph of checked points (1 ≤ k < n).
 pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
-    knn_of_points_with(points, k, &NoVisitor, &Silent).0
+    knn_of_cells_with(&Cells::nearby(points), k, &NoVisitor, &Silent).0
 }
 
-/// The exact kNN graph of checked points (1 ≤ k < n) and, from the same pass over all
-/// pairs, `also`'s state of every block of cells; `progress` advances by the pass's tiles.
-pub(crate) fn knn_of_points_with<V: PairVisitor>(
-    points: &Points,
+/// The exact kNN graph of checked cells (1 ≤ k < n) and, from the same pass over all
+/// pairs, `also`'s state of every block of positions; `progress` advances by the pass's
+/// tiles.
+pub(crate) fn knn_of_cells_with<V: PairVisitor>(
+    cells: &Cells,
     k: usize,
     also: &V,
     progress: &dyn Progress,
 ) -> (KnnGraph, Vec<V::Block>) {
-    let keep = k + CANDIDATE_MARGIN;
     let (candidates, results): (Vec<BlockCandidates>, Vec<V::Block>) =
-        visit_pairs(points, &(NearestCandidates { keep }, also), progress)
+        visit_pairs(cells, &(NearestCandidates { cells, k }, also), progress)
             .into_iter()
             .unzip();
-    let blocks: Vec<(usize, Vec<TopK<f64>>)> = candidates
+    let blocks: Vec<(usize, Vec<TopK<f32>>)> = candidates
         .into_iter()
         .scan(0, |start, block| {
             let first = *start;
@@ -177,17 +175,21 @@ pub(crate) fn knn_of_points_with<V: PairVisitor>(
         })
         .collect();
     // Block by block, so each block's candidates are freed once its rows are exact.
-    let rows: Vec<Vec<(f64, usize)>> = blocks
+    let positions: Vec<Vec<(f64, usize)>> = blocks
         .into_par_iter()
         .flat_map_iter(|(start, block)| {
             block
                 .into_iter()
                 .enumerate()
-                .map(move |(t, candidates)| exact_row(points, start + t, k, candidates.finish()))
+                .map(move |(t, candidates)| exact_row(cells, start + t, k, candidates))
         })
         .collect();
-    let mut indices = Vec::with_capacity(points.n() * k);
-    let mut distances = Vec::with_capacity(points.n() * k);
+    let mut rows = vec![Vec::new(); cells.n()];
+    for (row, &i) in positions.into_iter().zip(cells.order()) {
+        rows[i] = row;
+    }
+    let mut indices = Vec::with_capacity(cells.n() * k);
+    let mut distances = Vec::with_capacity(cells.n() * k);
     for (d2, j) in rows.into_iter().flatten() {
         indices.push(j);
         distances.push(d2.sqrt());
@@ -200,18 +202,22 @@ pub(crate) fn knn_of_points_with<V: PairVisitor>(
     (graph, results)
 }
 
-/// Every cell's `keep` nearest candidates by tiled distance.
-struct NearestCandidates {
-    keep: usize,
+/// Every cell's candidates by tiled distance: its k nearest and those within 4 bounds of
+/// the k-th ([`Cells::tile_error_bound`]).
+struct NearestCandidates<'a> {
+    cells: &'a Cells<'a>,
+    k: usize,
 }
 
-impl PairVisitor for NearestCandidates {
+impl PairVisitor for NearestCandidates<'_> {
     type Block = BlockCandidates;
 
-    fn block(&self, cells: Range<usize>) -> BlockCandidates {
+    fn block(&self, positions: Range<usize>) -> BlockCandidates {
         BlockCandidates {
-            bars: vec![f64::INFINITY; cells.len()],
-            cells: cells.map(|_| TopK::new(self.keep)).collect(),
+            bars: vec![f32::INFINITY; positions.len()],
+            cells: positions
+                .map(|p| TopK::with_slack(self.k, candidate_slack(self.cells, p)))
+                .collect(),
         }
     }
 
@@ -259,14 +265,14 @@ impl Vectorised for OfferTile<'_> {
 /// The candidates of a block's cells, with their admission bars side by side so that a
 /// tile row is compared with them in vector registers.
 struct BlockCandidates {
-    bars: Vec<f64>,
-    cells: Vec<TopK<f64>>,
+    bars: Vec<f32>,
+    cells: Vec<TopK<f32>>,
 }
 
 impl BlockCandidates {
     /// Offers cell j to every cell t of the block at squared distance `distances[t]`.
     #[inline(always)]
-    fn offer_column(&mut self, j: usize, distances: &[f64]) {
+    fn offer_column(&mut self, j: usize, distances: &[f32]) {
         for (t0, chunk) in (0..).step_by(LANES).zip(distances.chunks(LANES)) {
             let bars = &self.bars[t0..t0 + chunk.len()];
             if any_at_most(chunk, bars) {
@@ -281,8 +287,17 @@ impl BlockCandidates {
     }
 }
 
-/// Distances checked at once against their bars: one vector comparison on AVX2.
-const LANES: usize = 8;
+/// Distances checked at once against their bars: one AVX-512 comparison of f32.
+const LANES: usize = 16;
+
+/// The slack of the candidates of the cell at `position`: 4 bounds b. A true neighbour j
+/// is within b of its f64 distance, which is at most the k-th tiled distance plus b, so
+/// its tiled distance is at most the k-th's plus 2b; the other 2b cover the rounding of
+/// the slack to f32 and of its sum with the k-th distance in f32 (a relative 2⁻²⁴ of a
+/// sum below 4(|y_p|² + max|y|²), far below 2b).
+fn candidate_slack(cells: &Cells, position: usize) -> f32 {
+    (4.0 * cells.tile_error_bound(position)) as f32
+}
 
 /// A pass that computes nothing besides the graph.
 struct NoVisitor;
@@ -295,27 +310,18 @@ impl PairVisitor for NoVisitor {
     fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &Tile) {}
 }
 
-/// The k best of a row's candidates by exact distance, or the whole row redone exactly
-/// when a non-candidate could still be within rounding of the k-th.
-fn exact_row(points: &Points, i: usize, k: usize, approx: Vec<(f64, usize)>) -> Vec<(f64, usize)> {
-    let cutoff = approx.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
-    let complete = approx.len() == points.n() - 1;
-    let mut exact: Vec<(f64, usize)> = approx
-        .iter()
-        .map(|&(_, j)| (points.direct_sq_distance(i, j), j))
+/// The k best of the candidates (tiled distance, position) of the cell at `position` by
+/// f64 distance in the direct form, ties by the smaller cell index: (squared distance,
+/// cell), ascending.
+fn exact_row(cells: &Cells, position: usize, k: usize, candidates: TopK<f32>) -> Vec<(f64, usize)> {
+    let (points, order) = (cells.points(), cells.order());
+    let i = order[position];
+    let mut exact: Vec<(f64, usize)> = candidates
+        .finish()
+        .into_iter()
+        .map(|(_, q)| (points.direct_sq_distance(i, order[q]), order[q]))
         .collect();
     exact.sort_unstable_by(by_distance_then_index);
     exact.truncate(k);
-    let kth = exact[k - 1].0;
-    if complete || kth < cutoff - points.tile_error_bound(i) {
-        return exact;
-    }
-    let mut all: Vec<(f64, usize)> = (0..points.n())
-        .filter(|&j| j != i)
-        .map(|j| (points.direct_sq_distance(i, j), j))
-        .collect();
-    all.select_nth_unstable_by(k - 1, by_distance_then_index);
-    all.truncate(k);
-    all.sort_unstable_by(by_distance_then_index);
-    all
+    exact
 }

@@ -6,12 +6,12 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use diffbio_pairwise::{dispatch, Vectorised};
+use diffbio_pairwise::{dispatch, lane_sum, Vectorised};
 
 use crate::embedding::{Embedding, EmbeddingValue};
-use crate::knn::{check_k, knn_of_points_with, KnnGraph};
+use crate::knn::{check_k, knn_of_cells_with, KnnGraph};
 use crate::labels::{at_least_two, dense, distinct, one_per_cell, sorted_distinct, Dense};
-use crate::pairwise::{centred_points, visit_pairs, PairVisitor, Tile};
+use crate::pairwise::{centred_points, visit_pairs, Cells, PairVisitor, Tile};
 use crate::progress::{Progress, Silent};
 
 /// Distance between cells for a silhouette.
@@ -36,7 +36,9 @@ pub enum Between {
 /// `[n × dims]` embedding: `a_i` the mean distance to the other cells of i's cluster,
 /// `b_i` per [`Between`]. Cells of singleton clusters get 0 (as scikit-learn).
 ///
-/// Euclidean: all pairs, by tiled matrix products in f64 (O(n²·d) time). Cosine: the mean
+/// Euclidean: all pairs, by tiled matrix products in f32 (O(n²·d) time; each distance
+/// within a relative few 10⁻⁷ of the f64 one, the sums in f64), cells visited in the order
+/// of their labels so that each sum is over runs of cells. Cosine: the mean
 /// cosine distance to a cluster is `1 − x̂_i·mean(x̂_j)`, so per-cluster sums of unit
 /// vectors give it in O(n·clusters·d). Memory O(n·d) either way.
 ///
@@ -69,8 +71,10 @@ fn silhouette_samples_of<T: EmbeddingValue>(
     let labels = &clusters.labels;
     Ok(match distance {
         Distance::Euclidean => {
-            let blocks = visit_pairs(&centred_points(embedding), &clusters, &Silent);
-            clusters.silhouettes(blocks, between)
+            let points = centred_points(embedding);
+            let cells = Cells::by_label(&points, labels);
+            let blocks = visit_pairs(&cells, &clusters.distance_sums(&cells), &Silent);
+            clusters.silhouettes(&cells, blocks, between)
         }
         Distance::Cosine => {
             let units: Vec<f64> = embedding
@@ -131,18 +135,29 @@ impl Clusters {
         }
     }
 
-    /// The silhouettes of every cell from the blocks of a [`PairVisitor`] pass.
-    fn silhouettes(&self, blocks: Vec<Vec<f64>>, between: Between) -> Vec<f64> {
+    /// The pass that sums every cell's distances to each cluster, over `cells` ordered by
+    /// these labels ([`Cells::by_label`]).
+    fn distance_sums(&self, cells: &Cells) -> ClusterDistanceSums {
+        ClusterDistanceSums {
+            labels: cells.order().iter().map(|&i| self.labels[i]).collect(),
+            clusters: self.sizes.len(),
+        }
+    }
+
+    /// The silhouettes of every cell from the blocks of a [`ClusterDistanceSums`] pass
+    /// over `cells`.
+    fn silhouettes(&self, cells: &Cells, blocks: Vec<Vec<f64>>, between: Between) -> Vec<f64> {
         let clusters = self.sizes.len();
-        let mut silhouettes = Vec::with_capacity(self.labels.len());
+        let mut silhouettes = vec![0.0; self.labels.len()];
+        let mut positions = cells.order().iter();
         let mut sums = vec![0.0; clusters];
         for block in blocks {
             let len = block.len() / clusters;
-            for t in 0..len {
+            for (t, &i) in (0..len).zip(positions.by_ref()) {
                 sums.iter_mut()
                     .zip(block.iter().skip(t).step_by(len))
                     .for_each(|(s, &b)| *s = b);
-                silhouettes.push(self.silhouette(silhouettes.len(), &sums, between));
+                silhouettes[i] = self.silhouette(i, &sums, between);
             }
         }
         silhouettes
@@ -174,18 +189,35 @@ impl Clusters {
     }
 }
 
-/// Every cell's Euclidean distances to the cells of each cluster, summed: per block,
-/// `sums[c · len + t]` for cluster c and the block's cell t.
-impl PairVisitor for Clusters {
+/// Every cell's Euclidean distances to the cells of each cluster, summed, over cells in
+/// the order of their clusters: per block, `sums[c · len + t]` for cluster c and the
+/// block's cell t.
+struct ClusterDistanceSums {
+    /// The cluster of each position.
+    labels: Vec<usize>,
+    clusters: usize,
+}
+
+impl PairVisitor for ClusterDistanceSums {
     type Block = Vec<f64>;
 
-    fn block(&self, cells: Range<usize>) -> Vec<f64> {
-        vec![0.0; cells.len() * self.sizes.len()]
+    fn block(&self, positions: Range<usize>) -> Vec<f64> {
+        vec![0.0; positions.len() * self.clusters]
     }
 
     fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &Tile) {
+        let column_labels = &self.labels[tile.columns.clone()];
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for end in 1..=column_labels.len() {
+            if end == column_labels.len() || column_labels[end] != column_labels[start] {
+                runs.push((column_labels[start], start..end));
+                start = end;
+            }
+        }
         dispatch(TileDistanceSums {
             labels: &self.labels,
+            runs: &runs,
             rows,
             columns,
             tile,
@@ -193,10 +225,11 @@ impl PairVisitor for Clusters {
     }
 }
 
-/// Adds a tile's distances to the per-cluster sums of its row cells and (off the diagonal)
-/// of its column cells.
+/// Adds a tile's distances to the per-cluster sums of its row cells (a sum per run of
+/// columns of one cluster) and, off the diagonal, of its column cells.
 struct TileDistanceSums<'a> {
     labels: &'a [usize],
+    runs: &'a [(usize, Range<usize>)],
     rows: &'a mut [f64],
     columns: Option<&'a mut Vec<f64>>,
     tile: &'a Tile<'a>,
@@ -209,27 +242,27 @@ impl Vectorised for TileDistanceSums<'_> {
     fn run(self) {
         let Self {
             labels,
+            runs,
             rows,
             mut columns,
             tile,
         } = self;
         let (height, width) = (tile.rows.len(), tile.columns.len());
-        let column_labels = &labels[tile.columns.clone()];
-        let mut roots = vec![0.0f64; width];
-        for (a, (i, distances)) in tile.rows().enumerate() {
+        let mut roots = vec![0.0f32; width];
+        for (a, (p, distances)) in tile.rows().enumerate() {
             // Square roots in one vectorised pass, then summed per cluster.
             for (root, &d2) in roots.iter_mut().zip(distances) {
                 *root = d2.sqrt();
             }
             match columns.as_deref_mut() {
-                None => roots[a] = 0.0, // the diagonal tile: cell i itself
-                Some(columns) => columns[labels[i] * width..][..width]
+                None => roots[a] = 0.0, // the diagonal tile: cell p itself
+                Some(columns) => columns[labels[p] * width..][..width]
                     .iter_mut()
                     .zip(&roots)
-                    .for_each(|(sum, root)| *sum += root),
+                    .for_each(|(sum, &root)| *sum += f64::from(root)),
             }
-            for (&root, &c) in roots.iter().zip(column_labels) {
-                rows[c * height + a] += root;
+            for (c, run) in runs {
+                rows[c * height + a] += lane_sum(&roots[run.clone()]);
             }
         }
     }
@@ -270,8 +303,12 @@ pub(crate) fn knn_and_label_silhouettes<T: EmbeddingValue>(
     at_least_two(labels, "labels")?;
     let clusters = Clusters::new(labels);
     let points = centred_points(embedding);
-    let (graph, blocks) = knn_of_points_with(&points, k, &clusters, progress);
-    Ok((graph, clusters.silhouettes(blocks, Between::Nearest)))
+    let cells = Cells::by_label(&points, &clusters.labels);
+    let (graph, blocks) = knn_of_cells_with(&cells, k, &clusters.distance_sums(&cells), progress);
+    Ok((
+        graph,
+        clusters.silhouettes(&cells, blocks, Between::Nearest),
+    ))
 }
 
 /// `(mean + 1) / 2` of silhouettes.

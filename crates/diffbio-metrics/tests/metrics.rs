@@ -133,8 +133,9 @@ fn knn_is_exact_with_ties_broken_by_index() {
         (1500, 4, 12, 0.0),
         (1100, 3, 9, 3.0e4),
     ] {
-        // Integer coordinates: many exactly tied distances; the offset makes the tiled
-        // products' rounding larger than the gaps, so rows fall back to the direct form.
+        // Integer coordinates: many exactly tied distances, all within the slack of the
+        // rounded tiles; the offset is removed by centring (else the products' rounding
+        // would exceed the gaps between distances).
         let x: Vec<f32> = (0..n * d).map(|_| rng.below(4) as f32 + offset).collect();
         let g = knn(&x, d, k).unwrap();
         for i in 0..n {
@@ -537,8 +538,10 @@ fn euclidean_silhouettes_match_their_definition_across_tiles() {
             let got = silhouette_samples(&x, d, &labels, Distance::Euclidean, between).unwrap();
             let want = brute_force_silhouettes(&x, d, &labels, between);
             assert_eq!(got[n / 2], 0.0);
+            // The distances come from f32 tiles, each within a relative few 1e-7 of f64's
+            // (2.6e-7 at most measured here, on these low-dimensional normals).
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() < 1e-12, "n {n} cell {i}: {g} vs {w}");
+                assert!((g - w).abs() < 1e-6, "n {n} cell {i}: {g} vs {w}");
             }
         }
     }

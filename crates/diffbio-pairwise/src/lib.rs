@@ -3,7 +3,8 @@
 //!
 //! - [`Points`]: tiles of squared Euclidean distances as matrix products (`gemm`);
 //! - [`TopK`]: the exact k smallest (distance, index) pairs, ties by the smaller index;
-//! - [`dispatch`] / [`Vectorised`]: loops compiled for the CPU's SIMD width, with
+//! - [`dispatch`] / [`Vectorised`]: loops compiled for the CPU's SIMD width
+//!   ([`simd_level`], narrowed by `DIFFBIO_SIMD`), with
 //!   denormals flushed ([`FlushDenormals`]), and the [`lane_sum`] / [`lane_dot`] and
 //!   [`FastExp`] that vectorise inside them;
 //! - [`Real`]: the float trait all of it is generic over.
@@ -22,6 +23,9 @@ mod top_k;
 pub use denormals::FlushDenormals;
 pub use fast_exp::FastExp;
 pub use real::Real;
-pub use simd::{dispatch, for_each_lane, lane_dot, lane_sum, Vectorised, LANES};
+pub use simd::{
+    dispatch, for_each_lane, lane_dot, lane_sum, simd_level, SimdLevel, Vectorised, LANES,
+    SIMD_VARIABLE,
+};
 pub use tile::Points;
 pub use top_k::{any_at_most, by_distance_then_index, TopK};

@@ -14,9 +14,8 @@ pub trait Vectorised {
     fn run(self) -> Self::Output;
 }
 
-/// Runs `work` compiled for the widest SIMD instruction set pulp dispatches to on this CPU
-/// (AVX2 + FMA, or the x86-64 baseline: pulp's AVX-512 level is a feature left off, as it
-/// measured slower here), with denormals flushed to zero ([`crate::FlushDenormals`]).
+/// Runs `work` compiled for the instruction set of [`simd_level`] (AVX-512, AVX2 + FMA, or
+/// the x86-64 baseline), with denormals flushed to zero ([`crate::FlushDenormals`]).
 #[inline(always)]
 pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
     struct Dispatched<W>(W);
@@ -28,11 +27,74 @@ pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
             self.0.run()
         }
     }
-    pulp::Arch::new().dispatch(Dispatched(work))
+    arch().dispatch(Dispatched(work))
 }
 
-/// Independent partial sums per reduction: four AVX2 registers of f64, two of f32, enough
-/// to hide the adds' latency. (For the f32 batch-mixing sums 8 lanes measured 40 % slower
+/// An instruction set [`dispatch`] compiles for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    /// The x86-64 baseline (SSE2), or the target's own baseline elsewhere.
+    Scalar,
+    /// AVX2 with FMA (x86-64-v3).
+    Avx2,
+    /// AVX-512 F/BW/CD/DQ/VL (x86-64-v4).
+    Avx512,
+}
+
+/// The environment variable that narrows [`simd_level`]: `avx512`, `avx2` or `scalar`.
+pub const SIMD_VARIABLE: &str = "DIFFBIO_SIMD";
+
+/// The instruction set of [`dispatch`]: the widest this CPU has, or no wider than the one
+/// [`SIMD_VARIABLE`] names, read once per process (so that tests and benchmarks run the
+/// narrower paths on a wide machine). An unknown name is reported on stderr and ignored.
+/// The matrix products of [`crate::Points`] are `gemm`'s, which chooses its own kernels
+/// by the CPU.
+pub fn simd_level() -> SimdLevel {
+    match arch() {
+        #[cfg(target_arch = "x86_64")]
+        pulp::Arch::V4(_) => SimdLevel::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        pulp::Arch::V3(_) => SimdLevel::Avx2,
+        _ => SimdLevel::Scalar,
+    }
+}
+
+fn arch() -> pulp::Arch {
+    static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
+    *ARCH.get_or_init(|| {
+        let widest = pulp::Arch::new();
+        let cap = match std::env::var(SIMD_VARIABLE).as_deref() {
+            Err(_) | Ok("avx512") => return widest,
+            Ok("avx2") => SimdLevel::Avx2,
+            Ok("scalar") => SimdLevel::Scalar,
+            Ok(other) => {
+                eprintln!("{SIMD_VARIABLE}={other} is not avx512, avx2 or scalar: ignored");
+                return widest;
+            }
+        };
+        narrowed(widest, cap)
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn narrowed(widest: pulp::Arch, cap: SimdLevel) -> pulp::Arch {
+    match (cap, pulp::x86::V3::try_new()) {
+        (SimdLevel::Avx2, Some(v3)) if !matches!(widest, pulp::Arch::Scalar) => pulp::Arch::V3(v3),
+        (SimdLevel::Avx512, _) => widest,
+        _ => pulp::Arch::Scalar,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn narrowed(widest: pulp::Arch, cap: SimdLevel) -> pulp::Arch {
+    match cap {
+        SimdLevel::Scalar => pulp::Arch::Scalar,
+        _ => widest,
+    }
+}
+
+/// Independent partial sums per reduction: four AVX2 registers of f64, two of f32 (two and
+/// one on AVX-512), enough to hide the adds' latency. (For the f32 batch-mixing sums 8 lanes measured 40 % slower
 /// than 16 or 32, which were alike.)
 pub const LANES: usize = 16;
 
@@ -101,7 +163,23 @@ fn lane_dot_by<T: Real>(a: &[T], b: &[T], term: impl Fn(T, T) -> T) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{dispatch, lane_dot, lane_sum, Vectorised};
+    use super::{dispatch, lane_dot, lane_sum, simd_level, SimdLevel, Vectorised, SIMD_VARIABLE};
+
+    /// CI runs the suites again under `DIFFBIO_SIMD=avx2` and `=scalar`: the switch must
+    /// have taken effect, or those runs test the widest path twice.
+    #[test]
+    fn the_simd_variable_narrows_the_level() {
+        let cap = match std::env::var(SIMD_VARIABLE).as_deref() {
+            Ok("avx2") => SimdLevel::Avx2,
+            Ok("scalar") => SimdLevel::Scalar,
+            _ => SimdLevel::Avx512,
+        };
+        assert!(simd_level() <= cap, "{:?} under {cap:?}", simd_level());
+        #[cfg(target_arch = "x86_64")]
+        if cap == SimdLevel::Avx2 && std::arch::is_x86_feature_detected!("fma") {
+            assert_eq!(simd_level(), SimdLevel::Avx2);
+        }
+    }
 
     struct LaneSum<'a>(&'a [f64]);
 

@@ -71,6 +71,16 @@ impl<T: Real> Points<T> {
         &self.values[range.start * self.dims..range.end * self.dims]
     }
 
+    /// `|x_i|²`, as summed in `T`.
+    pub fn sq_norm(&self, i: usize) -> T {
+        self.sq_norms[i]
+    }
+
+    /// The largest `|x_i|²`.
+    pub fn largest_sq_norm(&self) -> f64 {
+        self.largest_sq_norm
+    }
+
     /// `Σ (x_i − x_j)²` in the direct form: exact to rounding, whatever the norms.
     pub fn direct_sq_distance(&self, i: usize, j: usize) -> T {
         self.row(i)

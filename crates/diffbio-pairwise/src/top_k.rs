@@ -10,36 +10,56 @@ pub fn by_distance_then_index<T: Real>(a: &(T, usize), b: &(T, usize)) -> Orderi
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
-/// Distances compared at once with the admission bar: one vector comparison on AVX2 (f64).
-const CHUNK: usize = 8;
+/// Distances compared at once with the admission bar: one AVX-512 comparison of f32 (two of
+/// f64).
+const CHUNK: usize = 16;
 
 /// The `keep` smallest (distance, index) pairs offered, in the total order
 /// [`by_distance_then_index`], in amortised O(1) per offer: a buffer that is cut back to
-/// `keep` (a selection) whenever it grows by half, which raises the admission bar. Offers
+/// `keep` (a selection) whenever it grows by half, which lowers the admission bar. Offers
 /// above the bar are rejected by a vectorised comparison, so a row of a distance tile costs
 /// about one comparison per entry.
+///
+/// [`TopK::with_slack`] also keeps every pair closer than the keep-th plus a slack: the
+/// candidates an exact search re-measures when the distances offered are rounded.
 ///
 /// ```
 /// use diffbio_pairwise::TopK;
 /// let mut top = TopK::new(2);
 /// top.offer_row(10, &[3.0f32, 1.0, 2.0, 1.0], 12); // column 12 is the row itself
 /// assert_eq!(top.finish(), [(1.0, 11), (1.0, 13)]); // ties by index
+///
+/// let mut near = TopK::with_slack(1, 1.5);
+/// near.offer_row(0, &[3.0f32, 1.0, 2.0, 2.6], usize::MAX);
+/// assert_eq!(near.finish(), [(1.0, 1), (2.0, 2)]); // 2.6 is not below 1.0 + 1.5
 /// ```
 #[derive(Debug, Clone)]
 pub struct TopK<T> {
     keep: usize,
+    slack: T,
     bar: T,
+    /// The buffer's length at which it is cut next.
+    cut_at: usize,
     pairs: Vec<(T, usize)>,
 }
 
 impl<T: Real> TopK<T> {
     /// An empty selection of the `keep ≥ 1` smallest.
     pub fn new(keep: usize) -> Self {
+        Self::with_slack(keep, T::default())
+    }
+
+    /// An empty selection of the `keep ≥ 1` smallest and of every pair whose distance is
+    /// below the keep-th's plus `slack ≥ 0` (the sum rounded in `T`).
+    pub fn with_slack(keep: usize, slack: T) -> Self {
         assert!(keep > 0, "keep at least one pair");
+        let cut_at = keep + keep.div_ceil(2);
         Self {
             keep,
+            slack,
             bar: T::INFINITY,
-            pairs: Vec::with_capacity(Self::capacity(keep)),
+            cut_at,
+            pairs: Vec::with_capacity(cut_at),
         }
     }
 
@@ -70,26 +90,34 @@ impl<T: Real> TopK<T> {
     #[inline(always)]
     pub fn admit(&mut self, dist: T, index: usize) {
         self.pairs.push((dist, index));
-        if self.pairs.len() == Self::capacity(self.keep) {
+        if self.pairs.len() == self.cut_at {
             self.cut();
         }
     }
 
-    fn capacity(keep: usize) -> usize {
-        keep + keep.div_ceil(2)
-    }
-
+    /// Back to the `keep` smallest and those within the slack of the keep-th; the next cut
+    /// when the buffer has grown by half of `keep` again.
     #[cold]
     fn cut(&mut self) {
         if self.pairs.len() > self.keep {
             self.pairs
                 .select_nth_unstable_by(self.keep - 1, by_distance_then_index);
-            self.pairs.truncate(self.keep);
-            self.bar = self.pairs[self.keep - 1].0;
+            let limit = self.pairs[self.keep - 1].0 + self.slack;
+            let mut kept = self.keep;
+            for t in self.keep..self.pairs.len() {
+                if self.pairs[t].0 < limit {
+                    self.pairs.swap(kept, t);
+                    kept += 1;
+                }
+            }
+            self.pairs.truncate(kept);
+            self.bar = limit;
+            self.cut_at = kept + self.keep.div_ceil(2);
         }
     }
 
-    /// The smallest `min(keep, offered)` pairs, ascending in [`by_distance_then_index`].
+    /// The smallest `min(keep, offered)` pairs and (with a slack) every pair below the
+    /// keep-th's distance plus the slack, ascending in [`by_distance_then_index`].
     pub fn finish(mut self) -> Vec<(T, usize)> {
         self.cut();
         self.pairs.sort_unstable_by(by_distance_then_index);
@@ -140,8 +168,21 @@ mod tests {
                 .filter(|&(_, j)| j != skip)
                 .collect();
             want.sort_by(by_distance_then_index);
-            want.truncate(keep);
-            assert_eq!(top.finish(), want, "len {len}, keep {keep}");
+            for slack in [0.0f32, 0.3, 1.0, 2.5] {
+                let mut top = TopK::with_slack(keep, slack);
+                for (start, row) in (0..).step_by(13).zip(values.chunks(13)) {
+                    top.offer_row(start, row, skip);
+                }
+                let mut near = want.clone();
+                if let Some(&(kth, _)) = want.get(keep - 1) {
+                    let limit = kth + slack;
+                    near = (0..want.len())
+                        .filter(|&t| t < keep || want[t].0 < limit)
+                        .map(|t| want[t])
+                        .collect();
+                }
+                assert_eq!(top.finish(), near, "len {len}, keep {keep}, slack {slack}");
+            }
         }
     }
 }
