@@ -166,34 +166,45 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor>(
         visit_pairs(cells, &(NearestCandidates { cells, k }, also), progress)
             .into_iter()
             .unzip();
-    let blocks: Vec<(usize, Vec<TopK<f32>>)> = candidates
-        .into_iter()
-        .scan(0, |start, block| {
-            let first = *start;
-            *start += block.cells.len();
-            Some((first, block.cells))
-        })
-        .collect();
-    // Block by block, so each block's candidates are freed once its rows are exact.
-    let positions: Vec<Vec<(f64, usize)>> = blocks
+    let candidates: Vec<TopK<f32>> = candidates.into_iter().flat_map(|b| b.cells).collect();
+    // Each position's row (squared distance, cell), each candidate list freed once used;
+    // then the rows in the order of cells.
+    let mut squared = vec![0.0f64; cells.n() * k];
+    let mut neighbours = vec![0u32; cells.n() * k];
+    candidates
         .into_par_iter()
-        .flat_map_iter(|(start, block)| {
-            block
+        .zip(squared.par_chunks_mut(k).zip(neighbours.par_chunks_mut(k)))
+        .enumerate()
+        .for_each(|(position, (candidates, (squared, neighbours)))| {
+            for (t, (d2, j)) in exact_row(cells, position, k, candidates)
                 .into_iter()
                 .enumerate()
-                .map(move |(t, candidates)| exact_row(cells, start + t, k, candidates))
-        })
-        .collect();
-    let mut rows = vec![Vec::new(); cells.n()];
-    for (row, &i) in positions.into_iter().zip(cells.order()) {
-        rows[i] = row;
+            {
+                squared[t] = d2;
+                neighbours[t] = j as u32;
+            }
+        });
+    let mut position_of = vec![0usize; cells.n()];
+    for (position, &i) in cells.order().iter().enumerate() {
+        position_of[i] = position;
     }
-    let mut indices = Vec::with_capacity(cells.n() * k);
-    let mut distances = Vec::with_capacity(cells.n() * k);
-    for (d2, j) in rows.into_iter().flatten() {
-        indices.push(j);
-        distances.push(d2.sqrt());
-    }
+    let mut indices = vec![0usize; cells.n() * k];
+    let mut distances = vec![0.0f64; cells.n() * k];
+    indices
+        .par_chunks_mut(k)
+        .zip(distances.par_chunks_mut(k))
+        .zip(&position_of)
+        .for_each(|((indices, distances), &position)| {
+            let row = position * k..(position + 1) * k;
+            for ((index, distance), (&j, &d2)) in indices
+                .iter_mut()
+                .zip(distances.iter_mut())
+                .zip(neighbours[row.clone()].iter().zip(&squared[row]))
+            {
+                *index = j as usize;
+                *distance = d2.sqrt();
+            }
+        });
     let graph = KnnGraph {
         k,
         indices,

@@ -40,7 +40,8 @@ pub struct TopK<T> {
     bar: T,
     /// The buffer's length at which it is cut next.
     cut_at: usize,
-    pairs: Vec<(T, usize)>,
+    /// (distance, index) with 32-bit indices: half the memory of the candidates.
+    pairs: Vec<(T, u32)>,
 }
 
 impl<T: Real> TopK<T> {
@@ -86,9 +87,10 @@ impl<T: Real> TopK<T> {
     }
 
     /// Offers one pair; the caller has checked `dist <= self.bar()` (others are harmless
-    /// but cost a slot until the next cut).
+    /// but cost a slot until the next cut). Indices are below 2³².
     #[inline(always)]
     pub fn admit(&mut self, dist: T, index: usize) {
+        let index = u32::try_from(index).expect("indices below 2^32");
         self.pairs.push((dist, index));
         if self.pairs.len() == self.cut_at {
             self.cut();
@@ -100,8 +102,9 @@ impl<T: Real> TopK<T> {
     #[cold]
     fn cut(&mut self) {
         if self.pairs.len() > self.keep {
-            self.pairs
-                .select_nth_unstable_by(self.keep - 1, by_distance_then_index);
+            self.pairs.select_nth_unstable_by(self.keep - 1, |a, b| {
+                a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+            });
             let limit = self.pairs[self.keep - 1].0 + self.slack;
             let mut kept = self.keep;
             for t in self.keep..self.pairs.len() {
@@ -113,6 +116,9 @@ impl<T: Real> TopK<T> {
             self.pairs.truncate(kept);
             self.bar = limit;
             self.cut_at = kept + self.keep.div_ceil(2);
+            // Room for exactly the pairs up to the next cut (growth by doubling could leave
+            // half the buffer unused, a gigabyte at a million cells).
+            self.pairs.reserve_exact(self.cut_at - self.pairs.len());
         }
     }
 
@@ -120,8 +126,13 @@ impl<T: Real> TopK<T> {
     /// keep-th's distance plus the slack, ascending in [`by_distance_then_index`].
     pub fn finish(mut self) -> Vec<(T, usize)> {
         self.cut();
-        self.pairs.sort_unstable_by(by_distance_then_index);
-        self.pairs
+        let mut pairs: Vec<(T, usize)> = self
+            .pairs
+            .into_iter()
+            .map(|(dist, index)| (dist, index as usize))
+            .collect();
+        pairs.sort_unstable_by(by_distance_then_index);
+        pairs
     }
 }
 
