@@ -1,5 +1,7 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
+use std::borrow::Cow;
+
 use crate::clustering::nmi_ari_kmeans_of;
 use crate::connectivity::graph_connectivity;
 use crate::embedding::{Embedding, EmbeddingValue};
@@ -532,6 +534,16 @@ fn score_all<T: EmbeddingValue>(
     Ok(scores)
 }
 
+/// The graph's first `k ≤ graph.k()` neighbours of every cell: the graph itself when that
+/// is all of them.
+fn prefix_graph(graph: &KnnGraph, k: usize) -> Result<Cow<'_, KnnGraph>> {
+    Ok(if k == graph.k() {
+        Cow::Borrowed(graph)
+    } else {
+        Cow::Owned(graph.truncate(k)?)
+    })
+}
+
 /// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
 /// connectivity, kBET), each on a prefix of every cell's neighbours; one needing more
 /// neighbours than the graph has, or undefined on the labels, is listed in `skipped`.
@@ -548,35 +560,39 @@ fn graph_scores(
     }
     let lisi_k = LISI_NEIGHBORS.min(graph.n().saturating_sub(1));
     let mut skipped = Vec::new();
-    // The graph cut to `k` neighbours, or `None` (and `metric` skipped) when it has fewer.
-    let mut within = |metric: &'static str, k: usize| -> Result<Option<KnnGraph>> {
+    // `k` when the graph has that many neighbours, else `None` (and `metric` skipped).
+    let mut within = |metric: &'static str, k: usize| -> Option<usize> {
         if k > graph.k() {
             let reason = SkipReason::TooFewNeighbours {
                 needs: k,
                 has: graph.k(),
             };
             skipped.push(Skipped { metric, reason });
-            return Ok(None);
+            return None;
         }
-        graph.truncate(k).map(Some)
+        Some(k)
     };
-    let entropy_graph = within("batch_entropy", config.n_neighbors)?;
-    let lisi_graph = within("ilisi", lisi_k)?;
-    let (accuracy_graph, connectivity_graph, kbet_graph) = match labels {
+    let entropy_k = within("batch_entropy", config.n_neighbors);
+    let lisi_within = within("ilisi", lisi_k);
+    let (accuracy_k, connectivity_k, kbet_k) = match labels {
         Some(_) => {
-            if lisi_graph.is_none() {
-                within("clisi", lisi_k)?;
+            if lisi_within.is_none() {
+                within("clisi", lisi_k);
             }
             (
-                within("knn_accuracy", config.accuracy_neighbors)?,
-                within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k))?,
-                within("kbet", KBET_NEIGHBORS.min(lisi_k))?,
+                within("knn_accuracy", config.accuracy_neighbors),
+                within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
+                within("kbet", KBET_NEIGHBORS.min(lisi_k)),
             )
         }
         None => (None, None, None),
     };
+    // Each metric's prefix of the graph, made only while that metric runs (a copy of the
+    // graph per metric, all alive at once, took gigabytes at a million cells).
+    let prefix = |k: usize| prefix_graph(graph, k);
+    let lisi_graph = lisi_within.map(prefix).transpose()?;
     let lisi_weights = lisi_graph
-        .as_ref()
+        .as_deref()
         .map(|g| step(progress, "LISI weights", || LisiWeights::new(g)))
         .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
@@ -587,9 +603,8 @@ fn graph_scores(
             None => (None, Vec::new()),
         };
         Ok(Scores {
-            batch_entropy: entropy_graph
-                .as_ref()
-                .map(|g| batch_entropy(g, batches).map(|e| e.mean))
+            batch_entropy: entropy_k
+                .map(|k| batch_entropy(&*prefix(k)?, batches).map(|e| e.mean))
                 .transpose()?,
             ilisi,
             batch_lisi_per_cell,
@@ -601,22 +616,21 @@ fn graph_scores(
             progress,
             "kNN accuracy, cLISI, graph connectivity",
             || -> Result<()> {
-                scores.knn_accuracy = accuracy_graph
-                    .as_ref()
-                    .map(|g| knn_accuracy(g, labels).map(|a| a.mean))
+                scores.knn_accuracy = accuracy_k
+                    .map(|k| knn_accuracy(&*prefix(k)?, labels).map(|a| a.mean))
                     .transpose()?;
                 if let Some(w) = &lisi_weights {
                     let (clisi, per_cell) = w.clisi_and_per_cell(labels)?;
                     (scores.clisi, scores.label_lisi_per_cell) = (Some(clisi), per_cell);
                 }
-                scores.graph_connectivity = connectivity_graph
-                    .as_ref()
-                    .map(|g| graph_connectivity(g, labels))
+                scores.graph_connectivity = connectivity_k
+                    .map(|k| graph_connectivity(&*prefix(k)?, labels))
                     .transpose()?;
                 Ok(())
             },
         )?;
-        if let Some(kbet_graph) = kbet_graph {
+        if let Some(k) = kbet_k {
+            let kbet_graph = prefix(k)?;
             let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));
             if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
                 scores.kbet = Some(result.score);
