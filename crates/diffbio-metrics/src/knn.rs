@@ -166,42 +166,24 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor>(
         visit_pairs(cells, &(NearestCandidates { cells, k }, also), progress)
             .into_iter()
             .unzip();
-    let candidates: Vec<TopK<f32>> = candidates.into_iter().flat_map(|b| b.cells).collect();
-    // Each position's row (squared distance, cell), each candidate list freed once used;
-    // then the rows in the order of cells.
-    let mut squared = vec![0.0f64; cells.n() * k];
-    let mut neighbours = vec![0u32; cells.n() * k];
-    candidates
-        .into_par_iter()
-        .zip(squared.par_chunks_mut(k).zip(neighbours.par_chunks_mut(k)))
-        .enumerate()
-        .for_each(|(position, (candidates, (squared, neighbours)))| {
-            for (t, (d2, j)) in exact_row(cells, position, k, candidates)
-                .into_iter()
-                .enumerate()
-            {
-                squared[t] = d2;
-                neighbours[t] = j as u32;
-            }
-        });
-    let mut position_of = vec![0usize; cells.n()];
-    for (position, &i) in cells.order().iter().enumerate() {
-        position_of[i] = position;
-    }
+    // Each cell's candidates, in the order of cells: its row of the graph is then written
+    // in place, and each candidate list freed once used.
+    let mut candidates: Vec<(usize, TopK<f32>)> = cells
+        .order()
+        .iter()
+        .copied()
+        .zip(candidates.into_iter().flat_map(|b| b.cells))
+        .collect();
+    candidates.sort_unstable_by_key(|&(i, _)| i);
     let mut indices = vec![0usize; cells.n() * k];
     let mut distances = vec![0.0f64; cells.n() * k];
-    indices
-        .par_chunks_mut(k)
-        .zip(distances.par_chunks_mut(k))
-        .zip(&position_of)
-        .for_each(|((indices, distances), &position)| {
-            let row = position * k..(position + 1) * k;
-            for ((index, distance), (&j, &d2)) in indices
-                .iter_mut()
-                .zip(distances.iter_mut())
-                .zip(neighbours[row.clone()].iter().zip(&squared[row]))
-            {
-                *index = j as usize;
+    candidates
+        .into_par_iter()
+        .zip(indices.par_chunks_mut(k).zip(distances.par_chunks_mut(k)))
+        .for_each(|((i, candidates), (indices, distances))| {
+            let row = exact_row(cells, i, k, candidates);
+            for ((index, distance), (d2, j)) in indices.iter_mut().zip(distances).zip(row) {
+                *index = j;
                 *distance = d2.sqrt();
             }
         });
@@ -321,12 +303,10 @@ impl PairVisitor for NoVisitor {
     fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &Tile) {}
 }
 
-/// The k best of the candidates (tiled distance, position) of the cell at `position` by
-/// f64 distance in the direct form, ties by the smaller cell index: (squared distance,
-/// cell), ascending.
-fn exact_row(cells: &Cells, position: usize, k: usize, candidates: TopK<f32>) -> Vec<(f64, usize)> {
+/// The k best of cell i's candidates (tiled distance, position) by f64 distance in the
+/// direct form, ties by the smaller cell index: (squared distance, cell), ascending.
+fn exact_row(cells: &Cells, i: usize, k: usize, candidates: TopK<f32>) -> Vec<(f64, usize)> {
     let (points, order) = (cells.points(), cells.order());
-    let i = order[position];
     let mut exact: Vec<(f64, usize)> = candidates
         .finish()
         .into_iter()

@@ -206,15 +206,14 @@ impl PairVisitor for ClusterDistanceSums {
     }
 
     fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &Tile) {
-        let column_labels = &self.labels[tile.columns.clone()];
-        let mut runs = Vec::new();
         let mut start = 0;
-        for end in 1..=column_labels.len() {
-            if end == column_labels.len() || column_labels[end] != column_labels[start] {
-                runs.push((column_labels[start], start..end));
-                start = end;
-            }
-        }
+        let runs: Vec<(usize, Range<usize>)> = self.labels[tile.columns.clone()]
+            .chunk_by(|a, b| a == b)
+            .map(|run| {
+                start += run.len();
+                (run[0], start - run.len()..start)
+            })
+            .collect();
         dispatch(TileDistanceSums {
             labels: &self.labels,
             runs: &runs,

@@ -61,41 +61,32 @@ pub fn simd_level() -> SimdLevel {
 
 fn arch() -> pulp::Arch {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
-    *ARCH.get_or_init(|| {
-        let widest = pulp::Arch::new();
-        let cap = match std::env::var(SIMD_VARIABLE).as_deref() {
-            Err(_) | Ok("avx512") => return widest,
-            Ok("avx2") => SimdLevel::Avx2,
-            Ok("scalar") => SimdLevel::Scalar,
-            Ok(other) => {
-                eprintln!("{SIMD_VARIABLE}={other} is not avx512, avx2 or scalar: ignored");
-                return widest;
-            }
-        };
-        narrowed(widest, cap)
+    *ARCH.get_or_init(|| match std::env::var(SIMD_VARIABLE).as_deref() {
+        Err(_) | Ok("avx512") => pulp::Arch::new(),
+        Ok("avx2") => at_most_avx2(),
+        Ok("scalar") => pulp::Arch::Scalar,
+        Ok(other) => {
+            eprintln!("{SIMD_VARIABLE}={other} is not avx512, avx2 or scalar: ignored");
+            pulp::Arch::new()
+        }
     })
 }
 
+/// AVX2 + FMA where the CPU has it, else the baseline.
 #[cfg(target_arch = "x86_64")]
-fn narrowed(widest: pulp::Arch, cap: SimdLevel) -> pulp::Arch {
-    match (cap, pulp::x86::V3::try_new()) {
-        (SimdLevel::Avx2, Some(v3)) if !matches!(widest, pulp::Arch::Scalar) => pulp::Arch::V3(v3),
-        (SimdLevel::Avx512, _) => widest,
-        _ => pulp::Arch::Scalar,
-    }
+fn at_most_avx2() -> pulp::Arch {
+    pulp::x86::V3::try_new().map_or(pulp::Arch::Scalar, pulp::Arch::V3)
 }
 
+/// Elsewhere the widest level: AVX2 caps nothing there.
 #[cfg(not(target_arch = "x86_64"))]
-fn narrowed(widest: pulp::Arch, cap: SimdLevel) -> pulp::Arch {
-    match cap {
-        SimdLevel::Scalar => pulp::Arch::Scalar,
-        _ => widest,
-    }
+fn at_most_avx2() -> pulp::Arch {
+    pulp::Arch::new()
 }
 
 /// Independent partial sums per reduction: four AVX2 registers of f64, two of f32 (two and
-/// one on AVX-512), enough to hide the adds' latency. (For the f32 batch-mixing sums 8 lanes measured 40 % slower
-/// than 16 or 32, which were alike.)
+/// one on AVX-512), enough to hide the adds' latency. (For the f32 batch-mixing sums 8
+/// lanes measured 40 % slower than 16 or 32, which were alike.)
 pub const LANES: usize = 16;
 
 /// Calls `f(lane, value)` for every value in order, with `lane` = its index mod [`LANES`],
