@@ -15,7 +15,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-input=crates/diffbio-cli/tests/data/h5ad/cells_gzip.h5ad
+input=crates/diffbio-io/tests/data/h5ad/cells_gzip.h5ad
 sha_before=$(sha256sum "$input" | cut -d' ' -f1)
 cargo run --release --quiet --example integrate -- --h5ad "$input" --obsm X_pca \
   --batch-key batch --label-key cell_type --steps 100 --latent-dims 8 \

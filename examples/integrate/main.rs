@@ -183,11 +183,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     match (&args.out, &args.h5ad) {
         (Some(out), Some(input)) => {
-            let embedding = diffbio_cli::Embedding {
+            let embedding = diffbio_io::Embedding {
                 values: latent.clone(),
                 dims: config.latent_dims,
             };
-            diffbio_cli::h5ad::write_with_obsm(input, out, "X_diffbio", &embedding)?;
+            diffbio_io::h5ad::write_with_obsm(input, out, "X_diffbio", &embedding)?;
             println!("wrote {} (obsm['X_diffbio'] added)", out.display());
         }
         (Some(out), None) => {

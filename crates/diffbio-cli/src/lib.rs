@@ -1,17 +1,15 @@
-//! The library behind the `diffbio` command: reading embeddings and labels from `.npy`,
-//! `.safetensors` and AnnData `.h5ad` files, and reporting every metric of
-//! `diffbio-metrics` for them.
+//! The library behind the `diffbio` command: every metric of `diffbio-metrics` for the
+//! embeddings of `.npy`, `.safetensors` and AnnData `.h5ad` files (read by `diffbio-io`),
+//! as a table, delimited text, JSON or a figure.
 
-mod error;
-pub mod h5ad;
-mod input;
+mod bars;
+mod given_graph;
 pub mod plot;
+mod render;
 mod score;
 mod timings;
 
-pub use error::{Error, Result};
-pub use input::{read_embedding, read_labels, Embedding};
-pub use score::{
-    notes, score, timings_table, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow,
-    Report, Row, ScoreRequest, Source,
-};
+pub use bars::Bars;
+pub use diffbio_io::{Error, Result};
+pub use render::{notes, timings_table, to_delimited, to_json, to_per_cell_tsv, to_table};
+pub use score::{score, GraphRow, Report, Row, ScoreRequest, Source};

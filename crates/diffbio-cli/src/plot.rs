@@ -12,32 +12,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::error::{Error, Result};
 use crate::score::Report;
+use diffbio_io::{Error, Result};
 
-/// Where a TrueType font for PNG text is looked for, after `$DIFFBIO_FONT`.
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/Library/Fonts/Arial.ttf",
-];
-
-/// Registers the first TrueType font found (`$DIFFBIO_FONT`, then a system DejaVu Sans) as
-/// plotters' "sans-serif"; false when there is none. Bitmap text needs it.
+/// Registers [`diffbio_io::read_font`]'s font as plotters' "sans-serif"; false when there is
+/// none or plotters refuses it. Bitmap text needs it.
 pub fn register_font() -> bool {
-    let candidates = std::env::var("DIFFBIO_FONT")
-        .into_iter()
-        .chain(FONT_PATHS.map(String::from));
-    for path in candidates {
-        if let Ok(bytes) = std::fs::read(&path) {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-    }
-    false
+    diffbio_io::read_font().is_some_and(|bytes| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+    })
 }
 
 const METHOD_WIDTH: i32 = 170;
@@ -119,7 +102,7 @@ fn layout(report: &Report) -> (Vec<&str>, Vec<Column>) {
             group: m.group,
             values: order
                 .iter()
-                .map(|&i| report.rows[i].scores.get(m.name))
+                .map(|&i| m.value(&report.rows[i].scores))
                 .collect(),
         })
         .filter(|c| c.values.iter().any(Option::is_some))

@@ -1,16 +1,17 @@
-//! `diffbio score`: read the inputs, compute every metric for every embedding, render the
-//! results as scib-metrics' table (text, CSV, TSV) or JSON.
+//! `diffbio score`'s request and report: read the inputs, compute every metric for every
+//! embedding (rendered by `render`).
 
 use std::path::{Path, PathBuf};
 
 use diffbio_metrics::{
     benchmark_graph, benchmark_with_graph, benchmark_with_progress, min_max_scale, BenchmarkConfig,
-    BenchmarkInputs, Metric, PreIntegration, Progress, Scores, SkipReason, METRICS,
+    BenchmarkInputs, PreIntegration, Progress, Scores,
 };
 
-use crate::error::{Error, Result};
-use crate::h5ad::{AnnData, ObspGraph};
-use crate::input::{read_embedding, read_labels, Embedding};
+use diffbio_io::h5ad::AnnData;
+use diffbio_io::{read_embedding, read_labels, Embedding, Error, Result};
+
+use crate::given_graph::{check_graph_is_of, exact_words, is_of, obsp_words};
 use crate::timings::StageTimer;
 
 /// Where the embeddings and labels come from.
@@ -131,7 +132,7 @@ pub fn score(request: &ScoreRequest, progress: &dyn Progress) -> Result<Report> 
             let row = Row {
                 name,
                 scores,
-                neighbours: EXACT.into(),
+                neighbours: exact_words(None),
                 timings,
             };
             // A code names itself: no names to keep (sample ids up to 4·10⁹ allowed).
@@ -218,59 +219,6 @@ fn timed<R>(
     Ok((result, timer.finish()))
 }
 
-/// Whether the graph serves embedding `key`: the one it records as computed on, or the
-/// only embedding scored when it records none.
-fn is_of(graph: &ObspGraph, key: &str, scored: &[String]) -> bool {
-    match &graph.use_rep {
-        Some(rep) => rep == key,
-        None => scored.len() == 1,
-    }
-}
-
-/// A graph is used only for the embedding it was computed on: refused when that is none
-/// of the embeddings scored, or unknown while several are.
-fn check_graph_is_of(graph: &ObspGraph, scored: &[String], file: &AnnData) -> Result<()> {
-    if scored.iter().any(|key| is_of(graph, key, scored)) {
-        return Ok(());
-    }
-    let reason = match &graph.use_rep {
-        Some(rep) => format!(
-            "is a graph of obsm['{rep}'] (uns[...]['params']['use_rep']), which is not \
-             among the embeddings scored: its neighbours would be the wrong ones"
-        ),
-        None => "does not record the representation it was computed on \
-                 (uns[...]['params']['use_rep']); with --knn-obsp, score one embedding"
-            .into(),
-    };
-    Err(Error::H5ad {
-        path: file.path().to_path_buf(),
-        object: format!("obsp/{}", graph.key),
-        reason,
-    })
-}
-
-const EXACT: &str = "exact kNN graph (all pairs)";
-
-/// The exact graph, and why a given graph was not used (it is of another embedding).
-fn exact_words(given: Option<&ObspGraph>) -> String {
-    match given.and_then(|g| Some((&g.key, g.use_rep.as_ref()?))) {
-        Some((key, rep)) => format!("{EXACT}: obsp['{key}'] is of {rep}"),
-        None => EXACT.into(),
-    }
-}
-
-fn obsp_words(given: &ObspGraph) -> String {
-    let of = match &given.use_rep {
-        Some(rep) => format!("computed on {rep}"),
-        None => "the file does not say on which representation".into(),
-    };
-    format!(
-        "obsp['{}'] of the file ({of}), {} neighbours per cell (the fewest any cell has)",
-        given.key,
-        given.graph.k()
-    )
-}
-
 fn read_pre(path: &Path, n: usize) -> Result<Embedding> {
     let pre = read_embedding(path)?;
     if pre.n_cells() != n {
@@ -290,262 +238,14 @@ fn inputs<'a>(
     labels: Option<&'a [u32]>,
     pre: Option<&'a Embedding>,
 ) -> BenchmarkInputs<'a, f32> {
-    let pre = pre.map(|p| PreIntegration {
-        values: &p.values,
-        dims: p.dims,
-    });
-    (&embedding.values[..], embedding.dims, batch, labels, pre)
-}
-
-/// The metric columns any embedding of the report has, in scib-metrics' order.
-fn columns(report: &Report) -> Vec<&'static Metric> {
-    METRICS
-        .iter()
-        .filter(|m| report.rows.iter().any(|r| r.scores.get(m.name).is_some()))
-        .collect()
-}
-
-/// An object keyed by embedding name; each holds its computed metrics by snake_case name,
-/// `kbet_per_label` (each cell type by name: its cells and acceptance rate, `null` when
-/// skipped), `neighbours` (the graph used), `skipped` (when any: each left-out metric's
-/// `metric` and `reason`, with `needs` and `has` when the graph had too few neighbours) and
-/// `min_max_scaled: true` when scaled, and `timings` (stage → wall seconds) when shown.
-pub fn to_json(report: &Report) -> String {
-    use serde_json::{json, Map, Value};
-    let rows: Map<String, Value> = report
-        .rows
-        .iter()
-        .map(|r| {
-            let mut row: Map<String, Value> = r
-                .scores
-                .entries()
-                .into_iter()
-                .map(|(metric, value)| (metric.to_string(), value.into()))
-                .collect();
-            if !r.scores.kbet_per_label.is_empty() {
-                let per_label = r.scores.kbet_per_label.iter().map(|l| {
-                    let name = report.label_names.get(l.label as usize);
-                    let name = name.cloned().unwrap_or_else(|| l.label.to_string());
-                    (name, json!({"cells": l.cells, "acceptance": l.acceptance}))
-                });
-                row.insert(
-                    "kbet_per_label".into(),
-                    per_label.collect::<Map<_, _>>().into(),
-                );
-            }
-            row.insert("neighbours".into(), r.neighbours.clone().into());
-            if !r.scores.skipped.is_empty() {
-                let skipped = r.scores.skipped.iter().map(|s| {
-                    let mut entry = json!({"metric": s.metric, "reason": s.reason.to_string()});
-                    if let SkipReason::TooFewNeighbours { needs, has } = s.reason {
-                        entry["needs"] = needs.into();
-                        entry["has"] = has.into();
-                    }
-                    entry
-                });
-                row.insert("skipped".into(), skipped.collect());
-            }
-            if report.show_timings {
-                let timings = r
-                    .timings
-                    .iter()
-                    .map(|&(stage, t)| (stage.to_string(), t.into()));
-                row.insert("timings".into(), timings.collect::<Map<_, _>>().into());
-            }
-            if report.scaled {
-                row.insert("min_max_scaled".into(), true.into());
-            }
-            (r.name.clone(), Value::Object(row))
-        })
-        .collect();
-    Value::Object(rows).to_string()
-}
-
-/// scib-metrics' results table: one row per embedding, a column per metric (its title),
-/// values to 4 decimals, `-` where not computed; then the neighbour graph used.
-pub fn to_table(report: &Report) -> String {
-    let columns = columns(report);
-    let name_width = report
-        .rows
-        .iter()
-        .map(|r| r.name.chars().count())
-        .chain([9])
-        .max()
-        .unwrap_or(9);
-    let mut out = format!("{:<name_width$}", "Embedding");
-    for metric in &columns {
-        out += &format!("  {:>w$}", metric.title, w = metric.title.len().max(6));
-    }
-    out.push('\n');
-    for row in &report.rows {
-        out += &format!("{:<name_width$}", row.name);
-        for metric in &columns {
-            let cell = row
-                .scores
-                .get(metric.name)
-                .map_or("-".into(), |v| format!("{v:.4}"));
-            out += &format!("  {cell:>w$}", w = metric.title.len().max(6));
-        }
-        out.push('\n');
-    }
-    out.push('\n');
-    out += &notes(report);
-    out
-}
-
-/// One header line of the metric titles, then a row per embedding, fields separated by
-/// `separator` (values in full precision, empty where not computed).
-pub fn to_delimited(report: &Report, separator: char) -> String {
-    let columns = columns(report);
-    let quote = |field: &str| {
-        if field.contains([separator, '"', '\n']) {
-            format!("\"{}\"", field.replace('"', "\"\""))
-        } else {
-            field.to_string()
-        }
-    };
-    let mut lines = vec![std::iter::once("Embedding")
-        .chain(columns.iter().map(|m| m.title))
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(&separator.to_string())];
-    for row in &report.rows {
-        let value = |m: &&Metric| {
-            row.scores
-                .get(m.name)
-                .map_or(String::new(), |v| v.to_string())
-        };
-        let fields = std::iter::once(quote(&row.name)).chain(columns.iter().map(value));
-        lines.push(fields.collect::<Vec<_>>().join(&separator.to_string()));
-    }
-    lines.join("\n") + "\n"
-}
-
-/// Each cell's LISI, tab-separated: a header (`cell`, then `EMBEDDING:batch_lisi` and
-/// `EMBEDDING:label_lisi` for every embedding that has them), then one line per cell in
-/// input order (`cell` = its row, from 0): what iLISI and cLISI summarise, per cell.
-pub fn to_per_cell_tsv(report: &Report) -> String {
-    let columns: Vec<(String, &[f64])> = (report.rows.iter())
-        .flat_map(|row| {
-            [
-                ("batch_lisi", &row.scores.batch_lisi_per_cell),
-                ("label_lisi", &row.scores.label_lisi_per_cell),
-            ]
-            .into_iter()
-            .filter(|(_, values)| !values.is_empty())
-            .map(|(what, values)| (format!("{}:{what}", row.name), values.as_slice()))
-        })
-        .collect();
-    let n = columns.first().map_or(0, |(_, values)| values.len());
-    let mut out = std::iter::once("cell")
-        .chain(columns.iter().map(|(name, _)| name.as_str()))
-        .collect::<Vec<_>>()
-        .join("\t");
-    out.push('\n');
-    for cell in 0..n {
-        out += &cell.to_string();
-        for (_, values) in &columns {
-            out += &format!("\t{}", values[cell]);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The lines under the table: the graphs used, what they left out, the scaling.
-pub fn notes(report: &Report) -> String {
-    let mut notes = String::new();
-    let shared = report
-        .rows
-        .windows(2)
-        .all(|w| w[0].neighbours == w[1].neighbours);
-    for (i, row) in report.rows.iter().enumerate() {
-        if !shared {
-            notes += &format!("neighbours of {}: {}\n", row.name, row.neighbours);
-        } else if i == 0 {
-            notes += &format!("neighbours: {}\n", row.neighbours);
-        }
-        for skipped in &row.scores.skipped {
-            notes += &format!("{}: skipped {skipped}\n", row.name);
-        }
-    }
-    if report.scaled {
-        notes += "min-max scaled across the embeddings (scib-metrics' min_max_scale=True)\n";
-    }
-    notes
-}
-
-/// Each row's stage times, a line per stage and the total, when [`Report::show_timings`].
-pub fn timings_table(report: &Report) -> String {
-    if !report.show_timings {
-        return String::new();
-    }
-    let width = (report.rows.iter().flat_map(|r| &r.timings))
-        .map(|(stage, _)| stage.len())
-        .max()
-        .unwrap_or(0);
-    let mut out = String::new();
-    for row in &report.rows {
-        out += &format!("stage times of {} (wall seconds):\n", row.name);
-        for (stage, seconds) in &row.timings {
-            out += &format!("  {stage:<width$}  {seconds:>9.3}\n");
-        }
-        let total: f64 = row.timings.iter().map(|(_, t)| t).sum();
-        out += &format!("  {:<width$}  {total:>9.3}\n", "total");
-    }
-    out
-}
-
-/// Progress drawn on stderr: a bar per stage with its count, rate and time left. Nothing is
-/// drawn when stderr is not a terminal (indicatif's stderr target hides itself there).
-pub struct Bars {
-    current: std::sync::Mutex<Option<indicatif::ProgressBar>>,
-}
-
-impl Bars {
-    pub fn new() -> Self {
-        Self {
-            current: std::sync::Mutex::new(None),
-        }
-    }
-}
-
-impl Default for Bars {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Progress for Bars {
-    fn stage(&self, name: &'static str, total: u64) {
-        let style = indicatif::ProgressStyle::with_template(
-            "{msg:40} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("a valid template");
-        let bar = indicatif::ProgressBar::new(total)
-            .with_style(style)
-            .with_message(name);
-        // Drawn now and twice a second, not only when a unit of work completes (the first
-        // round of the all-pairs pass takes seconds at 10⁶ cells).
-        bar.enable_steady_tick(std::time::Duration::from_millis(500));
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(done) = current.replace(bar) {
-            done.finish();
-        }
-    }
-
-    fn advance(&self, units: u64) {
-        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = current.as_ref() {
-            bar.inc(units);
-        }
-    }
-}
-
-impl Drop for Bars {
-    fn drop(&mut self) {
-        if let Some(bar) = self.current.get_mut().ok().and_then(|b| b.take()) {
-            bar.finish_and_clear();
-        }
+    BenchmarkInputs {
+        embedding: &embedding.values,
+        dims: embedding.dims,
+        batches: batch,
+        labels,
+        pre_integration: pre.map(|p| PreIntegration {
+            values: &p.values,
+            dims: p.dims,
+        }),
     }
 }

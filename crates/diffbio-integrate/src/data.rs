@@ -57,11 +57,11 @@ impl Dataset {
 
     /// Reads `X_pca.npy` (float, cells × dims), `batch.npy` and `celltype.npy` (integer
     /// codes, one per cell) from `dir`, with the CLI's checks (shapes, dtypes, lengths).
-    pub fn read_dir(dir: &Path) -> diffbio_cli::Result<Self> {
-        let input = diffbio_cli::read_embedding(&dir.join("X_pca.npy"))?;
-        let batch = diffbio_cli::read_labels(&dir.join("batch.npy"), input.n_cells(), "batch")?;
+    pub fn read_dir(dir: &Path) -> diffbio_io::Result<Self> {
+        let input = diffbio_io::read_embedding(&dir.join("X_pca.npy"))?;
+        let batch = diffbio_io::read_labels(&dir.join("batch.npy"), input.n_cells(), "batch")?;
         let celltype =
-            diffbio_cli::read_labels(&dir.join("celltype.npy"), input.n_cells(), "celltype")?;
+            diffbio_io::read_labels(&dir.join("celltype.npy"), input.n_cells(), "celltype")?;
         Ok(Self {
             dims: input.dims,
             x: input.values,
@@ -71,14 +71,14 @@ impl Dataset {
     }
 
     /// Reads `obsm[obsm]` (float, cells × dims) and the `obs` columns `batch_key` and, if
-    /// given, `label_key` of an AnnData file (see [`diffbio_cli::h5ad`]).
+    /// given, `label_key` of an AnnData file (see [`diffbio_io::h5ad`]).
     pub fn read_h5ad(
         path: &Path,
         obsm: &str,
         batch_key: &str,
         label_key: Option<&str>,
-    ) -> diffbio_cli::Result<Self> {
-        let file = diffbio_cli::h5ad::AnnData::open(path)?;
+    ) -> diffbio_io::Result<Self> {
+        let file = diffbio_io::h5ad::AnnData::open(path)?;
         let input = file.obsm(obsm)?;
         let celltype = label_key.map(|key| file.obs(key)).transpose()?;
         Ok(Self {

@@ -2,7 +2,7 @@
 //! first two principal components, coloured by batch and by cell type.
 //!
 //! Text needs a TrueType font (`$DIFFBIO_FONT` or a system one, as
-//! [`diffbio_cli::plot::register_font`] finds it); without one the plots are drawn without
+//! [`diffbio_io::read_font`] finds it); without one the plots are drawn without
 //! titles and axis labels.
 
 use std::error::Error;
@@ -23,7 +23,9 @@ pub fn write_all(
     corrected_dims: usize,
 ) -> PlotResult {
     std::fs::create_dir_all(dir)?;
-    let text = diffbio_cli::plot::register_font();
+    let text = diffbio_io::read_font().is_some_and(|bytes| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+    });
     losses(&dir.join("losses.png"), history, text)?;
     let before = principal_components(&dataset.x, dataset.dims);
     let after = principal_components(corrected, corrected_dims);

@@ -252,7 +252,7 @@ fn data_parallel_training_follows_single_process_training_step_for_step() {
 #[test]
 fn reads_an_anndata_file_as_its_npy_twins() {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../diffbio-cli/tests/data/h5ad");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../diffbio-io/tests/data/h5ad");
     let data = Dataset::read_h5ad(
         &dir.join("cells_lzf.h5ad"),
         "X_pca",
@@ -260,9 +260,9 @@ fn reads_an_anndata_file_as_its_npy_twins() {
         Some("cell_type"),
     )
     .unwrap();
-    let x = diffbio_cli::read_embedding(&dir.join("X_pca.npy")).unwrap();
+    let x = diffbio_io::read_embedding(&dir.join("X_pca.npy")).unwrap();
     assert_eq!((data.x, data.dims), (x.values, x.dims));
-    let codes = |name: &str| diffbio_cli::read_labels(&dir.join(name), 150, "codes").unwrap();
+    let codes = |name: &str| diffbio_io::read_labels(&dir.join(name), 150, "codes").unwrap();
     assert_eq!(data.batch, codes("batch.npy"));
     assert_eq!(data.celltype, Some(codes("cell_type.npy")));
     let unlabelled = Dataset::read_h5ad(&dir.join("cells.h5ad"), "X_scvi", "donor", None).unwrap();

@@ -97,66 +97,32 @@ pub struct Scores {
 }
 
 impl Scores {
-    /// `(snake_case name, value)` of every computed metric, in a fixed order.
+    /// `(snake_case name, value)` of every computed metric, in [`METRICS`]' order.
     pub fn entries(&self) -> Vec<(&'static str, f64)> {
-        self.clone()
-            .slots()
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name, v)))
+        METRICS
+            .iter()
+            .filter_map(|m| m.value(self).map(|v| (m.name, v)))
             .collect()
     }
 
     /// The metric of that snake_case name, when computed.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.clone()
-            .slots()
-            .into_iter()
-            .find(|(slot, _)| *slot == name)
-            .and_then(|(_, value)| *value)
+        METRICS
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.value(self))
     }
 
-    /// Every field by its snake_case name, in the order of [`Self::entries`].
-    fn slots(&mut self) -> [(&'static str, &mut Option<f64>); 16] {
-        [
-            ("batch_entropy", &mut self.batch_entropy),
-            ("knn_accuracy", &mut self.knn_accuracy),
-            ("ilisi", &mut self.ilisi),
-            ("clisi", &mut self.clisi),
-            ("graph_connectivity", &mut self.graph_connectivity),
-            ("silhouette_label", &mut self.silhouette_label),
-            ("silhouette_batch", &mut self.silhouette_batch),
-            ("bras", &mut self.bras),
-            ("isolated_labels", &mut self.isolated_labels),
-            ("kbet", &mut self.kbet),
-            ("nmi_kmeans", &mut self.nmi_kmeans),
-            ("ari_kmeans", &mut self.ari_kmeans),
-            ("pcr_comparison", &mut self.pcr_comparison),
-            ("batch_correction", &mut self.batch_correction),
-            ("bio_conservation", &mut self.bio_conservation),
-            ("total", &mut self.total),
-        ]
-    }
-
-    /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`) of the parts present.
+    /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`) of the parts
+    /// present: the mean of each group's metrics, in [`METRICS`]' order, then the total.
     fn aggregate(&mut self) {
-        let mean = |parts: &[Option<f64>]| -> Option<f64> {
-            let values: Option<Vec<f64>> = parts.iter().copied().collect();
+        let mean = |scores: &Self, group: MetricGroup| -> Option<f64> {
+            let parts = METRICS.iter().filter(|m| m.group == group);
+            let values: Option<Vec<f64>> = parts.map(|m| m.value(scores)).collect();
             values.map(|v| v.iter().sum::<f64>() / v.len() as f64)
         };
-        self.batch_correction = mean(&[
-            self.bras,
-            self.ilisi,
-            self.kbet,
-            self.graph_connectivity,
-            self.pcr_comparison,
-        ]);
-        self.bio_conservation = mean(&[
-            self.isolated_labels,
-            self.nmi_kmeans,
-            self.ari_kmeans,
-            self.silhouette_label,
-            self.clisi,
-        ]);
+        self.batch_correction = mean(self, MetricGroup::BatchCorrection);
+        self.bio_conservation = mean(self, MetricGroup::BioConservation);
         self.total = self
             .batch_correction
             .zip(self.bio_conservation)
@@ -177,43 +143,70 @@ pub enum MetricGroup {
     Additional,
 }
 
-/// One metric of [`Scores`]: its snake_case name, its column title in scib-metrics'
-/// `Benchmarker.get_results()` (diffbio's own metrics get titles in the same style) and
-/// its group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One metric of [`Scores`]: its field's name, its column title in scib-metrics'
+/// `Benchmarker.get_results()` (diffbio's own metrics get titles in the same style), its
+/// group, and the field itself.
+#[derive(Debug, Clone, Copy)]
 pub struct Metric {
-    /// The field's name, as in [`Scores::entries`].
+    /// The field's snake_case name, as in [`Scores::entries`].
     pub name: &'static str,
     /// The column title.
     pub title: &'static str,
     /// Its group.
     pub group: MetricGroup,
+    /// Reads its field of [`Scores`].
+    read: fn(&Scores) -> Option<f64>,
+    /// Its field of [`Scores`], to write.
+    field: fn(&mut Scores) -> &mut Option<f64>,
 }
 
+impl Metric {
+    /// Its value in `scores`, when computed.
+    pub fn value(&self, scores: &Scores) -> Option<f64> {
+        (self.read)(scores)
+    }
+}
+
+impl PartialEq for Metric {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Metric {}
+
 /// The metrics in scib-metrics' column order (bio conservation, batch correction, the
-/// aggregates), then diffbio's own.
+/// aggregates), then diffbio's own: the one list of the metrics' names, titles and groups.
 pub const METRICS: [Metric; 16] = {
     use MetricGroup::{Additional, Aggregate, BatchCorrection, BioConservation};
-    const fn metric(name: &'static str, title: &'static str, group: MetricGroup) -> Metric {
-        Metric { name, title, group }
+    macro_rules! metric {
+        ($field:ident, $title:literal, $group:ident) => {
+            Metric {
+                name: stringify!($field),
+                title: $title,
+                group: $group,
+                read: |scores| scores.$field,
+                field: |scores| &mut scores.$field,
+            }
+        };
     }
     [
-        metric("isolated_labels", "Isolated labels", BioConservation),
-        metric("nmi_kmeans", "KMeans NMI", BioConservation),
-        metric("ari_kmeans", "KMeans ARI", BioConservation),
-        metric("silhouette_label", "Silhouette label", BioConservation),
-        metric("clisi", "cLISI", BioConservation),
-        metric("bras", "BRAS", BatchCorrection),
-        metric("ilisi", "iLISI", BatchCorrection),
-        metric("kbet", "KBET", BatchCorrection),
-        metric("graph_connectivity", "Graph connectivity", BatchCorrection),
-        metric("pcr_comparison", "PCR comparison", BatchCorrection),
-        metric("batch_correction", "Batch correction", Aggregate),
-        metric("bio_conservation", "Bio conservation", Aggregate),
-        metric("total", "Total", Aggregate),
-        metric("batch_entropy", "Batch entropy", Additional),
-        metric("knn_accuracy", "kNN accuracy", Additional),
-        metric("silhouette_batch", "Silhouette batch", Additional),
+        metric!(isolated_labels, "Isolated labels", BioConservation),
+        metric!(nmi_kmeans, "KMeans NMI", BioConservation),
+        metric!(ari_kmeans, "KMeans ARI", BioConservation),
+        metric!(silhouette_label, "Silhouette label", BioConservation),
+        metric!(clisi, "cLISI", BioConservation),
+        metric!(bras, "BRAS", BatchCorrection),
+        metric!(ilisi, "iLISI", BatchCorrection),
+        metric!(kbet, "KBET", BatchCorrection),
+        metric!(graph_connectivity, "Graph connectivity", BatchCorrection),
+        metric!(pcr_comparison, "PCR comparison", BatchCorrection),
+        metric!(batch_correction, "Batch correction", Aggregate),
+        metric!(bio_conservation, "Bio conservation", Aggregate),
+        metric!(total, "Total", Aggregate),
+        metric!(batch_entropy, "Batch entropy", Additional),
+        metric!(knn_accuracy, "kNN accuracy", Additional),
+        metric!(silhouette_batch, "Silhouette batch", Additional),
     ]
 };
 
@@ -233,22 +226,32 @@ pub const METRICS: [Metric; 16] = {
 pub fn min_max_scale(scores: &[Scores]) -> Vec<Scores> {
     let mut scaled = scores.to_vec();
     for metric in METRICS.iter().filter(|m| m.group != MetricGroup::Aggregate) {
-        let values = scores.iter().filter_map(|s| s.get(metric.name));
+        let values = scores.iter().filter_map(|s| metric.value(s));
         let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
         let range = if high > low { high - low } else { 1.0 };
         for row in &mut scaled {
-            for (name, value) in row.slots() {
-                if name == metric.name {
-                    *value = value.map(|v| (v - low) / range);
-                }
-            }
+            let value = (metric.field)(row);
+            *value = value.map(|v| (v - low) / range);
         }
     }
     scaled.iter_mut().for_each(Scores::aggregate);
     scaled
 }
+
+/// The metrics computed from an embedding, not from the kNN graph, in the order
+/// [`benchmark_graph`] lists them as skipped: PCR comparison, then those that need the cell
+/// types too.
+pub const EMBEDDING_METRICS: [&str; 7] = [
+    "pcr_comparison",
+    "silhouette_label",
+    "isolated_labels",
+    "silhouette_batch",
+    "bras",
+    "nmi_kmeans",
+    "ari_kmeans",
+];
 
 /// An embedding before integration (e.g. the PCA an integration started from), for
 /// `pcr_comparison`: row-major `[n × dims]`.
@@ -260,15 +263,21 @@ pub struct PreIntegration<'a, T> {
     pub dims: usize,
 }
 
-/// What [`benchmark_with_progress`] scores: the embedding (row-major), its dims, the batch
-/// labels, the cell-type labels and the pre-integration embedding, as [`benchmark`] takes them.
-pub type BenchmarkInputs<'a, T> = (
-    &'a [T],
-    usize,
-    &'a [u32],
-    Option<&'a [u32]>,
-    Option<PreIntegration<'a, T>>,
-);
+/// What [`benchmark_with_progress`] and [`benchmark_with_graph`] score: what [`benchmark`]
+/// takes as arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchmarkInputs<'a, T> {
+    /// The embedding, row-major `[n × dims]`.
+    pub embedding: &'a [T],
+    /// Dimensions per cell.
+    pub dims: usize,
+    /// Each cell's batch.
+    pub batches: &'a [u32],
+    /// Each cell's type, when known (else only the batch metrics are computed).
+    pub labels: Option<&'a [u32]>,
+    /// The embedding before integration, for `pcr_comparison`.
+    pub pre_integration: Option<PreIntegration<'a, T>>,
+}
 
 /// Computes every metric for a row-major `[n × dims]` embedding, its batch labels and,
 /// optionally, its cell-type labels and the pre-integration embedding, from one exact kNN
@@ -305,7 +314,13 @@ pub fn benchmark<T: EmbeddingValue>(
     pre_integration: Option<PreIntegration<'_, T>>,
     config: BenchmarkConfig,
 ) -> Result<Scores> {
-    let inputs = (embedding, dims, batches, labels, pre_integration);
+    let inputs = BenchmarkInputs {
+        embedding,
+        dims,
+        batches,
+        labels,
+        pre_integration,
+    };
     benchmark_with_progress(inputs, config, &Silent)
 }
 
@@ -427,18 +442,10 @@ pub fn benchmark_graph(
     config: BenchmarkConfig,
     progress: &dyn Progress,
 ) -> Result<Scores> {
-    let mut scores = graph_scores(graph, batches, labels, config, progress)?;
-    let needs_embedding: &[&'static str] = match labels {
-        Some(_) => &[
-            "pcr_comparison",
-            "silhouette_label",
-            "isolated_labels",
-            "silhouette_batch",
-            "bras",
-            "nmi_kmeans",
-            "ari_kmeans",
-        ],
-        None => &["pcr_comparison"],
+    let mut scores = graph_scores(graph, (batches, labels), config, progress)?;
+    let needs_embedding = match labels {
+        Some(_) => &EMBEDDING_METRICS[..],
+        None => &EMBEDDING_METRICS[..1],
     };
     scores
         .skipped
@@ -451,7 +458,13 @@ pub fn benchmark_graph(
 }
 
 fn score_all<T: EmbeddingValue>(
-    (embedding, dims, batches, labels, pre_integration): BenchmarkInputs<'_, T>,
+    BenchmarkInputs {
+        embedding,
+        dims,
+        batches,
+        labels,
+        pre_integration,
+    }: BenchmarkInputs<'_, T>,
     given: Option<&KnnGraph>,
     config: BenchmarkConfig,
     progress: &dyn Progress,
@@ -503,7 +516,7 @@ fn score_all<T: EmbeddingValue>(
             }
         }
     };
-    let mut scores = graph_scores(&graph, batches, labels, config, progress)?;
+    let mut scores = graph_scores(&graph, (batches, labels), config, progress)?;
     if let Some(pre) = pre_integration {
         let pcr = step(progress, "PCR comparison", || {
             pcr_comparison_of(pre, embedding, batches)
@@ -549,8 +562,7 @@ fn prefix_graph(graph: &KnnGraph, k: usize) -> Result<Cow<'_, KnnGraph>> {
 /// neighbours than the graph has, or undefined on the labels, is listed in `skipped`.
 fn graph_scores(
     graph: &KnnGraph,
-    batches: &[u32],
-    labels: Option<&[u32]>,
+    (batches, labels): (&[u32], Option<&[u32]>),
     config: BenchmarkConfig,
     progress: &dyn Progress,
 ) -> Result<Scores> {
@@ -640,4 +652,16 @@ fn graph_scores(
     }
     scores.skipped = skipped;
     Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EMBEDDING_METRICS, METRICS};
+
+    #[test]
+    fn the_embedding_metrics_are_metrics_of_the_table() {
+        for name in EMBEDDING_METRICS {
+            assert!(METRICS.iter().any(|m| m.name == name), "{name}");
+        }
+    }
 }

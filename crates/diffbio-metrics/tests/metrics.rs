@@ -996,7 +996,13 @@ fn benchmark_reports_its_stages_and_counts() {
     let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
     let record = Record::default();
     let config = metrics::BenchmarkConfig::default();
-    let inputs = (&x[..], dims, &batches[..], Some(&labels[..]), None);
+    let inputs = metrics::BenchmarkInputs {
+        embedding: &x,
+        dims,
+        batches: &batches,
+        labels: Some(&labels),
+        pre_integration: None,
+    };
     let scores = metrics::benchmark_with_progress(inputs, config, &record).unwrap();
     let plain = metrics::benchmark(&x, dims, &batches, Some(&labels), None, config).unwrap();
     assert_eq!(scores, plain);
@@ -1019,7 +1025,13 @@ fn benchmark_with_graph_equals_benchmark_on_the_exact_graph_and_skips_beyond_it(
     let (x, batches, labels, pre) = clustered_cells(33, n, dims);
     let pre = metrics::PreIntegration { values: &pre, dims };
     let config = metrics::BenchmarkConfig::default();
-    let inputs = (&x[..], dims, &batches[..], Some(&labels[..]), Some(pre));
+    let inputs = metrics::BenchmarkInputs {
+        embedding: &x,
+        dims,
+        batches: &batches,
+        labels: Some(&labels),
+        pre_integration: Some(pre),
+    };
     let plain = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(pre), config).unwrap();
     // The graph as another tool would hand it over: rows in index order, not by distance.
     let rows = |k: usize| -> Vec<Vec<(usize, f64)>> {
@@ -1083,7 +1095,13 @@ fn graphs_from_elsewhere_are_checked() {
     }
     let mismatch = KnnGraph::from_neighbours(vec![vec![(1, 1.0)], vec![(0, 1.0)]]).unwrap();
     let x = [0.0f64, 1.0, 2.0];
-    let inputs = (&x[..], 1, &[0u32, 1, 0][..], None, None);
+    let inputs = metrics::BenchmarkInputs {
+        embedding: &x,
+        dims: 1,
+        batches: &[0, 1, 0],
+        labels: None,
+        pre_integration: None,
+    };
     let config = metrics::BenchmarkConfig::default();
     assert!(matches!(
         metrics::benchmark_with_graph(inputs, &mismatch, config, &metrics::Silent),

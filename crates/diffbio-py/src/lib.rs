@@ -12,8 +12,8 @@ mod losses;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use diffbio_metrics::{
-    benchmark_with_graph, benchmark_with_progress, BenchmarkConfig, KnnGraph, PreIntegration,
-    Scores, Silent,
+    benchmark_with_graph, benchmark_with_progress, BenchmarkConfig, BenchmarkInputs, KnnGraph,
+    PreIntegration, Scores, Silent,
 };
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -129,7 +129,13 @@ fn benchmark<'py>(
         n_neighbors,
         accuracy_neighbors,
     };
-    let inputs = (values, dims, batches, labels, pre);
+    let inputs = BenchmarkInputs {
+        embedding: values,
+        dims,
+        batches,
+        labels,
+        pre_integration: pre,
+    };
     let scores: Scores = on_threads(py, n_jobs, || match &graph {
         Some(graph) => benchmark_with_graph(inputs, graph, config, &Silent),
         None => benchmark_with_progress(inputs, config, &Silent),

@@ -10,7 +10,7 @@ import anndata as ad
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-H5AD = REPO / "crates/diffbio-cli/tests/data/h5ad"
+H5AD = REPO / "crates/diffbio-io/tests/data/h5ad"
 PBMC = REPO.parent / "shared/data/pbmc-3chem"
 SCIB_PBMC = REPO / "crates/diffbio-metrics/tests/data/scib_pbmc.json"
 

@@ -1,4 +1,4 @@
-"""Writes the small .h5ad fixtures of diffbio-cli's tests with anndata and h5py (PyPI).
+"""Writes the small .h5ad fixtures of diffbio-io's and diffbio-cli's tests with anndata and h5py (PyPI).
 
     python -m venv venv && venv/bin/pip install anndata==0.12.19 pandas==2.3.3 h5py hdf5plugin scipy
     venv/bin/python make_h5ad_fixtures.py

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use hdf5_pure::{AttrValue, DType};
 
+use crate::arrays::Embedding;
 use crate::error::{check_is_file, Error, Result};
-use crate::input::Embedding;
 
 pub use obs::Labels;
 pub use obsp::ObspGraph;

@@ -1,8 +1,10 @@
-//! Why `diffbio score` could not score an input.
+//! Why a file could not be read or written.
 
 use std::path::PathBuf;
 
-/// An input file that could not be read or does not hold what it must, or a metric error.
+/// A file that could not be read or written or does not hold what it must, or data the
+/// metrics refuse (an `obsp` graph, or the embeddings and labels a caller scores: the
+/// `diffbio` command reports both kinds as this one type).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: no such file", path.display())]

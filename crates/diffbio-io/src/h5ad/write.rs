@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use hdf5_pure::AttrValue;
 
 use super::AnnData;
+use crate::arrays::Embedding;
 use crate::error::{Error, Result};
-use crate::input::Embedding;
 
 /// Writes a copy of `input` to `output` with `embedding` as `obsm[key]` (float32, with
 /// AnnData's `encoding-type = array` attributes; an existing `obsm[key]` is replaced).
