@@ -2,6 +2,9 @@
 # Compiles every crates/diffbio-core/kernels/*.cu to PTX exactly as the build script does (nvcc -O3 -std=c++17,
 # sm_$CUDA_COMPUTE_CAP), assembles each PTX with `ptxas -arch=sm_90 -v`, and
 #   - fails if any kernel spills registers or uses a local-memory stack frame;
+#   - fails if an entry point's parameters in the PTX (number, and 32/64-bit integer or
+#     float) differ from the `// ptx` lines of the headers generated from each op's
+#     kernels.rs (src/kernel_interface.rs), or an instantiation is missing or extra;
 #   - regenerates docs/kernels.md (registers, shared memory, spills, stack, and the
 #     resulting occupancy per SM on H100/H200) unless --check-only is given.
 # Needs the CUDA toolchain on PATH: cuda_env="$(bash scripts/cuda-toolchain.sh)" && eval "$cuda_env"
@@ -33,6 +36,24 @@ for cu in crates/diffbio-core/kernels/*.cu; do
 done
 
 status=0
+# Each entry point's parameters as the PTX declares them (pointers are 64-bit integers),
+# against its declaration.
+sed -n 's#^// ptx ##p' crates/diffbio-core/kernels/*.cuh | sort > "$work/declared.txt"
+for ptx in "$work"/*.ptx; do
+  awk '
+    /\.entry / { line = $0; sub(/.*\.entry /, "", line); sub(/\(.*/, "", line); inside = 1; next }
+    inside && /\.param/ {
+      t = $2; sub(/^\./, "", t)
+      if (t !~ /^f/) t = (t ~ /64$/) ? "s64" : "s32"
+      line = line " " t; next
+    }
+    inside && /\)/ { print line; inside = 0 }' "$ptx"
+done | sort > "$work/compiled.txt"
+if ! diff -u "$work/declared.txt" "$work/compiled.txt" >&2; then
+  echo "FAIL the entry points' parameters (+) differ from their declarations in kernels.rs (-)" >&2
+  status=1
+fi
+[ -s "$work/declared.txt" ] || { echo "no // ptx declarations found in kernels/*.cuh" >&2; exit 1; }
 while IFS=$'\t' read -r file fn regs smem stack spill_st spill_ld; do
   if [ "$stack" != "0" ] || [ "$spill_st" != "0" ] || [ "$spill_ld" != "0" ]; then
     echo "FAIL $fn ($file.cu): stack frame ${stack} B, spill stores ${spill_st} B, spill loads ${spill_ld} B" >&2

@@ -171,7 +171,7 @@ __device__ void select_by_lists(const X* __restrict__ x, int n, int d, int k, in
 // distance κ (ties by index, as the lists give them). Every round recomputes the distances
 // exactly as the other passes do. Sets κ, Dmin and j*.
 #define RADIX_BITS 4
-#define RADIX_BUCKETS 16
+static_assert(RADIX_BUCKETS == 1 << RADIX_BITS, "a bucket per value of RADIX_BITS bits");
 template <typename T, typename X>
 __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, int i, int lane,
                                 const X* xi, int* hist, T& kappa, T& dmin, int& jstar) {
@@ -219,19 +219,28 @@ __device__ void select_by_radix(const X* __restrict__ x, int n, int d, int k, in
     }
 }
 
-// The forward's shared memory per warp, in bytes (a multiple of 8, so that every warp's
-// doubles stay aligned): the class totals S_c, R_c (2·B doubles), the selection (32·k
-// (distance, index) pairs, or the radix histogram and its 16 totals), and the per-lane
-// sums of one chunk of classes, [class][lane] (conflict-free writes); none of it grows
-// with d. The launch plan computes the same.
+// The forward's shared memory per warp: the parts of KNN_ENTROPY_FWD_SHARED in
+// knn_entropy.cuh (FORWARD_SHARED in batch_mixing/kernels.rs, from which the launch plan
+// takes its size too), carved in order, each on 8 bytes: the class totals S_c, R_c, the
+// selection (32·k (distance, index) pairs, or the radix histogram and its 16 totals), and
+// the per-lane sums of one chunk of classes, [class][lane] (conflict-free writes).
 template <typename T>
-__device__ __forceinline__ size_t forward_bytes(int k, int n_batches, int class_chunk, int radix) {
-    const size_t selection = radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
-                                   : (size_t)WARP * k * (sizeof(T) + sizeof(int));
-    const size_t bytes = (size_t)2 * n_batches * sizeof(double) + selection +
-                         (size_t)2 * class_chunk * WARP * sizeof(T);
-    return (bytes + 7) / 8 * 8;
-}
+struct WarpShared {
+    double* total_s;  // [B]
+    double* total_r;  // [B]
+    T* top_d;         // [WARP][k] with lists, empty with radix select
+    int* top_j;       // [WARP][k] with lists
+    int* hist;        // [RADIX_BUCKETS][WARP + 1] with radix select, empty with lists
+    T* acc_s;         // [class_chunk][WARP]
+    T* acc_r;         // [class_chunk][WARP]
+    size_t bytes;
+
+    __device__ WarpShared(unsigned char* base, int k, int n_batches, int class_chunk, int radix) {
+        Carver carver{base, 0};
+        KNN_ENTROPY_FWD_SHARED(CARVE)
+        bytes = carver.at;
+    }
+};
 
 template <typename T, typename X>
 __device__ void knn_entropy_fwd(const X* __restrict__ x, const uint32_t* __restrict__ labels,
@@ -244,24 +253,21 @@ __device__ void knn_entropy_fwd(const X* __restrict__ x, const uint32_t* __restr
     const int warps = blockDim.x / WARP;
     const int r = blockIdx.x * warps + warp;
     const int i = row_start + r;
-    unsigned char* base = smem_raw + forward_bytes<T>(k, n_batches, class_chunk, radix) * warp;
-    double* total_s = (double*)base;
-    double* total_r = total_s + n_batches;
-    unsigned char* selection = (unsigned char*)(total_r + n_batches);
-    T* acc_s = (T*)(selection + (radix ? (size_t)RADIX_BUCKETS * (WARP + 1) * sizeof(int)
-                                       : (size_t)WARP * k * (sizeof(T) + sizeof(int))));
-    T* acc_r = acc_s + (size_t)class_chunk * WARP;
+    const size_t per_warp = WarpShared<T>(smem_raw, k, n_batches, class_chunk, radix).bytes;
+    const WarpShared<T> sh(smem_raw + per_warp * warp, k, n_batches, class_chunk, radix);
+    double* total_s = sh.total_s;
+    double* total_r = sh.total_r;
+    T* acc_s = sh.acc_s;
+    T* acc_r = sh.acc_r;
     if (r >= n_rows) return;  // whole warp leaves together
     const X* xi = x + (size_t)i * d;
 
     T kappa = 0, dmin = 0;
     int jstar = -1;
     if (radix) {
-        select_by_radix(x, n, d, k, i, lane, xi, (int*)selection, kappa, dmin, jstar);
+        select_by_radix(x, n, d, k, i, lane, xi, sh.hist, kappa, dmin, jstar);
     } else {
-        T* top_d = (T*)selection;
-        int* top_j = (int*)(selection + (size_t)WARP * k * sizeof(T));
-        select_by_lists(x, n, d, k, i, lane, xi, top_d, top_j, kappa, dmin, jstar);
+        select_by_lists(x, n, d, k, i, lane, xi, sh.top_d, sh.top_j, kappa, dmin, jstar);
     }
 
     // Pass 2: Z, then S_c and R_c chunk by chunk of classes (one chunk when they fit).
@@ -343,7 +349,6 @@ __device__ void knn_entropy_loss(const double* __restrict__ entropy, int n_rows,
 // Columns a warp of the backward takes at a time (their C_ij in shared memory), and the
 // backward's warps per block.
 #define BWD_COLUMNS 256
-#define BWD_WARPS 8
 
 // Row r of the gradient, accumulated in `acc` (T, d of them, owned by the warp): the
 // gradient itself when X is T, else an f32 workspace row that is rounded into `grad` at
@@ -412,42 +417,26 @@ __device__ void knn_entropy_bwd(const X* __restrict__ x, const uint32_t* __restr
         for (int k = lane; k < d; k += WARP) grad[(size_t)r * d + k] = narrow<X>(acc[k]);
 }
 
-// The entry points of each input type X (f16 and bf16 computing in f32), named after it.
+// The entry points of each input type X (f16 and bf16 computing in f32), named after it;
+// their parameters are declared in batch_mixing/kernels.rs (knn_entropy.cuh).
 #define INSTANTIATE(T, X, SUFFIX)                                                                  \
-    __global__ void knn_entropy_fwd_##SUFFIX(const X* x, const uint32_t* labels, int n, int d,     \
-                                             int k, int n_batches, int class_chunk, int radix,     \
-                                             T inv_t, int row_start, int n_rows, double* stats,    \
-                                             double* entropy) {                                    \
-        knn_entropy_fwd<T>(x, labels, n, d, k, n_batches, class_chunk, radix, inv_t, row_start,   \
-                           n_rows, stats, entropy);                                                \
+    __global__ void knn_entropy_fwd_##SUFFIX(KNN_ENTROPY_FWD_PARAMS(T, X)) {                       \
+        knn_entropy_fwd<T>(KNN_ENTROPY_FWD_ARGS);                                                  \
     }                                                                                              \
-    __global__ void knn_entropy_mean_##SUFFIX(const X* x, int n, int d, double* mean) {            \
-        knn_entropy_mean(x, n, d, mean);                                                           \
+    __global__ void knn_entropy_mean_##SUFFIX(KNN_ENTROPY_MEAN_PARAMS(T, X)) {                     \
+        knn_entropy_mean(KNN_ENTROPY_MEAN_ARGS);                                                   \
     }                                                                                              \
-    __global__ void knn_entropy_norms_##SUFFIX(const X* x, const double* mean, int n, int d,       \
-                                               T* norms) {                                         \
-        knn_entropy_norms<T>(x, mean, n, d, norms);                                                \
+    __global__ void knn_entropy_norms_##SUFFIX(KNN_ENTROPY_NORMS_PARAMS(T, X)) {                   \
+        knn_entropy_norms<T>(KNN_ENTROPY_NORMS_ARGS);                                              \
     }                                                                                              \
-    __global__ void knn_entropy_fwd_tiled_##SUFFIX(                                                \
-        const X* x, const double* mean, const T* norms, const uint32_t* order,                     \
-        const uint32_t* tile_batch, int n_tiles, int n, int d, int k, int n_batches, T inv_t,      \
-        int row_start, int n_rows, double* stats, double* class_r, double* entropy) {              \
-        knn_entropy_fwd_tiled<T>(x, mean, norms, order, tile_batch, n_tiles, n, d, k, n_batches,   \
-                                 inv_t, row_start, n_rows, stats, class_r, entropy);               \
+    __global__ void knn_entropy_fwd_tiled_##SUFFIX(KNN_ENTROPY_FWD_TILED_PARAMS(T, X)) {           \
+        knn_entropy_fwd_tiled<T>(KNN_ENTROPY_FWD_TILED_ARGS);                                      \
     }                                                                                              \
-    __global__ void knn_entropy_bwd_tiled_##SUFFIX(                                                \
-        const X* x, const double* mean, const T* norms, const uint32_t* labels,                    \
-        const uint32_t* order, const uint32_t* tile_batch, const double* stats, int n_tiles,       \
-        int n, int d, int n_batches, T inv_t, int row_start, int n_rows, X* grad) {                \
-        knn_entropy_bwd_tiled<T>(x, mean, norms, labels, order, tile_batch, stats, n_tiles, n, d,  \
-                                 n_batches, inv_t, row_start, n_rows, grad);                       \
+    __global__ void knn_entropy_bwd_tiled_##SUFFIX(KNN_ENTROPY_BWD_TILED_PARAMS(T, X)) {           \
+        knn_entropy_bwd_tiled<T>(KNN_ENTROPY_BWD_TILED_ARGS);                                      \
     }                                                                                              \
-    __global__ void knn_entropy_bwd_##SUFFIX(const X* x, const uint32_t* labels,                   \
-                                             const double* stats, int n, int d, int n_batches,     \
-                                             T inv_t, int row_start, int n_rows, X* grad,          \
-                                             T* workspace) {                                       \
-        knn_entropy_bwd<T>(x, labels, stats, n, d, n_batches, inv_t, row_start, n_rows, grad,      \
-                           workspace);                                                             \
+    __global__ void knn_entropy_bwd_##SUFFIX(KNN_ENTROPY_BWD_PARAMS(T, X)) {                       \
+        knn_entropy_bwd<T>(KNN_ENTROPY_BWD_ARGS);                                                  \
     }
 
 extern "C" {
@@ -455,9 +444,8 @@ INSTANTIATE(float, float, f32)
 INSTANTIATE(double, double, f64)
 INSTANTIATE(float, __half, f16)
 INSTANTIATE(float, __nv_bfloat16, bf16)
-__global__ void knn_entropy_loss_f64(const double* entropy, int n_rows, int n, int n_batches,
-                                     double* out) {
-    knn_entropy_loss(entropy, n_rows, n, n_batches, out);
+__global__ void knn_entropy_loss_f64(KNN_ENTROPY_LOSS_PARAMS(double, double)) {
+    knn_entropy_loss(KNN_ENTROPY_LOSS_ARGS);
 }
 }
 #undef INSTANTIATE

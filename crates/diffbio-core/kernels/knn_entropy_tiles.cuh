@@ -26,19 +26,33 @@
 
 #pragma once
 
+// Tile sizes and staging: TILE_F32, TILE_F64, TILE_THREADS (TILE_SIDE²), TILE_DEPTH and
+// TILE_PAD come from knn_entropy.cuh (batch_mixing/kernels.rs).
 template <typename T> struct TiledShape;
 template <> struct TiledShape<float> {
-    static constexpr int ROWS = 64, COLS = 64, SUB = 4;
+    static constexpr int ROWS = TILE_F32, COLS = TILE_F32, SUB = TILE_F32 / TILE_SIDE;
 };
 template <> struct TiledShape<double> {
-    static constexpr int ROWS = 32, COLS = 32, SUB = 2;
+    static constexpr int ROWS = TILE_F64, COLS = TILE_F64, SUB = TILE_F64 / TILE_SIDE;
 };
-#define TILE_THREADS 256  // 16 × 16, each SUB × SUB distances
-#define TILE_SIDE 16
-#define TILE_DEPTH 16     // dimensions staged per step
-#define TILE_PAD 4        // shared-memory row padding (fewer bank conflicts, 16-byte rows)
+static_assert(TILE_THREADS == TILE_SIDE * TILE_SIDE, "a tiled block is TILE_SIDE × TILE_SIDE");
 
 __device__ __forceinline__ size_t align8(size_t bytes) { return (bytes + 7) / 8 * 8; }
+
+// Carves the parts of a shared-memory layout (the X-macros of knn_entropy.cuh, which
+// batch_mixing/kernels.rs declares) out of `base` from byte `at`, in order, each on 8 bytes:
+// `LAYOUT(CARVE)` points every part, and `at` ends as the bytes they take.
+struct Carver {
+    unsigned char* base;
+    size_t at;
+    template <typename P>
+    __device__ P* take(size_t count) {
+        P* part = (P*)(base + at);
+        at += align8(sizeof(P) * count);
+        return part;
+    }
+};
+#define CARVE(type, name, count) name = carver.take<type>(count);
 
 // The centred value of x[j][c], rounded to T as the CPU path rounds it.
 template <typename T, typename X>
@@ -72,8 +86,9 @@ __device__ void knn_entropy_norms(const X* __restrict__ x, const double* __restr
     norms[j] = acc;
 }
 
-// The tiled forward's shared memory, carved in order, each part on 8 bytes; the launch plan
-// computes the same total (tiled_forward_bytes in batch_mixing/launch.rs).
+// The tiled forward's shared memory, carved in order, each part on 8 bytes: the parts are
+// KNN_ENTROPY_TILED_FWD_SHARED of knn_entropy.cuh, whose total the launch plan takes from
+// the same declaration (TILED_FORWARD_SHARED in batch_mixing/kernels.rs).
 template <typename T>
 struct TiledShared {
     typedef TiledShape<T> S;
@@ -95,28 +110,9 @@ struct TiledShared {
     size_t bytes;
 
     __device__ TiledShared(unsigned char* base, int k) {
-        size_t at = 0;
-        auto carve = [&](size_t size) {
-            unsigned char* p = base + at;
-            at += align8(size);
-            return p;
-        };
-        a = (T*)carve(sizeof(T) * TILE_DEPTH * (S::ROWS + TILE_PAD));
-        b = (T*)carve(sizeof(T) * TILE_DEPTH * (S::COLS + TILE_PAD));
-        dist = (T*)carve(sizeof(T) * S::ROWS * (S::COLS + TILE_PAD));
-        row_norm = (T*)carve(sizeof(T) * S::ROWS);
-        col_norm = (T*)carve(sizeof(T) * S::COLS);
-        row_i = (int*)carve(sizeof(int) * S::ROWS);
-        col_j = (int*)carve(sizeof(int) * S::COLS);
-        kappa = (T*)carve(sizeof(T) * S::ROWS);
-        dmin = (T*)carve(sizeof(T) * S::ROWS);
-        q = (T*)carve(sizeof(T) * S::ROWS);
-        z = (double*)carve(sizeof(double) * S::ROWS);
-        jstar = (int*)carve(sizeof(int) * S::ROWS);
-        count = (int*)carve(sizeof(int) * S::ROWS);
-        list_d = (T*)carve(sizeof(T) * S::ROWS * (size_t)k);
-        list_j = (int*)carve(sizeof(int) * S::ROWS * (size_t)k);
-        bytes = at;
+        Carver carver{base, 0};
+        KNN_ENTROPY_TILED_FWD_SHARED(CARVE)
+        bytes = carver.at;
     }
 };
 
@@ -404,7 +400,6 @@ __device__ void knn_entropy_fwd_tiled(const X* __restrict__ x, const double* __r
 // the parity suite's k = 136, d = 33 case covers), C into shared memory, then the tile's x̃_j
 // (every dimension) and the product C·X̃ into registers: thread (ty, tx) owns rows
 // ty·SUB + s and dimensions tx + 16·v. Row-owned sums in a fixed order: deterministic.
-#define BWD_DIMS 8
 
 template <typename T>
 struct TiledBwdShared {
@@ -423,23 +418,9 @@ struct TiledBwdShared {
 
     __device__ TiledBwdShared(unsigned char* base, int d) : tiles(base, 0) {
         typedef TiledShape<T> S;
-        size_t at = tiles.bytes;
-        auto carve = [&](size_t size) {
-            unsigned char* p = base + at;
-            at += align8(size);
-            return p;
-        };
-        row_gamma = (T*)carve(sizeof(T) * S::ROWS);
-        row_grad_kappa = (T*)carve(sizeof(T) * S::ROWS);
-        row_beta = (T*)carve(sizeof(T) * S::ROWS);
-        row_label = (int*)carve(sizeof(int) * S::ROWS);
-        col_dmin = (T*)carve(sizeof(T) * S::COLS);
-        col_q = (T*)carve(sizeof(T) * S::COLS);
-        col_gamma = (T*)carve(sizeof(T) * S::COLS);
-        col_grad_kappa = (T*)carve(sizeof(T) * S::COLS);
-        col_jstar = (int*)carve(sizeof(int) * S::COLS);
-        col_x = (T*)carve(sizeof(T) * S::COLS * (size_t)d);
-        bytes = at;
+        Carver carver{base, tiles.bytes};
+        KNN_ENTROPY_TILED_BWD_SHARED(CARVE)
+        bytes = carver.at;
     }
 };
 

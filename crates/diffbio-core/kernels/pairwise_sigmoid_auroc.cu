@@ -83,8 +83,8 @@ __device__ void auroc_compact(const X* __restrict__ scores, const T* __restrict_
 // Tiles of centres × others. A block of 8 warps holds 64 centres (8 per warp, the same 8
 // in every lane) and sweeps the others 256 at a time through shared memory, each lane 8
 // of them (lane + 32·c: conflict-free loads, each feeding 8 pairs).
-#define PAIR_WARPS 8
-#define PAIR_ROWS 8                           // centres per warp (per thread)
+// PAIR_WARPS and PAIR_ROWS (centres per warp, per thread) come from
+// pairwise_sigmoid_auroc.cuh (auroc/kernels.rs).
 #define PAIR_COLS 8                           // others per lane and step
 #define PAIR_TILE_ROWS (PAIR_WARPS * PAIR_ROWS)  // 64 centres a tile
 #define PAIR_STEP (WARP * PAIR_COLS)             // 256 others a step
@@ -272,34 +272,24 @@ __device__ void auroc_finish(const T* __restrict__ pos_sums, const int64_t* __re
     }
 }
 
-// The compaction of each score type X (f16 and bf16 read as f32), the rest per float T.
+// The compaction of each score type X (f16 and bf16 read as f32), the rest per float T;
+// their parameters are declared in auroc/kernels.rs (pairwise_sigmoid_auroc.cuh).
 #define INSTANTIATE_COMPACT(T, X, SUFFIX)                                                          \
-    __global__ void auroc_compact_##SUFFIX(const X* scores, const T* labels, int64_t n,              \
-                                           int64_t row_start, int64_t n_rows, T* pos_scores,        \
-                                           int64_t* pos_index, T* neg_scores, int64_t* neg_index,   \
-                                           int64_t* counts) {                                      \
-        auroc_compact<T>(scores, labels, n, row_start, n_rows, pos_scores, pos_index, neg_scores,  \
-                         neg_index, counts);                                                       \
+    __global__ void auroc_compact_##SUFFIX(AUROC_COMPACT_PARAMS(T, X)) {                           \
+        auroc_compact<T>(AUROC_COMPACT_ARGS);                                                      \
     }
 #define INSTANTIATE(T, SUFFIX, PAIRS_BOUNDS)                                                       \
-    __global__ void auroc_centres_##SUFFIX(const T* class_scores, int64_t first, int64_t end,       \
-                                           const T* others, int64_t n_others, T scale, T* sums) {   \
+    __global__ void auroc_centres_##SUFFIX(AUROC_CENTRES_PARAMS(T, T)) {                           \
         auroc_tiles<T, false>(class_scores, first, end, others, n_others, scale, sums, nullptr);  \
     }                                                                                              \
-    __global__ void PAIRS_BOUNDS auroc_pairs_##SUFFIX(const T* pos, int64_t n_pos, const T* neg, int64_t n_neg,  \
-                                         T scale, T* pos_sums, T* partials) {                      \
+    __global__ void PAIRS_BOUNDS auroc_pairs_##SUFFIX(AUROC_PAIRS_PARAMS(T, T)) {                  \
         auroc_tiles<T, true>(pos, 0, n_pos, neg, n_neg, scale, pos_sums, partials);                \
     }                                                                                              \
-    __global__ void auroc_columns_##SUFFIX(const T* partials, int n_blocks, int64_t n_neg,          \
-                                           T* neg_sums) {                                          \
-        auroc_columns<T>(partials, n_blocks, n_neg, neg_sums);                                     \
+    __global__ void auroc_columns_##SUFFIX(AUROC_COLUMNS_PARAMS(T, T)) {                           \
+        auroc_columns<T>(AUROC_COLUMNS_ARGS);                                                      \
     }                                                                                              \
-    __global__ void auroc_finish_##SUFFIX(const T* pos_sums, const int64_t* pos_index,              \
-                                          const T* neg_sums, const int64_t* neg_index,              \
-                                          const int64_t* counts, int64_t row_start, double norm,    \
-                                          T inv_t, T* out) {                                        \
-        auroc_finish<T>(pos_sums, pos_index, neg_sums, neg_index, counts, row_start, norm, inv_t, \
-                        out);                                                                      \
+    __global__ void auroc_finish_##SUFFIX(AUROC_FINISH_PARAMS(T, T)) {                             \
+        auroc_finish<T>(AUROC_FINISH_ARGS);                                                        \
     }
 
 extern "C" {

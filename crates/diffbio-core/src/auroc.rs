@@ -3,6 +3,10 @@
 
 mod contract;
 mod cpu;
+// The kernels' interface: what launch.rs launches, and what the header test renders.
+#[cfg(any(test, feature = "cuda", feature = "cuda-emu"))]
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+pub(crate) mod kernels;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
 mod sharded;
@@ -115,7 +119,7 @@ impl DifferentiableAuroc {
         let (temperature, value) = self.temperature_for(predictions)?;
         // f16/bf16 scores as they are: the kernels read them as f32.
         let scores = predictions.contiguous()?;
-        let op = PairwiseSigmoid {
+        let op = AurocOp {
             temperature: value,
             rows: 0..n,
         };
@@ -279,24 +283,29 @@ fn scalar_value(t: &Tensor) -> Result<f64> {
 /// computed. The temperature tensor is an input only so that it receives ∂/∂T; the
 /// kernels use `temperature`, its value, read once by `forward`.
 #[derive(Debug, Clone)]
-struct PairwiseSigmoid {
+struct AurocOp {
     temperature: f64,
     rows: Range<usize>,
 }
 
-impl PairwiseSigmoid {
+impl AurocOp {
+    /// The op's name (Candle's, and in errors).
+    const NAME: &'static str = "differentiable-auroc";
+
     /// `[2 + rows]`: the value, ∂/∂T, then ∂/∂s.
     fn output_shape(&self) -> Shape {
         Shape::from(contract::GRAD_SCORES + self.rows.len())
     }
+}
 
-    /// The op through the kernels on `dev` (a GPU, or the emulator).
-    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+/// The op through the kernels on a GPU or the emulator (the temperature tensor is an input
+/// only to receive ∂/∂T: the kernels take its value).
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+impl crate::launch::KernelOp<3> for AurocOp {
     fn on_kernels<D: crate::launch::KernelDevice>(
         &self,
         dev: &D,
-        (scores, layout): (&D::Storage, &Layout),
-        labels: (&D::Storage, &Layout),
+        [(scores, layout), labels, _temperature]: [(&D::Storage, &Layout); 3],
     ) -> candle_core::Result<(D::Storage, Shape)> {
         let forward = launch::Forward {
             dev,
@@ -311,12 +320,12 @@ impl PairwiseSigmoid {
 
 /// The CPU kernel on the scores, with their labels as 0/1 in the same dtype.
 struct CpuForward<'a> {
-    op: &'a PairwiseSigmoid,
+    op: &'a AurocOp,
     labels: (&'a CpuStorage, &'a Layout),
 }
 
 impl RealKernel for CpuForward<'_> {
-    const OP: &'static str = "pairwise-sigmoid-auroc";
+    const OP: &'static str = AurocOp::NAME;
     type Output = CpuStorage;
 
     fn run<T: Real + WithDType>(self, scores: &[T]) -> candle_core::Result<CpuStorage> {
@@ -331,23 +340,26 @@ impl RealKernel for CpuForward<'_> {
     }
 }
 
-impl CustomOp3 for PairwiseSigmoid {
+impl CustomOp3 for AurocOp {
     fn name(&self) -> &'static str {
-        "pairwise-sigmoid-auroc"
+        Self::NAME
     }
 
+    // The temperature tensor (s3) is an input only to receive ∂/∂T; the CPU kernel takes
+    // its value.
+    #[cfg_attr(not(feature = "cuda-emu"), allow(unused_variables))]
     fn cpu_fwd(
         &self,
         s1: &CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        _temperature: &CpuStorage,
-        _: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
-            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
+        if let Some(out) = crate::emulator::when_active(self, [(s1, l1), (s2, l2), (s3, l3)]) {
+            return out;
         }
         let forward = CpuForward {
             op: self,
@@ -364,11 +376,10 @@ impl CustomOp3 for PairwiseSigmoid {
         l1: &Layout,
         s2: &candle_core::CudaStorage,
         l2: &Layout,
-        _temperature: &candle_core::CudaStorage,
-        _: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        self.on_kernels(s1.device(), (s1, l1), (s2, l2))
+        crate::cuda_kernels::on_gpu(self, [(s1, l1), (s2, l2), (s3, l3)])
     }
 
     fn bwd(

@@ -3,11 +3,16 @@
 
 mod contract;
 mod cpu;
+// The kernels' interface: what launch.rs launches, and what the header test renders.
+#[cfg(any(test, feature = "cuda", feature = "cuda-emu"))]
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+pub(crate) mod kernels;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
 mod sharded;
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use diffbio_pairwise::Real;
@@ -106,13 +111,14 @@ impl BatchMixingLoss {
     /// `embeddings`: float `[n, d]`; `batch_labels`: U8, U32 or I64 `[n]` in `0..n_batches`.
     /// Returns the scalar loss (shape `[]`) in the dtype of `embeddings`.
     pub fn forward(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<Tensor> {
-        let n = self.check_inputs(embeddings, batch_labels)?;
+        let (n, host_labels) = self.check_inputs(embeddings, batch_labels)?;
         let dtype = embeddings.dtype();
         let x = embeddings.contiguous()?;
         let labels = batch_labels.to_dtype(DType::U32)?.contiguous()?;
-        let op = KnnEntropy {
+        let op = BatchMixingOp {
             params: self.params(),
             rows: 0..n,
+            shared: KernelShared::new(host_labels),
         };
         let out = x.apply_op2(&labels, op)?;
         Ok(out.narrow(0, 0, 1)?.reshape(())?.to_dtype(dtype)?)
@@ -194,7 +200,7 @@ impl BatchMixingLoss {
     /// # Ok(()) }
     /// ```
     pub fn forward_slow(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<Tensor> {
-        let n = self.check_inputs(embeddings, batch_labels)?;
+        let (n, _) = self.check_inputs(embeddings, batch_labels)?;
         let BatchMixingConfig {
             n_neighbors: k,
             n_batches,
@@ -224,18 +230,25 @@ impl BatchMixingLoss {
         Ok(loss.to_dtype(embeddings.dtype())?)
     }
 
-    /// The checks of [`Self::forward`]; returns n.
-    fn check_inputs(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<usize> {
+    /// The checks of [`Self::forward`]; returns n and the labels as read to the host.
+    fn check_inputs(
+        &self,
+        embeddings: &Tensor,
+        batch_labels: &Tensor,
+    ) -> Result<(usize, Vec<u32>)> {
         let (n, _) = validate::float_matrix(embeddings, "embeddings")?;
         let n_labels = validate::vector_len(batch_labels, "batch_labels")?;
         validate::shape_is(batch_labels, "batch_labels", &[n])
             .map_err(|_| shape_error(n_labels, n))?;
         validate::same_device(batch_labels, "batch_labels", embeddings, "embeddings")?;
-        self.check_batch(embeddings, batch_labels)?;
-        Ok(n)
+        let host_labels = self.check_batch(embeddings, batch_labels)?;
+        Ok((n, host_labels))
     }
 
-    fn check_batch(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<()> {
+    /// The checks of the whole batch: two reads to the host (the labels, which it returns,
+    /// and the finiteness of the embeddings), and where the kernels run, the sizes they
+    /// take.
+    fn check_batch(&self, embeddings: &Tensor, batch_labels: &Tensor) -> Result<Vec<u32>> {
         let n = embeddings.dim(0)?;
         if n < 2 {
             return Err(Error::Empty {
@@ -251,8 +264,15 @@ impl BatchMixingLoss {
                 reason: "must be <= n - 1 (the number of other cells)",
             });
         }
-        validate::class_labels(batch_labels, "batch_labels", self.config.n_batches)?;
-        validate::finite(embeddings, "embeddings")
+        #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+        if crate::launch::runs_kernels(embeddings.device()) {
+            let compute = validate::compute_dtype(embeddings.dtype());
+            launch::check_limits(&self.params(), embeddings.dims2()?, compute)?;
+        }
+        let host_labels =
+            validate::class_labels(batch_labels, "batch_labels", self.config.n_batches)?;
+        validate::finite(embeddings, "embeddings")?;
+        Ok(host_labels)
     }
 
     fn params(&self) -> Params {
@@ -272,34 +292,62 @@ fn shape_error(got: usize, n: usize) -> Error {
     }
 }
 
+/// What the kernels of one forward and its backward share: the labels as the checks read
+/// them to the host (the tiled kernels order the columns by them: no second read), and the
+/// tiled kernels' columns (`launch::TiledColumns`: the batch order, column means and
+/// centred norms), which the forward builds and the backward reuses. Unused on the CPU.
+#[derive(Debug)]
+#[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+struct KernelShared {
+    labels: Vec<u32>,
+    /// A `launch::TiledColumns` of the device and float type that built it.
+    columns: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl KernelShared {
+    fn new(labels: Vec<u32>) -> Arc<Self> {
+        Arc::new(Self {
+            labels,
+            columns: Mutex::new(None),
+        })
+    }
+}
+
 /// The fused forward op on `(x [n, d], labels [n])` for the cells `rows` (all n on one
 /// device; a rank's own cells when sharded) against all n. Output (f64 whatever the input
 /// dtype): `[α Σ_{i ∈ rows} H_i, statistics of each row in rows...]` (see `contract`), so
 /// that `bwd` finds what it needs without an n×n buffer; `forward` narrows the scalar out.
 #[derive(Debug, Clone)]
-struct KnnEntropy {
+struct BatchMixingOp {
     params: Params,
     rows: Range<usize>,
+    #[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+    shared: Arc<KernelShared>,
 }
 
-impl KnnEntropy {
+impl BatchMixingOp {
+    /// The op's name (Candle's, and in errors).
+    const NAME: &'static str = "batch-mixing";
+
     /// `[1 + rows·width]`: the loss (or its share), then the statistics of each row.
     fn output_shape(&self) -> Shape {
         Shape::from(1 + self.rows.len() * RowStats::width(self.params.n_batches))
     }
+}
 
-    /// The forward through the kernels on `dev` (a GPU, or the emulator).
-    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+/// The forward through the kernels on a GPU or the emulator.
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+impl crate::launch::KernelOp<2> for BatchMixingOp {
     fn on_kernels<D: crate::launch::KernelDevice>(
         &self,
         dev: &D,
-        (x, x_layout): (&D::Storage, &Layout),
-        (labels, labels_layout): (&D::Storage, &Layout),
+        [(x, x_layout), (labels, labels_layout)]: [(&D::Storage, &Layout); 2],
     ) -> candle_core::Result<(D::Storage, Shape)> {
         let dims = x_layout.shape().dims2()?;
         let forward = launch::Forward {
             dev,
             labels: D::input::<u32>(labels, labels_layout)?,
+            shared: &self.shared,
             dims,
             rows: &self.rows,
             params: &self.params,
@@ -311,13 +359,13 @@ impl KnnEntropy {
 
 /// The forward CPU kernel on `x` (`[n, d]`) and its labels.
 struct CpuForward<'a> {
-    op: &'a KnnEntropy,
+    op: &'a BatchMixingOp,
     dims: (usize, usize),
     labels: &'a [u32],
 }
 
 impl RealKernel for CpuForward<'_> {
-    const OP: &'static str = "knn-entropy";
+    const OP: &'static str = BatchMixingOp::NAME;
     type Output = Vec<f64>;
 
     fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<Vec<f64>> {
@@ -332,9 +380,9 @@ impl RealKernel for CpuForward<'_> {
     }
 }
 
-impl CustomOp2 for KnnEntropy {
+impl CustomOp2 for BatchMixingOp {
     fn name(&self) -> &'static str {
-        "knn-entropy"
+        Self::NAME
     }
 
     fn cpu_fwd(
@@ -345,8 +393,8 @@ impl CustomOp2 for KnnEntropy {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
-            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2));
+        if let Some(out) = crate::emulator::when_active(self, [(s1, l1), (s2, l2)]) {
+            return out;
         }
         let dims = l1.shape().dims2()?;
         let forward = CpuForward {
@@ -366,8 +414,7 @@ impl CustomOp2 for KnnEntropy {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        self.on_kernels(s1.device(), (s1, l1), (s2, l2))
+        crate::cuda_kernels::on_gpu(self, [(s1, l1), (s2, l2)])
     }
 
     fn bwd(
@@ -377,9 +424,10 @@ impl CustomOp2 for KnnEntropy {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = KnnEntropyGrad {
+        let grad = BatchMixingGradOp {
             params: self.params,
             rows: self.rows.clone(),
+            shared: self.shared.clone(),
         };
         let upstream = grad_res.narrow(0, 0, 1)?;
         Ok((Some(grad.scaled((x, labels, res), &upstream)?), None))
@@ -389,12 +437,17 @@ impl CustomOp2 for KnnEntropy {
 /// The backward op: rows `rows` of `∂loss/∂x` from `(x, labels, [loss, statistics of
 /// every row])`, row-owned, no atomics.
 #[derive(Debug, Clone)]
-struct KnnEntropyGrad {
+struct BatchMixingGradOp {
     params: Params,
     rows: Range<usize>,
+    #[cfg_attr(not(any(feature = "cuda", feature = "cuda-emu")), allow(dead_code))]
+    shared: Arc<KernelShared>,
 }
 
-impl KnnEntropyGrad {
+impl BatchMixingGradOp {
+    /// The op's name (Candle's, and in errors).
+    const NAME: &'static str = "batch-mixing-grad";
+
     /// `upstream · ∂loss/∂x` for the rows, from `(x, labels, forward output)`, on the
     /// device and in the dtype of `x`.
     fn scaled(
@@ -410,19 +463,21 @@ impl KnnEntropyGrad {
     fn output_shape(&self, x_layout: &Layout) -> candle_core::Result<Shape> {
         Ok(Shape::from((self.rows.len(), x_layout.shape().dims2()?.1)))
     }
+}
 
-    /// The backward through the kernels on `dev` (a GPU, or the emulator).
-    #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+/// The backward through the kernels on a GPU or the emulator.
+#[cfg(any(feature = "cuda", feature = "cuda-emu"))]
+impl crate::launch::KernelOp<3> for BatchMixingGradOp {
     fn on_kernels<D: crate::launch::KernelDevice>(
         &self,
         dev: &D,
-        (x, x_layout): (&D::Storage, &Layout),
-        (labels, labels_layout): (&D::Storage, &Layout),
-        (forward_out, out_layout): (&D::Storage, &Layout),
+        [(x, x_layout), (labels, labels_layout), (forward_out, out_layout)]: [(&D::Storage, &Layout);
+            3],
     ) -> candle_core::Result<(D::Storage, Shape)> {
         let backward = launch::Backward {
             dev,
             labels: D::input::<u32>(labels, labels_layout)?,
+            shared: &self.shared,
             forward_out: D::input::<f64>(forward_out, out_layout)?,
             dims: x_layout.shape().dims2()?,
             rows: &self.rows,
@@ -435,14 +490,14 @@ impl KnnEntropyGrad {
 
 /// The backward CPU kernel on `x` (`[n, d]`), its labels and the forward output.
 struct CpuBackward<'a> {
-    op: &'a KnnEntropyGrad,
+    op: &'a BatchMixingGradOp,
     d: usize,
     labels: &'a [u32],
     forward_out: &'a [f64],
 }
 
 impl RealKernel for CpuBackward<'_> {
-    const OP: &'static str = "knn-entropy-grad";
+    const OP: &'static str = BatchMixingGradOp::NAME;
     type Output = CpuStorage;
 
     fn run<T: Real + WithDType>(self, x: &[T]) -> candle_core::Result<CpuStorage> {
@@ -459,9 +514,9 @@ impl RealKernel for CpuBackward<'_> {
     }
 }
 
-impl CustomOp3 for KnnEntropyGrad {
+impl CustomOp3 for BatchMixingGradOp {
     fn name(&self) -> &'static str {
-        "knn-entropy-grad"
+        Self::NAME
     }
 
     fn cpu_fwd(
@@ -474,8 +529,8 @@ impl CustomOp3 for KnnEntropyGrad {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         #[cfg(feature = "cuda-emu")]
-        if crate::emulator::active() {
-            return self.on_kernels(&crate::emulator::Emulator, (s1, l1), (s2, l2), (s3, l3));
+        if let Some(out) = crate::emulator::when_active(self, [(s1, l1), (s2, l2), (s3, l3)]) {
+            return out;
         }
         let backward = CpuBackward {
             op: self,
@@ -499,7 +554,81 @@ impl CustomOp3 for KnnEntropyGrad {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        self.on_kernels(s1.device(), (s1, l1), (s2, l2), (s3, l3))
+        crate::cuda_kernels::on_gpu(self, [(s1, l1), (s2, l2), (s3, l3)])
+    }
+}
+
+#[cfg(all(test, feature = "cuda-emu"))]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+    use diffbio_testing::Rng;
+
+    use super::{BatchMixingConfig, BatchMixingLoss};
+    use crate::{emulator::with_emulated_kernels, host_reads, Error};
+
+    /// The reads to the host of a forward and of its backward on the emulator device,
+    /// which runs the launch sequences a GPU runs, for n cells of d dimensions and k
+    /// neighbours (three batches).
+    fn host_reads_of(n: usize, d: usize, k: usize) -> (usize, usize) {
+        let mut rng = Rng::new(7);
+        let x = Var::from_vec(rng.normals(n * d), (n, d), &Device::Cpu).unwrap();
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        let labels = Tensor::new(labels, &Device::Cpu).unwrap();
+        let config = BatchMixingConfig {
+            n_neighbors: k,
+            n_batches: 3,
+            temperature: 1.0,
+        };
+        let loss = BatchMixingLoss::new(config).unwrap();
+        with_emulated_kernels(|| {
+            let start = host_reads::count();
+            let value = loss.forward(&x, &labels).unwrap();
+            let forward = host_reads::count() - start;
+            let grads = value.backward().unwrap();
+            assert!(grads.get(&x).is_some());
+            (forward, host_reads::count() - start - forward)
+        })
+    }
+
+    /// Sizes past what a kernel launch takes are a typed error before anything runs (here
+    /// B too large for the shared memory of the warp forward, which k > 135 takes), on the
+    /// kernels' devices only.
+    #[test]
+    fn sizes_past_the_kernels_limits_are_a_device_limit_error() {
+        let n = 150;
+        let x = Tensor::from_vec(Rng::new(3).normals(n * 2), (n, 2), &Device::Cpu)
+            .and_then(|x| x.to_dtype(candle_core::DType::F32))
+            .unwrap();
+        let labels = Tensor::new((0..n as u32).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+        let config = BatchMixingConfig {
+            n_neighbors: 140,
+            n_batches: 10_000,
+            temperature: 1.0,
+        };
+        let loss = BatchMixingLoss::new(config).unwrap();
+        let on_kernels = with_emulated_kernels(|| loss.forward(&x, &labels));
+        assert!(
+            matches!(&on_kernels, Err(Error::DeviceLimit { limit: 49152, .. })),
+            "{on_kernels:?}"
+        );
+        assert!(loss.forward(&x, &labels).is_ok(), "the CPU path takes it");
+    }
+
+    /// The forward reads the labels once (their range check and the tiled kernels' column
+    /// order share that copy) and the finiteness of x once; the backward reads nothing,
+    /// reusing the tiled forward's columns, or (after the warp forward, k > 135) building
+    /// them from the host labels.
+    #[test]
+    fn the_forward_reads_from_the_device_twice_and_the_backward_never() {
+        assert_eq!(
+            host_reads_of(40, 5, 4),
+            (2, 0),
+            "tiled forward and backward"
+        );
+        assert_eq!(
+            host_reads_of(140, 3, 136),
+            (2, 0),
+            "warp forward, tiled backward"
+        );
     }
 }

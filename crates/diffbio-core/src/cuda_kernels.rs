@@ -10,7 +10,7 @@ use candle_core::cuda_backend::cudarc::driver::{
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaDevice, CudaStorage, DType, Layout};
 
-use crate::launch::{Arg, Element, KernelDevice, Launch, Module, SHARED_MEMORY_LIMIT};
+use crate::launch::{Arg, Element, KernelDevice, KernelOp, Launch, Module, SHARED_MEMORY_LIMIT};
 
 /// Whether CUDA kernel outputs start as NaN ([`poison_kernel_outputs`]).
 static POISON_OUTPUTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -87,11 +87,8 @@ impl KernelDevice for CudaDevice {
     }
 
     fn to_host<T: Element>(&self, buffer: &CudaSlice<T>) -> candle_core::Result<Vec<T>> {
+        crate::host_reads::note();
         self.clone_dtoh(buffer)
-    }
-
-    fn input_to_host<T: Element>(&self, input: &CudaView<'_, T>) -> candle_core::Result<Vec<T>> {
-        self.clone_dtoh(input)
     }
 
     fn upload<T: Element>(&self, data: &[T]) -> candle_core::Result<CudaSlice<T>> {
@@ -124,15 +121,15 @@ impl KernelDevice for CudaDevice {
         input: &'a CudaView<'_, T>,
         start: usize,
     ) -> Arg<CudaArg<'a>> {
-        Arg::Buffer(CudaArg::Read(Box::new(input.slice(start..))))
+        Arg::read::<T>(CudaArg::Read(Box::new(input.slice(start..))))
     }
 
     fn read_from<'a, T: Element>(buffer: &'a CudaSlice<T>, start: usize) -> Arg<CudaArg<'a>> {
-        Arg::Buffer(CudaArg::Read(Box::new(buffer.slice(start..))))
+        Arg::read::<T>(CudaArg::Read(Box::new(buffer.slice(start..))))
     }
 
     fn write_from<'a, T: Element>(buffer: &'a mut CudaSlice<T>, start: usize) -> Arg<CudaArg<'a>> {
-        Arg::Buffer(CudaArg::Write(Box::new(buffer.slice_mut(start..))))
+        Arg::write::<T>(CudaArg::Write(Box::new(buffer.slice_mut(start..))))
     }
 
     unsafe fn launch(&self, launch: Launch<CudaArg<'_>>) -> candle_core::Result<()> {
@@ -159,11 +156,17 @@ impl KernelDevice for CudaDevice {
                 Arg::I64(v) => builder.arg(&*v),
                 Arg::F32(v) => builder.arg(&*v),
                 Arg::F64(v) => builder.arg(&*v),
-                Arg::Buffer(CudaArg::Read(b)) => {
+                Arg::Buffer {
+                    buffer: CudaArg::Read(b),
+                    ..
+                } => {
                     b.push(&mut builder);
                     &mut builder
                 }
-                Arg::Buffer(CudaArg::Write(b)) => {
+                Arg::Buffer {
+                    buffer: CudaArg::Write(b),
+                    ..
+                } => {
                     b.push(&mut builder);
                     &mut builder
                 }
@@ -178,4 +181,13 @@ impl KernelDevice for CudaDevice {
         unsafe { builder.launch(cfg) }.w()?;
         Ok(())
     }
+}
+
+/// `op` through its kernels on the GPU of its first input (every fused op's `cuda_fwd`).
+pub(crate) fn on_gpu<const N: usize>(
+    op: &impl KernelOp<N>,
+    inputs: [(&CudaStorage, &Layout); N],
+) -> candle_core::Result<(CudaStorage, candle_core::Shape)> {
+    let (first, _) = inputs[0];
+    op.on_kernels(first.device(), inputs)
 }

@@ -30,9 +30,9 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::marker::PhantomData;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, DType, Layout};
+use candle_core::{CpuStorage, DType, Layout, Shape};
 
-use crate::launch::{Arg, Element, KernelDevice, Launch};
+use crate::launch::{Arg, Element, KernelDevice, KernelOp, Launch};
 use crate::storage::contiguous_slice;
 
 thread_local! {
@@ -57,16 +57,27 @@ pub(crate) fn active() -> bool {
     ACTIVE.with(Cell::get)
 }
 
+/// `op` on the emulator when [`with_emulated_kernels`] is active on this thread; `None`
+/// otherwise (the op runs its CPU kernels).
+pub(crate) fn when_active<const N: usize>(
+    op: &impl KernelOp<N>,
+    inputs: [(&CpuStorage, &Layout); N],
+) -> Option<candle_core::Result<(CpuStorage, Shape)>> {
+    active().then(|| op.on_kernels(&Emulator, inputs))
+}
+
 extern "C" {
     /// `kernels/emu/launch.cpp`: runs kernel `name` on `grid` blocks of `block` threads;
-    /// `params[i]` points at its i-th argument. 0 on success, 1 for an unknown kernel, 2 for
-    /// a wrong argument count.
+    /// `params[i]` points at its i-th argument, `types[i]` is its [`Arg::type_code`] (null:
+    /// unchecked). 0 on success, 1 for an unknown kernel, 2 for a wrong argument count,
+    /// 3 + i when argument i is not of the kernel's parameter type.
     fn diffbio_emu_launch(
         name: *const c_char,
         grid: u32,
         block: u32,
         shared_bytes: usize,
         params: *mut *mut c_void,
+        types: *const c_int,
         n_params: usize,
     ) -> c_int;
 }
@@ -93,11 +104,8 @@ impl KernelDevice for Emulator {
     }
 
     fn to_host<T: Element>(&self, buffer: &Vec<T>) -> candle_core::Result<Vec<T>> {
+        crate::host_reads::note();
         Ok(buffer.clone())
-    }
-
-    fn input_to_host<T: Element>(&self, input: &&[T]) -> candle_core::Result<Vec<T>> {
-        Ok(input.to_vec())
     }
 
     fn upload<T: Element>(&self, data: &[T]) -> candle_core::Result<Vec<T>> {
@@ -124,18 +132,18 @@ impl KernelDevice for Emulator {
     }
 
     fn read_input_from<'a, T: Element>(input: &'a &[T], start: usize) -> Arg<HostPtr<'a>> {
-        Arg::Buffer(HostPtr(input[start..].as_ptr() as *mut c_void, PhantomData))
+        Arg::read::<T>(HostPtr(input[start..].as_ptr() as *mut c_void, PhantomData))
     }
 
     fn read_from<'a, T: Element>(buffer: &'a Vec<T>, start: usize) -> Arg<HostPtr<'a>> {
-        Arg::Buffer(HostPtr(
+        Arg::read::<T>(HostPtr(
             buffer[start..].as_ptr() as *mut c_void,
             PhantomData,
         ))
     }
 
     fn write_from<'a, T: Element>(buffer: &'a mut Vec<T>, start: usize) -> Arg<HostPtr<'a>> {
-        Arg::Buffer(HostPtr(
+        Arg::write::<T>(HostPtr(
             buffer[start..].as_mut_ptr() as *mut c_void,
             PhantomData,
         ))
@@ -150,9 +158,13 @@ impl KernelDevice for Emulator {
                 Arg::I64(v) => v as *mut i64 as *mut c_void,
                 Arg::F32(v) => v as *mut f32 as *mut c_void,
                 Arg::F64(v) => v as *mut f64 as *mut c_void,
-                Arg::Buffer(HostPtr(p, _)) => p as *mut *mut c_void as *mut c_void,
+                Arg::Buffer {
+                    buffer: HostPtr(p, _),
+                    ..
+                } => p as *mut *mut c_void as *mut c_void,
             })
             .collect();
+        let types: Vec<c_int> = launch.args.iter().map(Arg::type_code).collect();
         let name = CString::new(launch.kernel.as_str()).expect("kernel names have no NUL");
         let s = launch.shape;
         // SAFETY: `params` points at the arguments, which live until the call returns; the
@@ -165,17 +177,78 @@ impl KernelDevice for Emulator {
                 s.block,
                 s.shared_bytes as usize,
                 params.as_mut_ptr(),
+                types.as_ptr(),
                 params.len(),
             )
         };
         match rc {
             0 => Ok(()),
             1 => candle_core::bail!("cuda-emu: no kernel named {}", launch.kernel),
-            _ => candle_core::bail!(
+            2 => candle_core::bail!(
                 "cuda-emu: {} takes another number of arguments than {}",
                 launch.kernel,
                 params.len()
             ),
+            rc => candle_core::bail!(
+                "cuda-emu: argument {} of {} is not of the kernel's parameter type (type code {})",
+                rc - 3,
+                launch.kernel,
+                types[(rc - 3) as usize]
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch_mixing::kernels::MEAN;
+    use crate::launch::LaunchShape;
+
+    /// `knn_entropy_mean_f32` on x = [[1, 2], [3, 4], [5, 6]] with `n` passed as `n_arg`,
+    /// built by hand as a stale header or a hand-edited kernel would leave a plan (past
+    /// `Launch::new`'s check), and the means it wrote.
+    fn mean_with(n_arg: Arg<HostPtr<'_>>) -> (candle_core::Result<()>, Vec<f64>) {
+        let x: &[f32] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut mean = vec![f64::NAN; 2];
+        let args = vec![
+            Emulator::read_input_from(&x, 0),
+            n_arg,
+            Arg::I32(2),
+            Emulator::write_from(&mut mean, 0),
+        ];
+        let launch = Launch {
+            module: MEAN.module,
+            kernel: "knn_entropy_mean_f32".into(),
+            shape: LaunchShape {
+                grid: 2,
+                block: 256,
+                shared_bytes: 0,
+            },
+            args,
+        };
+        // SAFETY: x holds n·d = 6 elements, mean d = 2; an argument of another type than
+        // the kernel's is refused before the kernel runs.
+        let result = unsafe { Emulator.launch(launch) };
+        (result, mean)
+    }
+
+    /// The emulator checks each argument against the C++ kernel's own parameter type: an
+    /// i64 where the kernel takes an `int` is refused, naming the argument; the right type
+    /// runs.
+    #[test]
+    fn an_argument_of_another_type_than_the_kernels_is_refused() {
+        let (result, mean) = mean_with(Arg::I32(3));
+        result.unwrap();
+        assert_eq!(mean, [3.0, 4.0]);
+        let (result, mean) = mean_with(Arg::I64(3));
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "argument 1 of knn_entropy_mean_f32 is not of the kernel's parameter type"
+            ),
+            "{err}"
+        );
+        assert!(mean.iter().all(|m| m.is_nan()), "nothing ran");
     }
 }

@@ -105,6 +105,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The sizes need more of a GPU than one kernel launch takes: more shared memory per
+    /// block than a block has, or a size past the kernels' 32-bit arguments. The CPU path
+    /// takes them.
+    #[error("{what} is {value}, more than the {limit} a CUDA kernel launch allows; use the CPU path for these sizes")]
+    DeviceLimit {
+        /// What is too large, in words.
+        what: String,
+        /// Its value.
+        value: usize,
+        /// The most a launch allows.
+        limit: usize,
+    },
     /// An error raised by Candle itself (allocation, kernel launch, ...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

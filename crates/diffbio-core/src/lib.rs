@@ -18,8 +18,9 @@ mod diversity;
 #[cfg(feature = "cuda-emu")]
 pub mod emulator;
 mod error;
-#[cfg(test)]
-mod kernel_header;
+mod host_reads;
+#[cfg(any(test, feature = "cuda", feature = "cuda-emu"))]
+mod kernel_interface;
 #[cfg(any(feature = "cuda", feature = "cuda-emu"))]
 mod launch;
 pub mod loss;

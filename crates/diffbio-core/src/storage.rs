@@ -42,7 +42,10 @@ pub(crate) fn on_real<K: RealKernel>(
         CpuStorage::F64(x) => kernel.run(contiguous_slice(x, layout)?),
         CpuStorage::F16(x) => kernel.run(&widened(contiguous_slice(x, layout)?)),
         CpuStorage::BF16(x) => kernel.run(&widened(contiguous_slice(x, layout)?)),
-        other => candle_core::bail!("{}: unsupported dtype {:?}", K::OP, other.dtype()),
+        other => Err(candle_core::Error::UnsupportedDTypeForOp(
+            other.dtype(),
+            K::OP,
+        )),
     }
 }
 

@@ -5,6 +5,7 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::{Error, Result};
+use crate::host_reads;
 
 /// The dtype the fused ops compute in for an input of `dtype`: f64 for f64, f32 for the
 /// rest (f32, f16, bf16; half inputs are read as they are and widened element by element).
@@ -116,6 +117,7 @@ pub(crate) fn finite(t: &Tensor, input: &'static str) -> Result<()> {
         .to_dtype(DType::F32)?
         .sum_all()?
         .to_scalar::<f32>()?;
+    host_reads::note();
     if residue == 0.0 {
         Ok(())
     } else {
@@ -123,12 +125,19 @@ pub(crate) fn finite(t: &Tensor, input: &'static str) -> Result<()> {
     }
 }
 
-/// Integer class labels (U8, U32 or I64) in `0..n_classes`.
-pub(crate) fn class_labels(labels: &Tensor, input: &'static str, n_classes: usize) -> Result<()> {
+/// Integer class labels (U8, U32 or I64) in `0..n_classes`, returned as read to the host
+/// (one read, which the range check and any further use on the host share). A label out of
+/// range is reported as the lowest when that is negative, else the highest.
+pub(crate) fn class_labels(
+    labels: &Tensor,
+    input: &'static str,
+    n_classes: usize,
+) -> Result<Vec<u32>> {
     class_label_dtype(labels, input)?;
-    let as_i64 = labels.to_dtype(DType::I64)?;
-    let lowest = as_i64.min_all()?.to_scalar::<i64>()?;
-    let highest = as_i64.max_all()?.to_scalar::<i64>()?;
+    let values = labels.to_dtype(DType::I64)?.to_vec1::<i64>()?;
+    host_reads::note();
+    let lowest = values.iter().copied().min().unwrap_or(0);
+    let highest = values.iter().copied().max().unwrap_or(0);
     for value in [lowest, highest] {
         if value < 0 || value >= n_classes as i64 {
             return Err(Error::LabelOutOfRange {
@@ -138,7 +147,7 @@ pub(crate) fn class_labels(labels: &Tensor, input: &'static str, n_classes: usiz
             });
         }
     }
-    Ok(())
+    Ok(values.into_iter().map(|v| v as u32).collect())
 }
 
 /// An integer dtype for class labels: U8, U32 or I64.

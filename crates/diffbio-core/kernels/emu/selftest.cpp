@@ -29,7 +29,8 @@
 #include <vector>
 
 extern "C" int diffbio_emu_launch(const char* name, unsigned grid, unsigned block,
-                                  size_t shared_bytes, void** params, size_t n_params);
+                                  size_t shared_bytes, void** params, const int* types,
+                                  size_t n_params);
 
 namespace {
 
@@ -49,7 +50,8 @@ struct Timer {
 
 void launch(const std::string& name, unsigned grid, unsigned block, size_t shared,
             std::vector<void*> params) {
-    const int rc = diffbio_emu_launch(name.c_str(), grid, block, shared, params.data(), params.size());
+    // No type codes: the Rust plans' arguments are the checked ones (src/launch.rs).
+    const int rc = diffbio_emu_launch(name.c_str(), grid, block, shared, params.data(), nullptr, params.size());
     if (rc != 0) {
         std::fprintf(stderr, "launch %s failed: %d\n", name.c_str(), rc);
         std::exit(2);

@@ -1,6 +1,6 @@
 //! The contract of the fused AUROC-surrogate op, shared by the CPU kernel (`cpu.rs`), the
-//! kernel launches (`launch.rs`) and the CUDA kernels (`kernels/pairwise_sigmoid_auroc.cuh`
-//! repeats the layout; a test checks that they agree).
+//! kernel launches (`launch.rs`) and the CUDA kernels (`kernels.rs` writes the layout into
+//! `kernels/pairwise_sigmoid_auroc.cuh`).
 //!
 //! - **Inputs**: scores `[n]` f32 or f64, or f16/bf16 (computed in f32: the CUDA
 //!   compaction reads them as they are); labels `[n]` as 0/1 in the compute dtype; the
@@ -31,31 +31,4 @@ pub(crate) mod counts {
     pub(crate) const NEG_END: usize = 5;
     /// How many there are.
     pub(crate) const LEN: usize = 6;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{counts, GRAD_SCORES, GRAD_TEMPERATURE, VALUE};
-    use crate::kernel_header::assert_defines;
-
-    #[test]
-    fn the_cuda_header_repeats_the_contract() {
-        let expect = [
-            ("OUT_VALUE", VALUE as f64),
-            ("OUT_GRAD_TEMPERATURE", GRAD_TEMPERATURE as f64),
-            ("OUT_GRAD_SCORES", GRAD_SCORES as f64),
-            ("COUNT_POS", counts::POS as f64),
-            ("COUNT_NEG", counts::NEG as f64),
-            ("COUNT_POS_FIRST", counts::POS_FIRST as f64),
-            ("COUNT_POS_END", counts::POS_END as f64),
-            ("COUNT_NEG_FIRST", counts::NEG_FIRST as f64),
-            ("COUNT_NEG_END", counts::NEG_END as f64),
-            ("COUNTS", counts::LEN as f64),
-        ];
-        assert_defines(
-            "pairwise_sigmoid_auroc.cuh",
-            include_str!("../../kernels/pairwise_sigmoid_auroc.cuh"),
-            &expect,
-        );
-    }
 }

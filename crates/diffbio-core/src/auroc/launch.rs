@@ -13,13 +13,15 @@
 use std::ops::Range;
 
 use super::contract::{counts, GRAD_SCORES};
+use super::kernels::{self, PAIR_ROWS, PAIR_WARPS};
 use crate::launch::{
-    kernel_name, Arg, DeviceKernel, KernelDevice, KernelInput, KernelReal, Launch, Module, Shape,
+    Buffers, DeviceKernel, KernelDevice, KernelInput, KernelReal, Launch, LaunchShape,
+    ScalarArg::{Size, Value},
 };
 
-/// Threads per block of the pair sweeps (8 warps) and centres per block and tile.
-const PAIR_THREADS: u32 = 256;
-const PAIR_TILE_ROWS: usize = 64;
+/// Threads per block of the pair sweeps, and centres per block and tile.
+const PAIR_THREADS: u32 = 32 * PAIR_WARPS as u32;
+const PAIR_TILE_ROWS: usize = PAIR_WARPS * PAIR_ROWS;
 /// Blocks of the one-sweep form at most (two per SM of an H100), and at least unless a
 /// tile of positives is all there is (one per SM); their per-negative sums take
 /// `blocks · |N|` elements. The count depends on the sizes alone, so the sums' order is the
@@ -40,138 +42,98 @@ pub(crate) fn pair_blocks<T: KernelReal>(n_pos: usize, n_neg: usize) -> Option<u
     (blocks >= row_tiles.min(MIN_PAIR_BLOCKS)).then_some(blocks)
 }
 
-fn plan<B>(kernel: String, shape: Shape, args: Vec<Arg<B>>) -> Launch<B> {
-    Launch {
-        module: Module::PairwiseSigmoidAuroc,
-        kernel,
-        shape,
-        args,
-    }
-}
-
-/// `auroc_compact_*(scores, labels, n, row_start, n_rows, pos_scores, pos_index,
-/// neg_scores, neg_index, counts)`.
+/// [`kernels::COMPACT`].
 pub(crate) fn compact_plan<X: KernelInput, B>(
     n: usize,
     rows: &Range<usize>,
-    [scores, labels, pos_scores, pos_index, neg_scores, neg_index, counts]: [Arg<B>; 7],
-) -> Launch<B> {
-    plan(
-        kernel_name::<X>("auroc_compact"),
-        Shape::single_block(),
-        vec![
-            scores,
-            labels,
-            Arg::I64(n as i64),
-            Arg::I64(rows.start as i64),
-            Arg::I64(rows.len() as i64),
-            pos_scores,
-            pos_index,
-            neg_scores,
-            neg_index,
-            counts,
-        ],
+    buffers: Buffers<B>,
+) -> candle_core::Result<Launch<B>> {
+    let scalars = [
+        ("n", Size(n)),
+        ("row_start", Size(rows.start)),
+        ("n_rows", Size(rows.len())),
+    ];
+    Launch::build::<X>(
+        &kernels::COMPACT,
+        LaunchShape::single_block(),
+        buffers,
+        &scalars,
     )
 }
 
 /// `blocks` blocks of the pair sweeps (their shared memory is static).
-fn pair_shape(blocks: usize) -> Shape {
-    Shape {
+fn pair_shape(blocks: usize) -> LaunchShape {
+    LaunchShape {
         grid: blocks as u32,
         block: PAIR_THREADS,
         shared_bytes: 0,
     }
 }
 
-/// `auroc_centres_*(class, first, end, others, n_others, scale, sums)`: per centre c of
-/// `class[first..end]`, `sums[3(c − first)..]` over all others; a block per tile of 64 of
-/// the whole class that holds centres (the tiles do not move with the range, so a centre's
-/// sums have the same bits in every launch).
+/// [`kernels::CENTRES`]: per centre c of `class[first..end]`, `sums[3(c − first)..]` over
+/// all others; a block per tile of 64 of the whole class that holds centres (the tiles do
+/// not move with the range, so a centre's sums have the same bits in every launch).
 pub(crate) fn centres_plan<T: KernelReal, B>(
     centres: &Range<usize>,
     n_others: usize,
     scale: f64,
-    [class, others, sums]: [Arg<B>; 3],
-) -> Launch<B> {
-    plan(
-        kernel_name::<T>("auroc_centres"),
-        pair_shape(centres.end.div_ceil(PAIR_TILE_ROWS) - centres.start / PAIR_TILE_ROWS),
-        vec![
-            class,
-            Arg::I64(centres.start as i64),
-            Arg::I64(centres.end as i64),
-            others,
-            Arg::I64(n_others as i64),
-            Arg::real::<T>(scale),
-            sums,
-        ],
-    )
+    buffers: Buffers<B>,
+) -> candle_core::Result<Launch<B>> {
+    let tiles = centres.end.div_ceil(PAIR_TILE_ROWS) - centres.start / PAIR_TILE_ROWS;
+    let scalars = [
+        ("first", Size(centres.start)),
+        ("end", Size(centres.end)),
+        ("n_others", Size(n_others)),
+        ("scale", Value(scale)),
+    ];
+    Launch::build::<T>(&kernels::CENTRES, pair_shape(tiles), buffers, &scalars)
 }
 
-/// `auroc_pairs_*(pos, n_pos, neg, n_neg, 1/T, pos_sums, partials)` on `blocks` blocks:
-/// the positives' sums and `partials[b·n_neg + j]`, block b's Σ σ' of negative j.
+/// [`kernels::PAIRS`] on `blocks` blocks: the positives' sums and `partials[b·n_neg + j]`,
+/// block b's Σ σ' of negative j.
 pub(crate) fn pairs_plan<T: KernelReal, B>(
     (n_pos, n_neg): (usize, usize),
     blocks: usize,
     temperature: f64,
-    [pos, neg, pos_sums, partials]: [Arg<B>; 4],
-) -> Launch<B> {
-    plan(
-        kernel_name::<T>("auroc_pairs"),
-        pair_shape(blocks),
-        vec![
-            pos,
-            Arg::I64(n_pos as i64),
-            neg,
-            Arg::I64(n_neg as i64),
-            Arg::real::<T>(1.0 / temperature),
-            pos_sums,
-            partials,
-        ],
-    )
+    buffers: Buffers<B>,
+) -> candle_core::Result<Launch<B>> {
+    let scalars = [
+        ("n_pos", Size(n_pos)),
+        ("n_neg", Size(n_neg)),
+        ("scale", Value(1.0 / temperature)),
+    ];
+    Launch::build::<T>(&kernels::PAIRS, pair_shape(blocks), buffers, &scalars)
 }
 
-/// `auroc_columns_*(partials, blocks, n_neg, neg_sums)`: each negative's Σ σ' over the
-/// blocks, in block order, one thread per negative.
+/// [`kernels::COLUMNS`]: each negative's Σ σ' over the blocks, in block order, one thread
+/// per negative.
 pub(crate) fn columns_plan<T: KernelReal, B>(
     blocks: usize,
     n_neg: usize,
-    [partials, neg_sums]: [Arg<B>; 2],
-) -> Launch<B> {
-    plan(
-        kernel_name::<T>("auroc_columns"),
-        Shape::threads(n_neg, PAIR_THREADS),
-        vec![
-            partials,
-            Arg::I32(blocks as i32),
-            Arg::I64(n_neg as i64),
-            neg_sums,
-        ],
-    )
+    buffers: Buffers<B>,
+) -> candle_core::Result<Launch<B>> {
+    let shape = LaunchShape::threads(n_neg, PAIR_THREADS);
+    let scalars = [("n_blocks", Size(blocks)), ("n_neg", Size(n_neg))];
+    Launch::build::<T>(&kernels::COLUMNS, shape, buffers, &scalars)
 }
 
-/// `auroc_finish_*(pos_sums, pos_index, neg_sums, neg_index, counts, row_start,
-/// 1/(n_pos·n_neg), 1/T, out)`.
+/// [`kernels::FINISH`], with norm = 1/(n_pos·n_neg).
 pub(crate) fn finish_plan<T: KernelReal, B>(
     (n_pos, n_neg): (usize, usize),
     row_start: usize,
     temperature: f64,
-    [pos_sums, pos_index, neg_sums, neg_index, counts, out]: [Arg<B>; 6],
-) -> Launch<B> {
-    plan(
-        kernel_name::<T>("auroc_finish"),
-        Shape::single_block(),
-        vec![
-            pos_sums,
-            pos_index,
-            neg_sums,
-            neg_index,
-            counts,
-            Arg::I64(row_start as i64),
-            Arg::F64(1.0 / (n_pos as f64 * n_neg as f64)),
-            Arg::real::<T>(1.0 / temperature),
-            out,
-        ],
+    buffers: Buffers<B>,
+) -> candle_core::Result<Launch<B>> {
+    let scalars = [
+        ("row_start", Size(row_start)),
+        ("norm", Value(1.0 / (n_pos as f64 * n_neg as f64))),
+        ("inv_t", Value(1.0 / temperature)),
+    ];
+    Launch::build::<T>(
+        &kernels::FINISH,
+        LaunchShape::single_block(),
+        buffers,
+        &scalars,
     )
 }
 
@@ -185,7 +147,7 @@ pub(crate) struct Forward<'a, D: KernelDevice> {
 }
 
 impl<D: KernelDevice> DeviceKernel<D> for Forward<'_, D> {
-    const OP: &'static str = "pairwise-sigmoid-auroc";
+    const OP: &'static str = super::AurocOp::NAME;
 
     /// Scores of any float dtype (f16/bf16 read as f32), labels in the dtype the kernels
     /// compute in.
@@ -210,16 +172,16 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
     let compact = compact_plan::<X, _>(
         n,
         rows,
-        [
-            D::read_input_from(scores, 0),
-            D::read_input_from(labels, 0),
-            D::write_from(&mut pos_scores, 0),
-            D::write_from(&mut pos_index, 0),
-            D::write_from(&mut neg_scores, 0),
-            D::write_from(&mut neg_index, 0),
-            D::write_from(&mut counts, 0),
+        vec![
+            ("scores", D::read_input_from(scores, 0)),
+            ("labels", D::read_input_from(labels, 0)),
+            ("pos_scores", D::write_from(&mut pos_scores, 0)),
+            ("pos_index", D::write_from(&mut pos_index, 0)),
+            ("neg_scores", D::write_from(&mut neg_scores, 0)),
+            ("neg_index", D::write_from(&mut neg_index, 0)),
+            ("counts", D::write_from(&mut counts, 0)),
         ],
-    );
+    )?;
     // SAFETY: the plan orders the arguments as `auroc_compact_*` declares them; every
     // buffer holds n elements, counts `counts::LEN`; rows lie in 0..n.
     unsafe { dev.launch(compact) }?;
@@ -246,21 +208,24 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
                 (n_pos, n_neg),
                 blocks,
                 temperature,
-                [
-                    D::read_from(&pos_scores, 0),
-                    D::read_from(&neg_scores, 0),
-                    D::write_from(&mut pos_sums, 0),
-                    D::write_from(&mut partials, 0),
+                vec![
+                    ("pos", D::read_from(&pos_scores, 0)),
+                    ("neg", D::read_from(&neg_scores, 0)),
+                    ("pos_sums", D::write_from(&mut pos_sums, 0)),
+                    ("partials", D::write_from(&mut partials, 0)),
                 ],
-            );
+            )?;
             // SAFETY: the plan orders the arguments as `auroc_pairs_*` declares them;
             // pos_sums holds 3 per positive, partials blocks × n_neg zeros.
             unsafe { dev.launch(pairs) }?;
             let columns = columns_plan::<T, _>(
                 blocks,
                 n_neg,
-                [D::read_from(&partials, 0), D::write_from(&mut neg_sums, 0)],
-            );
+                vec![
+                    ("partials", D::read_from(&partials, 0)),
+                    ("neg_sums", D::write_from(&mut neg_sums, 0)),
+                ],
+            )?;
             // SAFETY: as `auroc_columns_*` declares them; neg_sums holds 3 per negative.
             unsafe { dev.launch(columns) }?;
         }
@@ -292,12 +257,12 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
                     centres,
                     n_others,
                     scale,
-                    [
-                        D::read_from(class, 0),
-                        D::read_from(others, 0),
-                        D::write_from(sums, 0),
+                    vec![
+                        ("class_scores", D::read_from(class, 0)),
+                        ("others", D::read_from(others, 0)),
+                        ("sums", D::write_from(sums, 0)),
                     ],
-                );
+                )?;
                 // SAFETY: the plan orders the arguments as `auroc_centres_*` declares them;
                 // `sums` holds 3 per centre, the centres are a run of their class, `others`
                 // holds its count.
@@ -310,15 +275,15 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
         (n_pos, n_neg),
         rows.start,
         temperature,
-        [
-            D::read_from(&pos_sums, 0),
-            D::read_from(&pos_index, 0),
-            D::read_from(&neg_sums, 0),
-            D::read_from(&neg_index, 0),
-            D::read_from(&counts, 0),
-            D::write_from(&mut out, 0),
+        vec![
+            ("pos_sums", D::read_from(&pos_sums, 0)),
+            ("pos_index", D::read_from(&pos_index, 0)),
+            ("neg_sums", D::read_from(&neg_sums, 0)),
+            ("neg_index", D::read_from(&neg_index, 0)),
+            ("counts", D::read_from(&counts, 0)),
+            ("out", D::write_from(&mut out, 0)),
         ],
-    );
+    )?;
     // SAFETY: the plan orders the arguments as `auroc_finish_*` declares them; `out` holds
     // 2 + n_rows elements and every centre's index lies in rows.
     unsafe { dev.launch(finish) }?;
@@ -328,35 +293,64 @@ fn forward<D: KernelDevice, X: KernelInput<Real = T>, T: KernelReal>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::launch::{placeholder_buffers, Arg};
 
     #[test]
     fn the_pair_sweeps_take_64_centres_a_block() {
-        let c = centres_plan::<f64, ()>(&(0..257), 5, -2.0, [(); 3].map(|_| Arg::Buffer(())));
+        let c = centres_plan::<f64, ()>(
+            &(0..257),
+            5,
+            -2.0,
+            placeholder_buffers::<f64>(&kernels::CENTRES),
+        )
+        .unwrap();
         assert_eq!(c.kernel, "auroc_centres_f64");
         assert_eq!((c.shape.grid, c.shape.block), (5, PAIR_THREADS));
         assert!(
             matches!(c.args[2], Arg::I64(257)) && matches!(c.args[5], Arg::F64(v) if v == -2.0)
         );
         // Centres 100..120 lie in the class's tile 1 (64..128), 100..140 in tiles 1 and 2.
-        let r = centres_plan::<f32, ()>(&(100..120), 5, 1.0, [(); 3].map(|_| Arg::Buffer(())));
+        let r = centres_plan::<f32, ()>(
+            &(100..120),
+            5,
+            1.0,
+            placeholder_buffers::<f32>(&kernels::CENTRES),
+        )
+        .unwrap();
         assert_eq!(r.shape.grid, 1);
-        let r = centres_plan::<f32, ()>(&(100..140), 5, 1.0, [(); 3].map(|_| Arg::Buffer(())));
+        let r = centres_plan::<f32, ()>(
+            &(100..140),
+            5,
+            1.0,
+            placeholder_buffers::<f32>(&kernels::CENTRES),
+        )
+        .unwrap();
         assert_eq!(r.shape.grid, 2);
         assert!(matches!(
             (&r.args[1], &r.args[2]),
             (Arg::I64(100), Arg::I64(140))
         ));
-        let p = pairs_plan::<f32, ()>((300, 7), 5, 0.5, [(); 4].map(|_| Arg::Buffer(())));
+        let p = pairs_plan::<f32, ()>(
+            (300, 7),
+            5,
+            0.5,
+            placeholder_buffers::<f32>(&kernels::PAIRS),
+        )
+        .unwrap();
         assert_eq!((p.kernel.as_str(), p.shape.grid), ("auroc_pairs_f32", 5));
         assert!(matches!(p.args[4], Arg::F32(v) if v == 2.0));
-        let s = columns_plan::<f32, ()>(5, 300, [(); 2].map(|_| Arg::Buffer(())));
+        let s =
+            columns_plan::<f32, ()>(5, 300, placeholder_buffers::<f32>(&kernels::COLUMNS)).unwrap();
         assert_eq!((s.shape.grid, s.shape.block), (2, PAIR_THREADS));
         assert!(matches!(s.args[1], Arg::I32(5)));
-        let f = finish_plan::<f32, ()>((4, 5), 7, 0.5, [(); 6].map(|_| Arg::Buffer(())));
+        let f =
+            finish_plan::<f32, ()>((4, 5), 7, 0.5, placeholder_buffers::<f32>(&kernels::FINISH))
+                .unwrap();
         assert!(matches!(f.args[5], Arg::I64(7)));
         assert!(matches!(f.args[6], Arg::F64(v) if v == 0.05));
         assert!(matches!(f.args[7], Arg::F32(v) if v == 2.0));
-        let c = compact_plan::<f64, ()>(10, &(3..8), [(); 7].map(|_| Arg::Buffer(())));
+        let c = compact_plan::<f64, ()>(10, &(3..8), placeholder_buffers::<f64>(&kernels::COMPACT))
+            .unwrap();
         assert!(matches!(
             (&c.args[3], &c.args[4]),
             (Arg::I64(3), Arg::I64(5))

@@ -8,7 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
-use super::{contract, scaled_gradients, DifferentiableAuroc, PairwiseSigmoid};
+use super::{contract, scaled_gradients, AurocOp, DifferentiableAuroc};
 use crate::dist::{self, Communicator, ShardInfo};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -58,7 +58,7 @@ pub(super) fn forward(
     let own = if rows.is_empty() {
         Tensor::zeros(contract::GRAD_SCORES, compute, device)?
     } else {
-        let op = PairwiseSigmoid {
+        let op = AurocOp {
             temperature: value,
             rows,
         };
@@ -66,7 +66,7 @@ pub(super) fn forward(
     };
     let share = own.narrow(0, contract::VALUE, 1)?.to_dtype(DType::F64)?;
     let total = comm.all_reduce_sum(&share)?;
-    let op = ShardedPairwiseSigmoid {
+    let op = ShardedAurocOp {
         value: total.to_vec1::<f64>()?[0],
         out: own,
     };
@@ -94,14 +94,14 @@ fn check_shard(
 /// The sharded surrogate as an op on `(this rank's scores, temperature)`: its value was
 /// summed over the ranks by `forward`; `out` holds `[share, ∂/∂T share, ∂/∂s of this
 /// rank's cells]` for the backward pass.
-struct ShardedPairwiseSigmoid {
+struct ShardedAurocOp {
     value: f64,
     out: Tensor,
 }
 
-impl CustomOp2 for ShardedPairwiseSigmoid {
+impl CustomOp2 for ShardedAurocOp {
     fn name(&self) -> &'static str {
-        "pairwise-sigmoid-auroc-sharded"
+        "differentiable-auroc-sharded"
     }
 
     fn cpu_fwd(

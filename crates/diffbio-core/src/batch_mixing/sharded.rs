@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 use super::contract::RowStats;
-use super::{BatchMixingLoss, KnnEntropy, KnnEntropyGrad};
+use super::{BatchMixingGradOp, BatchMixingLoss, BatchMixingOp, KernelShared};
 use crate::dist::{self, Communicator, ShardInfo};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -37,7 +37,7 @@ pub(super) fn forward(
     let x = dist::gather(comm, &x_shard)?;
     let labels = dist::gather(comm, &batch_labels.to_dtype(DType::I64)?)?;
     // On the gathered batch, so every rank reaches the same verdict.
-    loss.check_batch(&x, &labels)?;
+    let shared = KernelShared::new(loss.check_batch(&x, &labels)?);
     let labels = labels.to_dtype(DType::U32)?.contiguous()?;
 
     let params = loss.params();
@@ -47,9 +47,10 @@ pub(super) fn forward(
     let own = if rows.is_empty() {
         Tensor::zeros(1, DType::F64, device)?
     } else {
-        let op = KnnEntropy {
+        let op = BatchMixingOp {
             params,
             rows: rows.clone(),
+            shared: shared.clone(),
         };
         x.apply_op2_no_bwd(&labels, &op)?
     };
@@ -59,9 +60,13 @@ pub(super) fn forward(
         .reshape((rows.len(), width))?;
     let stats = dist::gather(comm, &own_stats)?.flatten_all()?;
     let value = total.to_vec1::<f64>()?[0];
-    let op = ShardedKnnEntropy {
+    let op = ShardedBatchMixingOp {
         value,
-        grad: KnnEntropyGrad { params, rows },
+        grad: BatchMixingGradOp {
+            params,
+            rows,
+            shared,
+        },
         x,
         labels,
         forward_out: Tensor::cat(&[total, stats], 0)?,
@@ -93,19 +98,19 @@ fn check_shard(embeddings: &Tensor, batch_labels: &Tensor) -> Result<(usize, usi
 /// The sharded loss as an op on this rank's shard: its value was computed (and summed
 /// over the ranks) by `forward`; its backward computes this rank's gradient rows from
 /// the gathered batch and the statistics of every row.
-struct ShardedKnnEntropy {
+struct ShardedBatchMixingOp {
     value: f64,
-    grad: KnnEntropyGrad,
+    grad: BatchMixingGradOp,
     /// Every cell, `[n, d]` on the shard's device, in the embeddings' dtype.
     x: Tensor,
     labels: Tensor,
-    /// `[loss, statistics of every row]`, as `KnnEntropy` lays them out.
+    /// `[loss, statistics of every row]`, as `BatchMixingOp` lays them out.
     forward_out: Tensor,
 }
 
-impl CustomOp1 for ShardedKnnEntropy {
+impl CustomOp1 for ShardedBatchMixingOp {
     fn name(&self) -> &'static str {
-        "knn-entropy-sharded"
+        "batch-mixing-sharded"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
