@@ -67,6 +67,44 @@ fn dense_auroc(s: &[f64], y: &[bool], t: f64) -> f64 {
     sum / pairs.max(1) as f64
 }
 
+/// The CPU path's value and gradient are the same bits on one thread as on three: every
+/// row block owns its rows' sums and its gradient rows, whichever thread runs it. n spans
+/// several row blocks and column tiles, and the last of each is partial.
+#[test]
+fn batch_mixing_is_bitwise_independent_of_the_thread_count() {
+    use diffbio_testing::flat;
+    let dev = &Device::Cpu;
+    let mut rng = Rng::new(14);
+    let (n, d, k, b) = (1300, 6, 15, 3);
+    let x = rng.normals(n * d);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(b) as u32).collect();
+    let label_t = Tensor::from_vec(labels, n, dev).unwrap();
+    let loss = BatchMixingLoss::new(BatchMixingConfig {
+        n_neighbors: k,
+        n_batches: b,
+        temperature: 0.7,
+    })
+    .unwrap();
+    for dtype in [DType::F32, DType::F64] {
+        let v = Var::from_tensor(&tensor(&x, &[n, d], dev).to_dtype(dtype).unwrap()).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let out = loss.forward(v.as_tensor(), &label_t).unwrap();
+                let grad = flat(out.backward().unwrap().get(&v).unwrap());
+                let bits = |v: &[f64]| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>();
+                (scalar(&out).to_bits(), bits(&grad))
+            })
+        };
+        let one = run(1);
+        assert!(one.1.iter().any(|&g| g != 0), "{dtype:?}: zero gradient");
+        assert_eq!(one, run(3), "{dtype:?}: one thread vs three");
+    }
+}
+
 fn batch_mixing_matches_dense_spec_on_larger_random_inputs(dev: &Device) {
     let mut rng = Rng::new(11);
     for &(n, d, k, b, t) in &[
