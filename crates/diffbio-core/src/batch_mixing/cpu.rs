@@ -22,10 +22,11 @@ use rayon::prelude::*;
 
 use super::contract::{Params, RowStats, EPS, KAPPA_SHIFT};
 
-/// Rows per rayon task. A row's sums and gradient do not depend on it (each row meets the
-/// columns in the same tiles, in the same order), so it only sets the size of the `gemm`
-/// calls: 256 rows took batch mixing fwd + bwd at n = 100,000, d = 32 from 31.4 s (64 rows)
-/// to 27.9 s on 2 cores, bit for bit the same result.
+/// Rows per rayon task. A row's statistics and gradient do not depend on it (each row meets
+/// the columns in the same tiles, in the same order); only the loss, a sum of block sums,
+/// may move in its last bit. It sets the size of the `gemm` calls: 256 rows took batch
+/// mixing fwd + bwd at n = 100,000, d = 32 in f32 from 31.4 s (64 rows) to 27.9 s on
+/// 2 cores, loss and gradient bit for bit the same.
 const ROW_BLOCK: usize = 256;
 /// Columns per distance tile.
 const COL_TILE: usize = 512;
