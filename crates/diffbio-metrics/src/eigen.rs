@@ -1,10 +1,11 @@
 //! Eigenpairs of largest magnitude of a symmetric sparse operator: dense for small graphs,
 //! restarted Lanczos for large ones.
 
+use faer::linalg::matmul::dot::inner_prod;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::SelfAdjointEigen;
 use faer::prelude::{Reborrow, ReborrowMut};
-use faer::{Accum, Col, ColMut, ColRef, Mat, MatRef, Par, Side};
+use faer::{Accum, Col, ColMut, ColRef, Conj, Mat, MatMut, MatRef, Par, Side};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -51,7 +52,8 @@ pub(crate) fn dense_eigen(
 /// Stewart 2002; what ARPACK's `eigsh(which="LM")` computes): a Krylov basis of
 /// `2·n_comps + 20` vectors, the Ritz pairs of its projection, a restart from the best
 /// `n_comps + 10`, until every wanted Ritz pair's residual `|β·s_m|` is below 1e-10 (|T| ≤ 1).
-/// O(n·basis) memory.
+/// O(n·basis) memory. Bitwise the same on any number of threads: its products with the
+/// basis run in fixed row chunks ([`product_by_rows`]).
 pub(crate) fn lanczos_eigen(
     graph: &SparseGraph,
     transition: &[f64],
@@ -119,7 +121,14 @@ pub(crate) fn lanczos_eigen(
             .all(|&c| residual(c) <= EIGEN_TOLERANCE);
         let take = if done { n_comps } else { restart };
         let ritz = Mat::<f64>::from_fn(basis, take, |i, c| eigen.U()[(i, order[c])]);
-        let vectors = v.as_ref().subcols(0, basis) * &ritz;
+        let mut vectors = Mat::<f64>::zeros(n, take);
+        product_by_rows(
+            vectors.as_mut(),
+            Accum::Replace,
+            v.as_ref().subcols(0, basis),
+            ritz.as_ref(),
+            1.0,
+        );
         if done {
             return Ok((
                 order[..n_comps].iter().map(|&c| values[c]).collect(),
@@ -179,24 +188,43 @@ fn orthogonalise(v: MatRef<'_, f64>, mut w: ColMut<'_, f64>) -> (Col<f64>, f64) 
     (coefficients, norm)
 }
 
-/// One classical Gram–Schmidt pass: `c = vᵀw`, `w −= v c`; returns c.
+/// One classical Gram–Schmidt pass: `c = vᵀw`, `w −= v c`; returns c. Each `c_k` is one
+/// sequential dot product and the update runs in [`product_by_rows`]' fixed row chunks, so
+/// that both round the same on any number of threads.
 fn project_out(v: MatRef<'_, f64>, mut w: ColMut<'_, f64>) -> Col<f64> {
-    let mut c = Col::<f64>::zeros(v.ncols());
-    matmul(
-        c.as_mut(),
-        Accum::Replace,
-        v.transpose(),
-        w.rb(),
-        1.0,
-        Par::rayon(0),
-    );
-    matmul(w.rb_mut(), Accum::Add, v, c.as_ref(), -1.0, Par::rayon(0));
+    let dots: Vec<f64> = (0..v.ncols())
+        .into_par_iter()
+        .map(|k| inner_prod(v.col(k).transpose(), Conj::No, w.rb(), Conj::No))
+        .collect();
+    let c = Col::from_fn(dots.len(), |k| dots[k]);
+    product_by_rows(w.rb_mut().as_mat_mut(), Accum::Add, v, c.as_mat(), -1.0);
     c
+}
+
+/// Rows per parallel task of [`product_by_rows`].
+const ROWS_PER_TASK: usize = 4096;
+
+/// `out = α·a·b` (or `out += α·a·b`) for a tall `a`: sequential products of fixed chunks
+/// of [`ROWS_PER_TASK`] rows in parallel, so that the result does not depend on the
+/// number of threads (a product split over threads by the library would depend on it).
+fn product_by_rows(
+    out: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    out.par_row_chunks_mut(ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(chunk, out)| {
+            let rows = a.subrows(chunk * ROWS_PER_TASK, out.nrows());
+            matmul(out, accum, rows, b, alpha, Par::Seq);
+        });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{dense_eigen, lanczos_eigen};
+    use super::{dense_eigen, lanczos_eigen, ROWS_PER_TASK};
     use crate::diffusion::{diffusion_map, transition_matrix, DENSE_EIGEN_LIMIT};
     use crate::umap::test_cloud;
 
@@ -219,5 +247,33 @@ mod tests {
                 "eigenvector {c}: {overlap}"
             );
         }
+    }
+
+    #[test]
+    fn lanczos_is_bitwise_independent_of_the_thread_count() {
+        // Several row chunks of the basis products, the last one partial.
+        let graph = test_cloud(2 * ROWS_PER_TASK + 300);
+        let transition = transition_matrix(&graph);
+        let bits_on = |threads: usize| -> Vec<u64> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (values, vectors) = pool
+                .install(|| lanczos_eigen(&graph, &transition, 10))
+                .unwrap();
+            let vectors = vectors.col_iter().flat_map(|c| c.iter().copied());
+            values
+                .iter()
+                .copied()
+                .chain(vectors)
+                .map(f64::to_bits)
+                .collect()
+        };
+        let (one, three) = (bits_on(1), bits_on(3));
+        assert_eq!(one.len(), three.len());
+        // Values first, then the vectors column by column.
+        let first_difference = one.iter().zip(&three).position(|(a, b)| a != b);
+        assert_eq!(first_difference, None);
     }
 }
