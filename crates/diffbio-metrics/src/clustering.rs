@@ -168,10 +168,21 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
 /// Each row's nearest centroid (the lower index on ties) and the total squared distance.
 fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
     let k = centroids.len() / dims;
-    // Centroids by dimension, so that one row's distances to all of them are summed side
-    // by side in vector lanes, each in the order of `sq_distance` (the same rounding).
-    let by_dim: Vec<f64> = (0..dims)
-        .flat_map(|t| (0..k).map(move |c| centroids[c * dims + t]))
+    // Centroids by dimension, in groups of CENTROID_GROUP (the last one padded), so that a
+    // group's coordinates in one dimension are adjacent.
+    let groups = k.div_ceil(CENTROID_GROUP);
+    let by_dim: Vec<f64> = (0..groups)
+        .flat_map(|g| (0..dims).map(move |t| (g, t)))
+        .flat_map(|(g, t)| {
+            (0..CENTROID_GROUP).map(move |c| {
+                let c = g * CENTROID_GROUP + c;
+                if c < k {
+                    centroids[c * dims + t]
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
     let mut nearest = vec![(0u32, 0.0f64); x.len() / dims];
     nearest
@@ -181,6 +192,7 @@ fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
             dispatch(NearestCentroids {
                 rows,
                 by_dim: &by_dim,
+                k,
                 nearest,
             })
         });
@@ -190,12 +202,21 @@ fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
 
 /// Rows per parallel task of [`assign`].
 const ROWS_PER_TASK: usize = 1024;
+/// Rows whose distances [`NearestCentroids`] sums side by side (one AVX-512 vector of f64).
+const ROW_LANES: usize = 8;
+/// Centroids whose distances [`NearestCentroids`] sums at once (their sums stay in
+/// registers through all dimensions).
+const CENTROID_GROUP: usize = 4;
 
-/// Each row's nearest centroid and squared distance, for [`assign`].
+/// Each row's nearest centroid and squared distance, for [`assign`]: for [`ROW_LANES`] rows
+/// at a time (their coordinates by dimension) and [`CENTROID_GROUP`] centroids, every
+/// distance `Σ_t (x_t − c_t)²` summed in the order of `sq_distance` (the same rounding).
 struct NearestCentroids<'a> {
     rows: &'a [f64],
-    /// `[dims × k]`: the centroids' coordinates by dimension.
+    /// `[groups × dims × CENTROID_GROUP]`: the centroids' coordinates by group, then by
+    /// dimension; the last group padded.
     by_dim: &'a [f64],
+    k: usize,
     nearest: &'a mut [(u32, f64)],
 }
 
@@ -207,29 +228,41 @@ impl Vectorised for NearestCentroids<'_> {
         let Self {
             rows,
             by_dim,
+            k,
             nearest,
         } = self;
         let dims = rows.len() / nearest.len();
-        let k = by_dim.len() / dims;
-        let mut sums = vec![0.0f64; k];
-        for (row, nearest) in rows.chunks_exact(dims).zip(nearest) {
-            sums.fill(0.0);
-            for (&value, centres) in row.iter().zip(by_dim.chunks_exact(k)) {
-                for (sum, &centre) in sums.iter_mut().zip(centres) {
-                    let diff = value - centre;
-                    *sum += diff * diff;
+        let mut lanes = vec![[0.0f64; ROW_LANES]; dims];
+        for (rows, nearest) in rows
+            .chunks(ROW_LANES * dims)
+            .zip(nearest.chunks_mut(ROW_LANES))
+        {
+            for (r, row) in rows.chunks_exact(dims).enumerate() {
+                for (lane, &value) in lanes.iter_mut().zip(row) {
+                    lane[r] = value;
                 }
             }
-            *nearest = sums
-                .iter()
-                .enumerate()
-                .fold((0, f64::INFINITY), |best, (c, &d)| {
-                    if d < best.1 {
-                        (c as u32, d)
-                    } else {
-                        best
+            let mut best = [(0u32, f64::INFINITY); ROW_LANES];
+            for (g, group) in by_dim.chunks_exact(dims * CENTROID_GROUP).enumerate() {
+                let mut sums = [[0.0f64; ROW_LANES]; CENTROID_GROUP];
+                for (lane, centres) in lanes.iter().zip(group.chunks_exact(CENTROID_GROUP)) {
+                    for (sums, &centre) in sums.iter_mut().zip(centres) {
+                        for (sum, &value) in sums.iter_mut().zip(lane) {
+                            let diff = value - centre;
+                            *sum += diff * diff;
+                        }
                     }
-                });
+                }
+                let first = g * CENTROID_GROUP;
+                for (c, sums) in sums.iter().enumerate().take(k - first) {
+                    for (best, &d) in best.iter_mut().zip(sums) {
+                        if d < best.1 {
+                            *best = ((first + c) as u32, d);
+                        }
+                    }
+                }
+            }
+            nearest.copy_from_slice(&best[..nearest.len()]);
         }
     }
 }
@@ -418,9 +451,15 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((state >> 33) % 1000) as f64 / 37.0 - 13.0
         };
-        // More rows than one task; k not a multiple of any vector width; a duplicated
-        // centroid, whose ties go to the lower index.
-        for (n, dims, k) in [(2500usize, 7usize, 11usize), (300, 50, 3), (5, 1, 5)] {
+        // More rows than one task; rows and centroids that fill their last vector of
+        // rows or group of centroids partly, and wholly; a duplicated centroid, whose ties
+        // go to the lower index.
+        for (n, dims, k) in [
+            (2500usize, 7usize, 11usize),
+            (300, 50, 3),
+            (5, 1, 5),
+            (64, 3, 8),
+        ] {
             let x: Vec<f64> = (0..n * dims).map(|_| next()).collect();
             let mut centroids: Vec<f64> = (0..k * dims).map(|_| next()).collect();
             centroids.copy_within(0..dims, (k - 1) * dims);
