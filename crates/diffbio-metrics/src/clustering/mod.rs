@@ -1,7 +1,6 @@
 //! Deterministic k-means and the agreement of two labellings (NMI, ARI): scib-metrics'
 //! `nmi_ari_cluster_labels_kmeans`.
 
-use diffbio_pairwise::{dispatch, Vectorised};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -9,6 +8,10 @@ use rayon::prelude::*;
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
 use crate::labels::{dense, distinct, one_per_cell};
+
+mod centroid_distances;
+
+use centroid_distances::{assign, sq_distances};
 
 /// Lloyd iterations at most (scib-metrics' `max_iter`).
 const MAX_ITERATIONS: usize = 300;
@@ -112,10 +115,6 @@ fn lloyd(x: &[f64], dims: usize, k: usize, seed: u64) -> KMeans {
     }
 }
 
-fn sq_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
 /// k-means++ (Arthur & Vassilvitskii) with greedy local trials, as scikit-learn and
 /// scib-metrics: each new centroid is the best of `2 + ⌊ln k⌋` candidates drawn with
 /// probability ∝ the squared distance to the nearest centroid so far.
@@ -124,10 +123,7 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let first = rng.random_range(0..n);
     let mut centroids = x[first * dims..(first + 1) * dims].to_vec();
-    let mut nearest: Vec<f64> = x
-        .par_chunks(dims)
-        .map(|row| sq_distance(row, &centroids))
-        .collect();
+    let mut nearest = sq_distances(x, dims, &centroids);
     let trials = 2 + (k as f64).ln().floor() as usize;
     for _ in 1..k {
         let total: f64 = nearest.iter().sum();
@@ -143,14 +139,22 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
                     .unwrap_or(n - 1)
             })
             .collect();
+        // Every row's distance to every candidate in one pass: `[n × trials]`.
+        let centres: Vec<f64> = candidates
+            .iter()
+            .flat_map(|&c| &x[c * dims..(c + 1) * dims])
+            .copied()
+            .collect();
+        let distances = sq_distances(x, dims, &centres);
         let (best, best_nearest) = candidates
             .iter()
-            .map(|&c| {
-                let centre = &x[c * dims..(c + 1) * dims];
-                let updated: Vec<f64> = x
-                    .par_chunks(dims)
-                    .zip(&nearest)
-                    .map(|(row, &d)| d.min(sq_distance(row, centre)))
+            .enumerate()
+            .map(|(t, &c)| {
+                let to_candidate = distances.iter().skip(t).step_by(trials);
+                let updated: Vec<f64> = nearest
+                    .iter()
+                    .zip(to_candidate)
+                    .map(|(&d, &e)| d.min(e))
                     .collect();
                 (c, updated)
             })
@@ -163,108 +167,6 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
         nearest = best_nearest;
     }
     centroids
-}
-
-/// Each row's nearest centroid (the lower index on ties) and the total squared distance.
-fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
-    let k = centroids.len() / dims;
-    // Centroids by dimension, in groups of CENTROID_GROUP (the last one padded), so that a
-    // group's coordinates in one dimension are adjacent.
-    let groups = k.div_ceil(CENTROID_GROUP);
-    let by_dim: Vec<f64> = (0..groups)
-        .flat_map(|g| (0..dims).map(move |t| (g, t)))
-        .flat_map(|(g, t)| {
-            (0..CENTROID_GROUP).map(move |c| {
-                let c = g * CENTROID_GROUP + c;
-                if c < k {
-                    centroids[c * dims + t]
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    let mut nearest = vec![(0u32, 0.0f64); x.len() / dims];
-    nearest
-        .par_chunks_mut(ROWS_PER_TASK)
-        .zip(x.par_chunks(ROWS_PER_TASK * dims))
-        .for_each(|(nearest, rows)| {
-            dispatch(NearestCentroids {
-                rows,
-                by_dim: &by_dim,
-                k,
-                nearest,
-            })
-        });
-    let inertia = nearest.iter().map(|p| p.1).sum();
-    (nearest.into_iter().map(|p| p.0).collect(), inertia)
-}
-
-/// Rows per parallel task of [`assign`].
-const ROWS_PER_TASK: usize = 1024;
-/// Rows whose distances [`NearestCentroids`] sums side by side (one AVX-512 vector of f64).
-const ROW_LANES: usize = 8;
-/// Centroids whose distances [`NearestCentroids`] sums at once (their sums stay in
-/// registers through all dimensions).
-const CENTROID_GROUP: usize = 4;
-
-/// Each row's nearest centroid and squared distance, for [`assign`]: for [`ROW_LANES`] rows
-/// at a time (their coordinates by dimension) and [`CENTROID_GROUP`] centroids, every
-/// distance `Σ_t (x_t − c_t)²` summed in the order of `sq_distance` (the same rounding).
-struct NearestCentroids<'a> {
-    rows: &'a [f64],
-    /// `[groups × dims × CENTROID_GROUP]`: the centroids' coordinates by group, then by
-    /// dimension; the last group padded.
-    by_dim: &'a [f64],
-    k: usize,
-    nearest: &'a mut [(u32, f64)],
-}
-
-impl Vectorised for NearestCentroids<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Self {
-            rows,
-            by_dim,
-            k,
-            nearest,
-        } = self;
-        let dims = rows.len() / nearest.len();
-        let mut lanes = vec![[0.0f64; ROW_LANES]; dims];
-        for (rows, nearest) in rows
-            .chunks(ROW_LANES * dims)
-            .zip(nearest.chunks_mut(ROW_LANES))
-        {
-            for (r, row) in rows.chunks_exact(dims).enumerate() {
-                for (lane, &value) in lanes.iter_mut().zip(row) {
-                    lane[r] = value;
-                }
-            }
-            let mut best = [(0u32, f64::INFINITY); ROW_LANES];
-            for (g, group) in by_dim.chunks_exact(dims * CENTROID_GROUP).enumerate() {
-                let mut sums = [[0.0f64; ROW_LANES]; CENTROID_GROUP];
-                for (lane, centres) in lanes.iter().zip(group.chunks_exact(CENTROID_GROUP)) {
-                    for (sums, &centre) in sums.iter_mut().zip(centres) {
-                        for (sum, &value) in sums.iter_mut().zip(lane) {
-                            let diff = value - centre;
-                            *sum += diff * diff;
-                        }
-                    }
-                }
-                let first = g * CENTROID_GROUP;
-                for (c, sums) in sums.iter().enumerate().take(k - first) {
-                    for (best, &d) in best.iter_mut().zip(sums) {
-                        if d < best.1 {
-                            *best = ((first + c) as u32, d);
-                        }
-                    }
-                }
-            }
-            nearest.copy_from_slice(&best[..nearest.len()]);
-        }
-    }
 }
 
 /// The mean of every cluster's rows; 0 (the data mean) for an empty cluster.
@@ -436,56 +338,4 @@ pub(crate) fn nmi_ari_kmeans_of<T: EmbeddingValue>(
         nmi: nmi(labels, &clusters.labels)?,
         ari: ari(labels, &clusters.labels)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{assign, sq_distance};
-
-    #[test]
-    fn assign_equals_the_row_by_row_distances_bitwise() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) % 1000) as f64 / 37.0 - 13.0
-        };
-        // More rows than one task; rows and centroids that fill their last vector of
-        // rows or group of centroids partly, and wholly; a duplicated centroid, whose ties
-        // go to the lower index.
-        for (n, dims, k) in [
-            (2500usize, 7usize, 11usize),
-            (300, 50, 3),
-            (5, 1, 5),
-            (64, 3, 8),
-        ] {
-            let x: Vec<f64> = (0..n * dims).map(|_| next()).collect();
-            let mut centroids: Vec<f64> = (0..k * dims).map(|_| next()).collect();
-            centroids.copy_within(0..dims, (k - 1) * dims);
-            let (labels, inertia) = assign(&x, dims, &centroids);
-            let mut want_inertia = 0.0;
-            for (row, &label) in x.chunks(dims).zip(&labels) {
-                let (best, d) = centroids
-                    .chunks(dims)
-                    .map(|c| sq_distance(row, c))
-                    .enumerate()
-                    .fold(
-                        (0, f64::INFINITY),
-                        |b, (c, d)| if d < b.1 { (c, d) } else { b },
-                    );
-                assert_eq!(label as usize, best);
-                want_inertia += d;
-            }
-            assert_eq!(
-                inertia.to_bits(),
-                want_inertia.to_bits(),
-                "n {n}, dims {dims}"
-            );
-            assert!(
-                !labels.contains(&(k as u32 - 1)),
-                "a tie went to the higher index"
-            );
-        }
-    }
 }
