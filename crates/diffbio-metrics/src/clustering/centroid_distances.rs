@@ -6,29 +6,33 @@ use rayon::prelude::*;
 
 /// Each row's nearest centroid (the lower index on ties) and the total squared distance.
 pub(super) fn assign(x: &[f64], dims: usize, centroids: &[f64]) -> (Vec<u32>, f64) {
-    let k = centroids.len() / dims;
-    let by_group = by_group(centroids, dims);
+    let nearest_centroids = NearestCentroids {
+        by_group: by_group(centroids, dims),
+        k: centroids.len() / dims,
+    };
     let mut nearest = vec![(0u32, 0.0f64); x.len() / dims];
-    nearest
-        .par_chunks_mut(ROWS_PER_TASK)
-        .zip(x.par_chunks(ROWS_PER_TASK * dims))
-        .for_each(|(nearest, rows)| {
-            dispatch(NearestCentroids {
-                rows,
-                by_group: &by_group,
-                k,
-                nearest,
-            })
-        });
+    for_row_blocks(x, dims, &mut nearest, &nearest_centroids);
     let inertia = nearest.iter().map(|p| p.1).sum();
     (nearest.into_iter().map(|p| p.0).collect(), inertia)
 }
 
-/// Rows per parallel task of [`assign`] and [`sq_distances`].
+/// Every row's squared distance to every one of `centres` (row-major `[m × dims]`), each
+/// rounded as [`lane_distances`] says: row-major `[n × m]`.
+pub(super) fn sq_distances(x: &[f64], dims: usize, centres: &[f64]) -> Vec<f64> {
+    let to_centres = ToCentres {
+        by_group: by_group(centres, dims),
+        m: centres.len() / dims,
+    };
+    let mut distances = vec![0.0f64; x.len() / dims * to_centres.m];
+    for_row_blocks(x, dims, &mut distances, &to_centres);
+    distances
+}
+
+/// Rows per parallel task of [`for_row_blocks`].
 const ROWS_PER_TASK: usize = 1024;
-/// Rows whose distances the kernels sum side by side (one AVX-512 vector of f64).
+/// Rows whose distances [`lane_distances`] sums side by side (one AVX-512 vector of f64).
 const ROW_LANES: usize = 8;
-/// Centroids whose distances the kernels sum at once (their sums stay in registers
+/// Centroids whose distances [`lane_distances`] sums at once (their sums stay in registers
 /// through all dimensions).
 const CENTROID_GROUP: usize = 4;
 
@@ -92,101 +96,107 @@ fn lane_distances(
     }
 }
 
-/// Each row's nearest centroid and squared distance, for [`assign`]: [`ROW_LANES`] rows
-/// at a time against each group of centroids.
-struct NearestCentroids<'a> {
-    rows: &'a [f64],
-    /// The centroids as [`by_group`] lays them out.
-    by_group: &'a [f64],
-    k: usize,
-    nearest: &'a mut [(u32, f64)],
+/// What [`for_row_blocks`] computes for each block of [`ROW_LANES`] rows.
+trait RowBlockWork: Sync {
+    /// One row's outputs.
+    type Out: Send;
+    /// Outputs per row.
+    fn per_row(&self) -> usize;
+    /// The outputs of the rows in `lanes` (their coordinates by dimension): `out` holds
+    /// [`Self::per_row`] for each, fewer rows in a last block.
+    fn block(&self, lanes: &[[f64; ROW_LANES]], out: &mut [Self::Out]);
 }
 
-impl Vectorised for NearestCentroids<'_> {
+/// [`RowBlockWork::block`] for every [`ROW_LANES`] rows of the row-major `[n × dims]` `x`:
+/// tasks of [`ROWS_PER_TASK`] rows in parallel, each compiled for the CPU's vector
+/// instructions ([`dispatch`]).
+fn for_row_blocks<W: RowBlockWork>(x: &[f64], dims: usize, out: &mut [W::Out], work: &W) {
+    out.par_chunks_mut(ROWS_PER_TASK * work.per_row())
+        .zip(x.par_chunks(ROWS_PER_TASK * dims))
+        .for_each(|(out, rows)| {
+            dispatch(RowBlocks {
+                rows,
+                dims,
+                out,
+                work,
+            })
+        });
+}
+
+/// One task of [`for_row_blocks`].
+struct RowBlocks<'a, W: RowBlockWork> {
+    rows: &'a [f64],
+    dims: usize,
+    out: &'a mut [W::Out],
+    work: &'a W,
+}
+
+impl<W: RowBlockWork> Vectorised for RowBlocks<'_, W> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let Self {
-            rows,
-            by_group,
-            k,
-            nearest,
-        } = self;
-        let dims = rows.len() / nearest.len();
-        let mut lanes = vec![[0.0f64; ROW_LANES]; dims];
-        for (rows, nearest) in rows
-            .chunks(ROW_LANES * dims)
-            .zip(nearest.chunks_mut(ROW_LANES))
+        let mut lanes = vec![[0.0f64; ROW_LANES]; self.dims];
+        for (rows, out) in self
+            .rows
+            .chunks(ROW_LANES * self.dims)
+            .zip(self.out.chunks_mut(ROW_LANES * self.work.per_row()))
         {
             load_lanes(rows, &mut lanes);
-            let mut best = [(0u32, f64::INFINITY); ROW_LANES];
-            lane_distances(&lanes, by_group, k, |c, distances| {
-                for (best, &d) in best.iter_mut().zip(distances) {
-                    if d < best.1 {
-                        *best = (c as u32, d);
-                    }
-                }
-            });
-            nearest.copy_from_slice(&best[..nearest.len()]);
+            self.work.block(&lanes, out);
         }
     }
 }
 
-/// Every row's squared distance to every one of `centres` (row-major `[m × dims]`), each
-/// rounded as [`lane_distances`] says: row-major `[n × m]`.
-pub(super) fn sq_distances(x: &[f64], dims: usize, centres: &[f64]) -> Vec<f64> {
-    let m = centres.len() / dims;
-    let by_group = by_group(centres, dims);
-    let mut distances = vec![0.0f64; x.len() / dims * m];
-    distances
-        .par_chunks_mut(ROWS_PER_TASK * m)
-        .zip(x.par_chunks(ROWS_PER_TASK * dims))
-        .for_each(|(distances, rows)| {
-            dispatch(Distances {
-                rows,
-                by_group: &by_group,
-                m,
-                distances,
-            })
-        });
-    distances
+/// Each row's nearest centroid and its squared distance, for [`assign`].
+struct NearestCentroids {
+    /// The centroids as [`by_group`] lays them out.
+    by_group: Vec<f64>,
+    k: usize,
 }
 
-/// Rows' squared distances to centres, for [`sq_distances`].
-struct Distances<'a> {
-    rows: &'a [f64],
-    /// The centres as [`by_group`] lays them out.
-    by_group: &'a [f64],
-    m: usize,
-    /// Row-major `[rows × m]`.
-    distances: &'a mut [f64],
-}
+impl RowBlockWork for NearestCentroids {
+    type Out = (u32, f64);
 
-impl Vectorised for Distances<'_> {
-    type Output = ();
+    fn per_row(&self) -> usize {
+        1
+    }
 
     #[inline(always)]
-    fn run(self) {
-        let Self {
-            rows,
-            by_group,
-            m,
-            distances,
-        } = self;
-        let dims = rows.len() * m / distances.len();
-        let mut lanes = vec![[0.0f64; ROW_LANES]; dims];
-        for (rows, distances) in rows
-            .chunks(ROW_LANES * dims)
-            .zip(distances.chunks_mut(ROW_LANES * m))
-        {
-            load_lanes(rows, &mut lanes);
-            lane_distances(&lanes, by_group, m, |c, to_centre| {
-                for (row, &d) in distances.chunks_exact_mut(m).zip(to_centre) {
-                    row[c] = d;
+    fn block(&self, lanes: &[[f64; ROW_LANES]], nearest: &mut [(u32, f64)]) {
+        let mut best = [(0u32, f64::INFINITY); ROW_LANES];
+        lane_distances(lanes, &self.by_group, self.k, |c, distances| {
+            for (best, &d) in best.iter_mut().zip(distances) {
+                if d < best.1 {
+                    *best = (c as u32, d);
                 }
-            });
-        }
+            }
+        });
+        nearest.copy_from_slice(&best[..nearest.len()]);
+    }
+}
+
+/// Each row's squared distances to `m` centres, for [`sq_distances`].
+struct ToCentres {
+    /// The centres as [`by_group`] lays them out.
+    by_group: Vec<f64>,
+    m: usize,
+}
+
+impl RowBlockWork for ToCentres {
+    type Out = f64;
+
+    fn per_row(&self) -> usize {
+        self.m
+    }
+
+    #[inline(always)]
+    fn block(&self, lanes: &[[f64; ROW_LANES]], distances: &mut [f64]) {
+        lane_distances(lanes, &self.by_group, self.m, |c, to_centre| {
+            for (row, &d) in distances.chunks_exact_mut(self.m).zip(to_centre) {
+                row[c] = d;
+            }
+        });
     }
 }
 
