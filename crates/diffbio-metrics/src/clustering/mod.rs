@@ -96,17 +96,17 @@ fn lloyd(x: &[f64], dims: usize, k: usize, seed: u64) -> KMeans {
     let mut centroids = plus_plus(x, dims, k, seed);
     let mut labels = vec![u32::MAX; n];
     let mut iterations = 0;
-    loop {
-        let (new_labels, _) = assign(x, dims, &centroids);
+    // The last assignment is to the final centroids: its inertia is the fit's.
+    let inertia = loop {
+        let (new_labels, inertia) = assign(x, dims, &centroids);
         let changed = new_labels != labels;
         labels = new_labels;
         if !changed || iterations == MAX_ITERATIONS {
-            break;
+            break inertia;
         }
         centroids = means(x, dims, &labels, k);
         iterations += 1;
-    }
-    let (_, inertia) = assign(x, dims, &centroids);
+    };
     KMeans {
         labels,
         centroids,
