@@ -197,6 +197,20 @@ fn batch_mixing_sharded_equals_the_single_device_loss() {
     }
 }
 
+/// Shards over several of the CPU path's 256-cell blocks: a rank's last block is partly
+/// its own, and the tiles of two blocks holding none of its cells are skipped.
+#[test]
+fn batch_mixing_sharded_over_several_blocks_equals_the_single_device_loss() {
+    let mut rng = Rng::new(9);
+    let config = BatchMixingConfig {
+        n_neighbors: 10,
+        n_batches: 3,
+        temperature: 0.8,
+    };
+    let loss = BatchMixingLoss::new(config).unwrap();
+    mixing_sharded_matches(loss, (700, 4), 4, 4, &On::Device(Device::Cpu), &mut rng);
+}
+
 #[test]
 fn batch_mixing_sharded_f32_and_f16_shards_match_to_their_precision() {
     let mut rng = Rng::new(11);

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use diffbio_pairwise::{any_at_most, by_distance_then_index, dispatch, TopK, Vectorised};
+use diffbio_pairwise::{by_distance_then_index, BlockTopK, NearestPoints, TopK};
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
@@ -156,14 +156,20 @@ pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
 /// The exact kNN graph of checked cells (1 ≤ k < n) and, from the same pass over all
 /// pairs, `also`'s state of every block of positions; `progress` advances by the pass's
 /// tiles.
-pub(crate) fn knn_of_cells_with<V: PairVisitor>(
+pub(crate) fn knn_of_cells_with<V: PairVisitor<f32>>(
     cells: &Cells,
     k: usize,
     also: &V,
     progress: &dyn Progress,
 ) -> (KnnGraph, Vec<V::Block>) {
-    let (candidates, results): (Vec<BlockCandidates>, Vec<V::Block>) =
-        visit_pairs(cells, &(NearestCandidates { cells, k }, also), progress)
+    // Every cell's candidates by tiled distance: its k nearest and those within 4 bounds
+    // of the k-th ([`Cells::tile_error_bound`]).
+    let nearest = NearestPoints {
+        rows_end: cells.n(),
+        top_k: |p| TopK::with_slack(k, candidate_slack(cells, p)),
+    };
+    let (candidates, results): (Vec<BlockTopK<f32>>, Vec<V::Block>) =
+        visit_pairs(cells, &(nearest, also), progress)
             .into_iter()
             .unzip();
     // Each cell's candidates, in the order of cells: its row of the graph is then written
@@ -172,7 +178,7 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor>(
         .order()
         .iter()
         .copied()
-        .zip(candidates.into_iter().flat_map(|b| b.cells))
+        .zip(candidates.into_iter().flat_map(BlockTopK::into_points))
         .collect();
     candidates.sort_unstable_by_key(|&(i, _)| i);
     let mut indices = vec![0usize; cells.n() * k];
@@ -195,94 +201,6 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor>(
     (graph, results)
 }
 
-/// Every cell's candidates by tiled distance: its k nearest and those within 4 bounds of
-/// the k-th ([`Cells::tile_error_bound`]).
-struct NearestCandidates<'a> {
-    cells: &'a Cells<'a>,
-    k: usize,
-}
-
-impl PairVisitor for NearestCandidates<'_> {
-    type Block = BlockCandidates;
-
-    fn block(&self, positions: Range<usize>) -> BlockCandidates {
-        BlockCandidates {
-            bars: vec![f32::INFINITY; positions.len()],
-            cells: positions
-                .map(|p| TopK::with_slack(self.k, candidate_slack(self.cells, p)))
-                .collect(),
-        }
-    }
-
-    fn visit(
-        &self,
-        rows: &mut BlockCandidates,
-        columns: Option<&mut BlockCandidates>,
-        tile: &Tile,
-    ) {
-        dispatch(OfferTile {
-            rows,
-            columns,
-            tile,
-        });
-    }
-}
-
-/// Offers a tile's pairs to the candidates of its row cells and (off the diagonal) of its
-/// column cells.
-struct OfferTile<'a> {
-    rows: &'a mut BlockCandidates,
-    columns: Option<&'a mut BlockCandidates>,
-    tile: &'a Tile<'a>,
-}
-
-impl Vectorised for OfferTile<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Self {
-            rows,
-            mut columns,
-            tile,
-        } = self;
-        for ((i, distances), candidates) in tile.rows().zip(&mut rows.cells) {
-            candidates.offer_row(tile.columns.start, distances, i);
-            if let Some(columns) = columns.as_deref_mut() {
-                columns.offer_column(i, distances);
-            }
-        }
-    }
-}
-
-/// The candidates of a block's cells, with their admission bars side by side so that a
-/// tile row is compared with them in vector registers.
-struct BlockCandidates {
-    bars: Vec<f32>,
-    cells: Vec<TopK<f32>>,
-}
-
-impl BlockCandidates {
-    /// Offers cell j to every cell t of the block at squared distance `distances[t]`.
-    #[inline(always)]
-    fn offer_column(&mut self, j: usize, distances: &[f32]) {
-        for (t0, chunk) in (0..).step_by(LANES).zip(distances.chunks(LANES)) {
-            let bars = &self.bars[t0..t0 + chunk.len()];
-            if any_at_most(chunk, bars) {
-                for (t, &d2) in (t0..).zip(chunk) {
-                    if d2 <= self.bars[t] {
-                        self.cells[t].admit(d2, j);
-                        self.bars[t] = self.cells[t].bar();
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Distances checked at once against their bars: one AVX-512 comparison of f32.
-const LANES: usize = 16;
-
 /// The slack of the candidates of the cell at `position`: 4 bounds b. A true neighbour j
 /// is within b of its f64 distance, which is at most the k-th tiled distance plus b, so
 /// its tiled distance is at most the k-th's plus 2b; the other 2b cover the rounding of
@@ -295,12 +213,12 @@ fn candidate_slack(cells: &Cells, position: usize) -> f32 {
 /// A pass that computes nothing besides the graph.
 struct NoVisitor;
 
-impl PairVisitor for NoVisitor {
+impl PairVisitor<f32> for NoVisitor {
     type Block = ();
 
     fn block(&self, _: Range<usize>) {}
 
-    fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &Tile) {}
+    fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &mut Tile<f32>) {}
 }
 
 /// The k best of cell i's candidates (tiled distance, position) by f64 distance in the

@@ -4,19 +4,13 @@
 //! kNN graph and the silhouettes, on a deterministic round-robin schedule. Memory is
 //! O(n·d) for the points plus one tile per thread, never n × n.
 
-use std::ops::Range;
-use std::sync::Mutex;
-
-use rayon::prelude::*;
+pub(crate) use diffbio_pairwise::{tile_count, PairVisitor, Tile, BLOCK};
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::progress::Progress;
 
 /// Points in f64 with their squared norms: what exact distances are measured on.
 pub(crate) type Points = diffbio_pairwise::Points<f64>;
-
-/// Cells per block: a tile of two blocks' distances is 256 KiB of f32.
-const BLOCK: usize = 256;
 
 /// The embedding minus its column means, in f64 (distances are unchanged; the products
 /// that form them are smaller, so rounding is smaller).
@@ -107,7 +101,7 @@ impl<'a> Cells<'a> {
 /// Orders `cells` so that cells near in space are near in the order: the leaves of a k-d
 /// tree, each node split at a multiple of [`BLOCK`] cells near its median along the
 /// coordinate of largest variance (ties by cell). A block then holds near cells, whose
-/// candidate neighbours found in its own tile leave few to replace ([`round_robin`]).
+/// candidate neighbours found in its own tile leave few to replace ([`diffbio_pairwise::visit_pairs`] pairs the diagonal first).
 fn spatial_order(points: &Points, cells: &mut [usize]) {
     if cells.len() <= BLOCK {
         return;
@@ -137,164 +131,15 @@ fn spatial_order(points: &Points, cells: &mut [usize]) {
     );
 }
 
-/// Every pair of cells once, by tiles of two blocks of positions, for a [`PairVisitor`];
-/// returns its state of every block, in the order of positions. The blocks are paired by a round-robin
-/// schedule: the tiles of one round touch disjoint blocks and run in parallel, and every
-/// block sees its tiles in the same order on every run (results do not depend on the
-/// thread count or timing).
+/// Every pair of cells once ([`diffbio_pairwise::visit_pairs`] on the f32 tiles), for a
+/// [`PairVisitor`]; returns its state of every block, in the order of positions.
 /// `progress` advances by the tiles of each round ([`tile_count`] in all).
-pub(crate) fn visit_pairs<V: PairVisitor>(
+pub(crate) fn visit_pairs<V: PairVisitor<f32>>(
     cells: &Cells,
     visitor: &V,
     progress: &dyn Progress,
 ) -> Vec<V::Block> {
-    let n = cells.n();
-    let blocks = n.div_ceil(BLOCK);
-    let positions = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
-    let states: Vec<Mutex<V::Block>> = (0..blocks)
-        .map(|b| Mutex::new(visitor.block(positions(b))))
-        .collect();
-    for round in round_robin(blocks) {
-        round.par_iter().for_each_init(
-            || vec![0.0f32; BLOCK * BLOCK],
-            |scratch, &(a, b)| {
-                let (rows, columns) = (positions(a), positions(b));
-                cells.tiles.tile(rows.clone(), columns.clone(), scratch);
-                let tile = Tile {
-                    distances: &scratch[..rows.len() * columns.len()],
-                    rows,
-                    columns,
-                };
-                let mut rows = states[a].lock().expect("no visitor panicked");
-                if a == b {
-                    visitor.visit(&mut rows, None, &tile);
-                } else {
-                    let mut columns = states[b].lock().expect("no visitor panicked");
-                    visitor.visit(&mut rows, Some(&mut columns), &tile);
-                }
-            },
-        );
-        progress.advance(round.len() as u64);
-    }
-    states
-        .into_iter()
-        .map(|s| s.into_inner().expect("no visitor panicked"))
-        .collect()
-}
-
-/// The tiles of a pass over all pairs of `n` cells: one per pair of blocks, diagonal
-/// included.
-pub(crate) fn tile_count(n: usize) -> u64 {
-    let blocks = n.div_ceil(BLOCK) as u64;
-    blocks * (blocks + 1) / 2
-}
-
-/// What a pass over all pairs of cells computes ([`visit_pairs`]), kept per block
-/// of cells.
-pub(crate) trait PairVisitor: Sync {
-    /// The state of one block of cells.
-    type Block: Send;
-
-    /// The initial state of the block of cells at `positions`.
-    fn block(&self, positions: Range<usize>) -> Self::Block;
-
-    /// One tile: `rows` is the state of `tile.rows`' block; `columns` that of
-    /// `tile.columns`' block, which then differs and gets the same distances transposed.
-    /// `None` on the diagonal: the tile then holds every pair of the block both ways, each
-    /// cell to itself included, and only `rows` is updated.
-    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile);
-}
-
-impl<V: PairVisitor> PairVisitor for &V {
-    type Block = V::Block;
-
-    fn block(&self, positions: Range<usize>) -> Self::Block {
-        (*self).block(positions)
-    }
-
-    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile) {
-        (*self).visit(rows, columns, tile)
-    }
-}
-
-/// Two visitors in one pass.
-impl<A: PairVisitor, B: PairVisitor> PairVisitor for (A, B) {
-    type Block = (A::Block, B::Block);
-
-    fn block(&self, positions: Range<usize>) -> Self::Block {
-        (self.0.block(positions.clone()), self.1.block(positions))
-    }
-
-    fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &Tile) {
-        let (first, second) = match columns {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (None, None),
-        };
-        self.0.visit(&mut rows.0, first, tile);
-        self.1.visit(&mut rows.1, second, tile);
-    }
-}
-
-/// Squared distances (f32, within [`Cells::tile_error_bound`]) between the cells of two
-/// blocks of positions, row by row.
-pub(crate) struct Tile<'a> {
-    distances: &'a [f32],
-    pub(crate) rows: Range<usize>,
-    pub(crate) columns: Range<usize>,
-}
-
-impl Tile<'_> {
-    /// `(p, distances from position p to the column positions)` for every row position p.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = (usize, &[f32])> {
-        self.rows
-            .clone()
-            .zip(self.distances.chunks(self.columns.len()))
-    }
-}
-
-/// One round of the diagonal tiles (a, a), then the circle method: rounds of disjoint
-/// pairs of blocks (a, b), a < b, covering every pair once. The diagonal comes first:
-/// a block holds cells that are near in the pass's order, so their candidate
-/// neighbours' bars start low.
-fn round_robin(blocks: usize) -> Vec<Vec<(usize, usize)>> {
-    let players = blocks + blocks % 2; // an odd count gets a bye
-    let pair = |a: usize, b: usize| (a.min(b), a.max(b));
-    let diagonal = (0..blocks).map(|b| (b, b)).collect();
-    let circle = (0..players.saturating_sub(1)).map(|r| {
-        let fixed = std::iter::once(pair(players - 1, r));
-        let circle = (1..players / 2).map(|s| {
-            pair(
-                (r + s) % (players - 1),
-                (r + players - 1 - s) % (players - 1),
-            )
-        });
-        fixed.chain(circle).filter(|&(_, b)| b < blocks).collect()
-    });
-    std::iter::once(diagonal).chain(circle).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::round_robin;
-
-    #[test]
-    fn round_robin_visits_every_pair_of_blocks_once_in_disjoint_rounds() {
-        for blocks in 0..=12 {
-            let mut seen = vec![vec![0; blocks]; blocks];
-            for round in round_robin(blocks) {
-                let mut busy = vec![false; blocks];
-                for (a, b) in round {
-                    assert!(a <= b && b < blocks);
-                    seen[a][b] += 1;
-                    for block in [a, b] {
-                        assert!(a == b || !busy[block], "{blocks} blocks: {block} twice");
-                        busy[block] = true;
-                    }
-                }
-            }
-            for (a, row) in seen.iter().enumerate() {
-                assert!(row[a..].iter().all(|&c| c == 1), "{blocks} blocks: {row:?}");
-            }
-        }
-    }
+    diffbio_pairwise::visit_pairs(&cells.tiles, cells.n(), visitor, |tiles| {
+        progress.advance(tiles as u64)
+    })
 }

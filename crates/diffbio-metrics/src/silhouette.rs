@@ -198,14 +198,14 @@ struct ClusterDistanceSums {
     clusters: usize,
 }
 
-impl PairVisitor for ClusterDistanceSums {
+impl PairVisitor<f32> for ClusterDistanceSums {
     type Block = Vec<f64>;
 
     fn block(&self, positions: Range<usize>) -> Vec<f64> {
         vec![0.0; positions.len() * self.clusters]
     }
 
-    fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &Tile) {
+    fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &mut Tile<f32>) {
         let mut start = 0;
         let runs: Vec<(usize, Range<usize>)> = self.labels[tile.columns.clone()]
             .chunk_by(|a, b| a == b)
@@ -231,7 +231,7 @@ struct TileDistanceSums<'a> {
     runs: &'a [(usize, Range<usize>)],
     rows: &'a mut [f64],
     columns: Option<&'a mut Vec<f64>>,
-    tile: &'a Tile<'a>,
+    tile: &'a Tile<'a, f32>,
 }
 
 impl Vectorised for TileDistanceSums<'_> {

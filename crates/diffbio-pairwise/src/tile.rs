@@ -137,18 +137,27 @@ impl<T: Real> Points<T> {
         }
     }
 
-    /// `out[r] −= Σ_c weights[r · cols.len() + c] · x_{cols.start + c}` for every row r of
-    /// `out` (row-major, `dims` wide): a tile of pair weights times the column points, the
-    /// dense half of a gradient `Σ_j C_ij (x_i − x_j)`.
-    pub fn subtract_weighted_columns(&self, weights: &[T], cols: Range<usize>, out: &mut [T]) {
+    /// `out[r] −= Σ_c W_rc · x_{cols.start + c}` for every row r of `out` (row-major, `dims`
+    /// wide), with `W_rc = weights[r · strides.0 + c · strides.1]`: a tile of pair weights
+    /// (or, with strides `(1, width)`, its transpose) times the column points, the dense
+    /// half of a gradient `Σ_j C_ij (x_i − x_j)`.
+    pub fn subtract_weighted_points(
+        &self,
+        weights: &[T],
+        strides: (usize, usize),
+        cols: Range<usize>,
+        out: &mut [T],
+    ) {
         let (d, w) = (self.dims, cols.len());
         let m = out.len() / d;
         assert!(
-            weights.len() >= m * w && out.len() == m * d,
-            "a {m}×{w} tile of weights"
+            out.len() == m * d
+                && (m == 0 || w == 0 || (m - 1) * strides.0 + (w - 1) * strides.1 < weights.len()),
+            "a {m}×{w} matrix of weights"
         );
-        // SAFETY: `weights` holds m×w (row stride w), the column block w×d contiguous
-        // elements of `self.values` (row stride d), `out` m×d (row stride d).
+        // SAFETY: every W_rc (r < m, c < w) lies inside `weights` (checked above), the
+        // column block holds w×d contiguous elements of `self.values` (row stride d), `out`
+        // m×d (row stride d).
         unsafe {
             gemm::gemm(
                 m,
@@ -159,8 +168,8 @@ impl<T: Real> Points<T> {
                 d as isize,
                 true,
                 weights.as_ptr(),
-                1,
-                w as isize,
+                strides.1 as isize,
+                strides.0 as isize,
                 self.rows(cols).as_ptr(),
                 1,
                 d as isize,
@@ -202,11 +211,21 @@ mod tests {
     }
 
     #[test]
-    fn weighted_columns_are_subtracted() {
+    fn weighted_points_are_subtracted() {
         let p = Points::new(vec![1.0f64, 2.0, 3.0, 5.0, -1.0, 4.0], 2);
         let mut out = vec![10.0, 20.0];
-        p.subtract_weighted_columns(&[0.5, -2.0], 1..3, &mut out);
+        p.subtract_weighted_points(&[0.5, -2.0], (2, 1), 1..3, &mut out);
         assert_eq!(out, [10.0 - 1.5 - 2.0, 20.0 - 2.5 + 8.0]);
+        // Two rows of weights, read as a transposed 2 × 3 tile (strides (1, 2)).
+        let weights = [0.5, 1.0, -2.0, 0.0, 3.0, 0.25];
+        let mut out = vec![0.0; 4];
+        p.subtract_weighted_points(&weights, (1, 2), 0..3, &mut out);
+        let want = |r: usize, col: usize| {
+            -(0..3)
+                .map(|c| weights[r + 2 * c] * p.row(c)[col])
+                .sum::<f64>()
+        };
+        assert_eq!(out, [want(0, 0), want(0, 1), want(1, 0), want(1, 1)]);
     }
 
     #[test]

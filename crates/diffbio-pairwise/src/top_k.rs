@@ -1,8 +1,9 @@
 //! The exact k smallest (distance, index) pairs of a stream.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 
-use crate::Real;
+use crate::{dispatch, PairVisitor, Real, Tile, Vectorised};
 
 /// The total order of neighbours: by distance, ties by the smaller index.
 #[inline(always)]
@@ -133,6 +134,129 @@ impl<T: Real> TopK<T> {
             .collect();
         pairs.sort_unstable_by(by_distance_then_index);
         pairs
+    }
+}
+
+/// The [`TopK`] of every point of a block, with their admission bars side by side so that
+/// a row of a distance tile is compared with them in vector registers: what a pass over
+/// pairs of blocks ([`crate::visit_pairs`]) keeps per block to find each point's nearest.
+#[derive(Debug, Clone)]
+pub struct BlockTopK<T> {
+    bars: Vec<T>,
+    points: Vec<TopK<T>>,
+}
+
+impl<T: Real> BlockTopK<T> {
+    /// One selection per point, as made by `top_k(t)` for the block's t-th point.
+    pub fn new(points: usize, top_k: impl FnMut(usize) -> TopK<T>) -> Self {
+        let points: Vec<TopK<T>> = (0..points).map(top_k).collect();
+        Self {
+            bars: points.iter().map(TopK::bar).collect(),
+            points,
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether the block has no point.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Offers the block's point `t` the points `first + c` at distances `row[c]`, but
+    /// `skip` ([`TopK::offer_row`]).
+    #[inline(always)]
+    pub fn offer_row(&mut self, t: usize, first: usize, row: &[T], skip: usize) {
+        self.points[t].offer_row(first, row, skip);
+        self.bars[t] = self.points[t].bar();
+    }
+
+    /// Offers point `j` to every point t of the block at distance `distances[t]`
+    /// (`distances.len() ≤ self.len()`: a column of a tile, read as one of its rows since
+    /// distances are symmetric).
+    #[inline(always)]
+    pub fn offer_column(&mut self, j: usize, distances: &[T]) {
+        for (t0, chunk) in (0..).step_by(CHUNK).zip(distances.chunks(CHUNK)) {
+            let bars = &self.bars[t0..t0 + chunk.len()];
+            if any_at_most(chunk, bars) {
+                for (t, &dist) in (t0..).zip(chunk) {
+                    if dist <= self.bars[t] {
+                        self.points[t].admit(dist, j);
+                        self.bars[t] = self.points[t].bar();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every point's selection, in the block's order.
+    pub fn into_points(self) -> Vec<TopK<T>> {
+        self.points
+    }
+}
+
+/// A pass over all pairs ([`crate::visit_pairs`]) that finds every point's nearest: a
+/// [`BlockTopK`] per block, made by `top_k(position)` for the points below `rows_end` (the
+/// others get none), offered each tile's pairs both ways.
+pub struct NearestPoints<F> {
+    /// The points below it get a selection.
+    pub rows_end: usize,
+    /// The empty selection of the point at a position.
+    pub top_k: F,
+}
+
+impl<T: Real, F: Fn(usize) -> TopK<T> + Sync> PairVisitor<T> for NearestPoints<F> {
+    type Block = BlockTopK<T>;
+
+    fn block(&self, positions: Range<usize>) -> BlockTopK<T> {
+        let first = positions.start;
+        let points = positions.end.min(self.rows_end).saturating_sub(first);
+        BlockTopK::new(points, |t| (self.top_k)(first + t))
+    }
+
+    fn visit(
+        &self,
+        rows: &mut BlockTopK<T>,
+        columns: Option<&mut BlockTopK<T>>,
+        tile: &mut Tile<T>,
+    ) {
+        dispatch(OfferTile {
+            rows,
+            columns,
+            tile,
+        });
+    }
+}
+
+/// Offers a tile's pairs to the selections of its row points and (off the diagonal) of
+/// its column points.
+struct OfferTile<'a, T> {
+    rows: &'a mut BlockTopK<T>,
+    columns: Option<&'a mut BlockTopK<T>>,
+    tile: &'a Tile<'a, T>,
+}
+
+impl<T: Real> Vectorised for OfferTile<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            rows,
+            mut columns,
+            tile,
+        } = self;
+        for (t, (i, distances)) in tile.rows().enumerate() {
+            if t < rows.len() {
+                rows.offer_row(t, tile.columns.start, distances, i);
+            }
+            if let Some(columns) = columns.as_deref_mut() {
+                columns.offer_column(i, &distances[..columns.len()]);
+            }
+        }
     }
 }
 

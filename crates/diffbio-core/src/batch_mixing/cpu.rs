@@ -1,35 +1,38 @@
 //! CPU kernels of the k-NN soft-neighbour entropy (SPEC.md §1, streaming form).
 //!
 //! - Cells are first reordered by batch ([`ByBatch`]), so every batch is a contiguous run
-//!   of columns and the per-batch sums S_ic, R_ic are plain vectorised sums.
-//! - Rows are processed in blocks owned by one rayon task; columns stream past in tiles.
-//!   Each distance tile is one GEMM ([`Points::tile`]: `D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`,
-//!   the `gemm` crate that Candle uses), so memory is O(n·(k + B)) plus one tile per thread.
-//! - Forward: pass 1 keeps the exact top-k of each row ([`TopK`]: κ_i, j*(i), Dmin_i); pass 2
-//!   accumulates Z_i, S_ic and R_ic with a vectorised exponential.
-//! - Backward: recompute each tile, turn it into `C_ij = 2 (G_ij + G_ji)` from the saved
-//!   statistics of rows i and j, and accumulate `Σ_j C_ij (x_i − x_j)` with a second GEMM;
-//!   every row owns its output, so there are no atomics and the result is deterministic.
+//!   of positions and the per-batch sums S_ic, R_ic are plain vectorised sums.
+//! - Each pass visits every pair of cells once ([`visit_pairs`]): tiles of two blocks of
+//!   256 cells (I, J ≥ I), each one GEMM (`D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`, the `gemm`
+//!   crate that Candle uses) whose distances serve the rows of I and, read by columns,
+//!   those of J. Memory is O(n·(k + B)) plus one tile per thread; the tiles of a round
+//!   touch disjoint blocks, so each row's sums are added in the same order on any number
+//!   of threads.
+//! - Forward: pass 1 keeps the exact top-k of each row ([`NearestPoints`]: κ_i, j*(i),
+//!   Dmin_i); pass 2 accumulates Z_i, S_ic and R_ic with a vectorised exponential (one
+//!   per pair and row: the two ends' weights differ).
+//! - Backward: each tile becomes `C_ij = 2 (G_ij + G_ji)` from the saved statistics of
+//!   rows i and j (two exponentials per pair; C is symmetric), then
+//!   `Σ_j C_ij (x_i − x_j)` for the rows of I and of J with a GEMM each.
 //! - The statistics leave (and re-enter) in input row order, as [`RowStats`] lays out.
 //! - Both passes compute a range of rows against all n columns (all rows on one device,
 //!   a rank's own cells when the loss is sharded): the range's cells come first in the
-//!   batch order, so they are positions `0..rows.len()`.
+//!   batch order, so they are positions `0..rows.len()`, and tiles of two later blocks
+//!   are skipped.
 
 use std::ops::Range;
 
-use diffbio_pairwise::{dispatch, for_each_lane, lane_sum, Points, Real, TopK, Vectorised, LANES};
+use diffbio_pairwise::{
+    dispatch, for_each_lane, lane_sum, visit_pairs, NearestPoints, PairVisitor, Points, Real, Tile,
+    TopK, Vectorised, LANES,
+};
 use rayon::prelude::*;
 
 use super::contract::{Params, RowStats, EPS, KAPPA_SHIFT};
 
-/// Rows per rayon task. A row's statistics and gradient do not depend on it (each row meets
-/// the columns in the same tiles, in the same order); only the loss, a sum of block sums,
-/// may move in its last bit. It sets the size of the `gemm` calls: 256 rows took batch
-/// mixing fwd + bwd at n = 100,000, d = 32 in f32 from 31.4 s (64 rows) to 27.9 s on
-/// 2 cores, loss and gradient bit for bit the same.
-const ROW_BLOCK: usize = 256;
-/// Columns per distance tile.
-const COL_TILE: usize = 512;
+/// Rows of a tile whose column sums are added in `T` before they join the f64 sums: as
+/// many terms as a row's sum of a tile has per lane (256 columns / [`LANES`]).
+const COLUMN_SUM_ROWS: usize = 16;
 
 /// `−1 / (n (log B + ε))`: the loss is `α Σ_i H_i`.
 fn alpha(n: usize, n_batches: usize) -> f64 {
@@ -111,18 +114,6 @@ impl<T: Real> ByBatch<T> {
         })
     }
 
-    /// `out[r][j] = D(rows[r], cols[j])` (row-major, `cols.len()` wide), `+∞` on the
-    /// diagonal, so a cell's own pair weighs `exp(−∞) = 0`.
-    fn distance_tile(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [T]) {
-        self.points.tile(rows.clone(), cols.clone(), out);
-        let w = cols.len();
-        for (r, i) in rows.enumerate() {
-            if cols.contains(&i) {
-                out[r * w + i - cols.start] = T::INFINITY;
-            }
-        }
-    }
-
     /// Statistics of the computed rows (positions `0..`) → their order in `rows`, j* as
     /// an input row.
     fn to_input_order(&self, sorted: &[f64], width: usize, rows: &Range<usize>, out: &mut [f64]) {
@@ -140,8 +131,19 @@ impl<T: Real> ByBatch<T> {
     }
 }
 
-fn tiles(n: usize, size: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..n).step_by(size).map(move |s| s..(s + size).min(n))
+/// The part of `positions` below `rows_end`, from 0: the rows of a block that are computed.
+fn computed(positions: &Range<usize>, rows_end: usize) -> usize {
+    positions.end.min(rows_end).saturating_sub(positions.start)
+}
+
+/// Sets the distance of every cell to itself to `+∞` on a diagonal tile, so that a cell's
+/// own pair weighs `exp(−∞) = 0`.
+fn exclude_self<T: Real>(tile: &mut Tile<T>) {
+    let w = tile.columns.len();
+    let first = tile.rows.start;
+    for p in tile.rows.clone() {
+        tile.distances_mut()[(p - first) * w + p - first] = T::INFINITY;
+    }
 }
 
 /// The gate offset `q_i = exp((Dmin_i − κ_i + 1e-10)/T)` of a row. With
@@ -192,107 +194,59 @@ pub(crate) fn forward<T: Real>(
     p: &Params,
 ) -> Vec<f64> {
     let cells = ByBatch::new(x, d, labels, &rows);
-    let width = RowStats::width(p.n_batches);
-    let mut sorted = vec![0.0; rows.len() * width];
-    let block_entropy: Vec<f64> = sorted
-        .par_chunks_mut(ROW_BLOCK * width)
-        .enumerate()
-        .map(|(block, block_stats)| {
-            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(rows.len());
-            dispatch(ForwardBlock {
-                cells: &cells,
-                p,
-                rows,
-                block_stats,
-            })
-        })
-        .collect();
-    // Summed in block order, not in rayon's split order: the same bits on any thread count.
-    let entropy_sum: f64 = block_entropy.iter().sum();
-    let mut out = vec![0.0; 1 + rows.len() * width];
-    out[0] = alpha(n, p.n_batches) * entropy_sum;
-    cells.to_input_order(&sorted, width, &rows, &mut out[1..]);
-    out
-}
-
-/// Both forward passes for one block of rows: writes their statistics, returns Σ_i H_i.
-struct ForwardBlock<'a, T> {
-    cells: &'a ByBatch<T>,
-    p: &'a Params,
-    rows: Range<usize>,
-    block_stats: &'a mut [f64],
-}
-
-impl<T: Real> Vectorised for ForwardBlock<'_, T> {
-    type Output = f64;
-
-    #[inline(always)]
-    fn run(self) -> f64 {
-        forward_block(self.cells, self.p, self.rows, self.block_stats)
-    }
-}
-
-#[inline(always)]
-fn forward_block<T: Real>(
-    cells: &ByBatch<T>,
-    p: &Params,
-    rows: Range<usize>,
-    block_stats: &mut [f64],
-) -> f64 {
-    let (n, b) = (cells.n(), p.n_batches);
-    let mut tile = vec![T::default(); rows.len() * COL_TILE];
+    let (m, b) = (rows.len(), p.n_batches);
 
     // Pass 1: exact top-k per row (κ_i, j*(i) = the k-th; Dmin_i = the first).
-    let mut topk: Vec<TopK<T>> = rows.clone().map(|_| TopK::new(p.k)).collect();
-    for cols in tiles(n, COL_TILE) {
-        let w = cols.len();
-        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
-        for ((r, top), i) in topk.iter_mut().enumerate().zip(rows.clone()) {
-            top.offer_row(cols.start, &tile[r * w..(r + 1) * w], i);
-        }
-    }
-    let (kth, dmin): (Vec<(f64, usize)>, Vec<f64>) = topk
-        .into_iter()
-        .map(|top| {
-            let nearest = top.finish();
-            let (kappa, jstar) = nearest[p.k - 1];
-            ((kappa.to_f64(), jstar), nearest[0].0.to_f64())
-        })
-        .unzip();
+    let nearest = NearestPoints {
+        rows_end: m,
+        top_k: |_| TopK::new(p.k),
+    };
+    let (kth, dmin): (Vec<(f64, usize)>, Vec<f64>) =
+        visit_pairs(&cells.points, m, &nearest, |_| {})
+            .into_iter()
+            .flat_map(|block| block.into_points())
+            .map(|top| {
+                let nearest = top.finish();
+                let (kappa, jstar) = nearest[p.k - 1];
+                ((kappa.to_f64(), jstar), nearest[0].0.to_f64())
+            })
+            .unzip();
 
-    // Pass 2: Z_i, S_ic, R_ic, batch run by batch run.
-    let mut z = vec![0.0f64; rows.len()];
-    let mut s = vec![0.0f64; rows.len() * b];
-    let mut r_sum = vec![0.0f64; rows.len() * b];
-    let inv_t = T::from_f64(1.0 / p.temperature);
-    let q: Vec<T> = (0..rows.len())
-        .map(|r| T::from_f64(gate_offset(dmin[r], kth[r].0, p.temperature)))
-        .collect();
-    for cols in tiles(n, COL_TILE) {
-        let w = cols.len();
-        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
-        for r in 0..rows.len() {
-            let row = &tile[r * w..(r + 1) * w];
-            let row_dmin = T::from_f64(dmin[r]);
-            for (c, run) in cells.runs(cols.clone()) {
-                let local = run.start - cols.start..run.end - cols.start;
-                let [zs, ss, rs] = run_sums(&row[local], row_dmin, q[r], inv_t);
-                z[r] += zs;
-                s[r * b + c] += ss;
-                r_sum[r * b + c] += rs;
-            }
-        }
-    }
+    // Pass 2: Z_i, S_ic, R_ic.
+    let sums = NeighbourSums {
+        cells: &cells,
+        n_batches: b,
+        rows_end: m,
+        dmin: dmin.iter().map(|&v| T::from_f64(v)).collect(),
+        q: (0..m)
+            .map(|r| T::from_f64(gate_offset(dmin[r], kth[r].0, p.temperature)))
+            .collect(),
+        inv_t: T::from_f64(1.0 / p.temperature),
+    };
+    let blocks = visit_pairs(&cells.points, m, &sums, |_| {});
+    let (z, s, r_sum) = blocks.into_iter().fold(
+        (
+            Vec::with_capacity(m),
+            Vec::with_capacity(m * b),
+            Vec::with_capacity(m * b),
+        ),
+        |(mut z, mut s, mut r), block| {
+            z.extend(block.z);
+            s.extend(block.s);
+            r.extend(block.r);
+            (z, s, r)
+        },
+    );
 
     // Entropy and the statistics the backward pass needs.
     let alpha = alpha(n, b);
     let inv_t = 1.0 / p.temperature;
     let width = RowStats::width(b);
+    let mut sorted = vec![0.0; m * width];
     let mut entropy_sum = 0.0;
-    for r in 0..rows.len() {
+    for (r, out) in sorted.chunks_exact_mut(width).enumerate() {
         let s_row = &s[r * b..(r + 1) * b];
         let den = s_row.iter().sum::<f64>() + EPS * z[r];
-        let out = &mut block_stats[r * width..(r + 1) * width];
         let (mut entropy, mut h_dot_p) = (0.0, 0.0);
         for (c, &s_c) in s_row.iter().enumerate() {
             let p_c = s_c / den;
@@ -310,12 +264,146 @@ fn forward_block<T: Real>(
         }
         out[RowStats::KAPPA] = kth[r].0;
         out[RowStats::DMIN] = dmin[r];
-        out[RowStats::JSTAR] = kth[r].1 as f64; // a batch-order position until the end of `forward`
+        out[RowStats::JSTAR] = kth[r].1 as f64; // a batch-order position until the end
         out[RowStats::GAMMA] = EPS * grad_den;
         out[RowStats::GRAD_KAPPA] = grad_kappa;
         entropy_sum += entropy;
     }
-    entropy_sum
+    let mut out = vec![0.0; 1 + m * width];
+    out[0] = alpha * entropy_sum;
+    cells.to_input_order(&sorted, width, &rows, &mut out[1..]);
+    out
+}
+
+/// Pass 2 of the forward: every computed row's Z_i, S_ic and R_ic, from its Dmin_i and
+/// gate offset q_i (positions `0..rows_end`).
+struct NeighbourSums<'a, T> {
+    cells: &'a ByBatch<T>,
+    n_batches: usize,
+    rows_end: usize,
+    dmin: Vec<T>,
+    q: Vec<T>,
+    inv_t: T,
+}
+
+/// The sums of a block's computed rows: `z[t]`, `s[t·B + c]`, `r[t·B + c]`.
+struct BlockSums {
+    z: Vec<f64>,
+    s: Vec<f64>,
+    r: Vec<f64>,
+}
+
+impl<T: Real> PairVisitor<T> for NeighbourSums<'_, T> {
+    type Block = BlockSums;
+
+    fn block(&self, positions: Range<usize>) -> BlockSums {
+        let rows = computed(&positions, self.rows_end);
+        let b = self.n_batches;
+        BlockSums {
+            z: vec![0.0; rows],
+            s: vec![0.0; rows * b],
+            r: vec![0.0; rows * b],
+        }
+    }
+
+    fn visit(&self, rows: &mut BlockSums, columns: Option<&mut BlockSums>, tile: &mut Tile<T>) {
+        if columns.is_none() {
+            exclude_self(tile);
+        }
+        dispatch(SumTile {
+            sums: self,
+            rows,
+            columns,
+            tile,
+        });
+    }
+}
+
+/// Adds a tile's pairs to the sums of its computed row cells and, off the diagonal, of
+/// its computed column cells.
+struct SumTile<'a, T> {
+    sums: &'a NeighbourSums<'a, T>,
+    rows: &'a mut BlockSums,
+    columns: Option<&'a mut BlockSums>,
+    tile: &'a Tile<'a, T>,
+}
+
+impl<T: Real> Vectorised for SumTile<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            sums,
+            rows,
+            columns,
+            tile,
+        } = self;
+        let NeighbourSums {
+            cells,
+            n_batches: b,
+            dmin,
+            q,
+            inv_t,
+            ..
+        } = sums;
+        let b = *b;
+        let (inv_t, one) = (*inv_t, T::from_f64(1.0));
+        for (t, (i, row)) in tile.rows().take(rows.z.len()).enumerate() {
+            for (c, run) in cells.runs(tile.columns.clone()) {
+                let local = run.start - tile.columns.start..run.end - tile.columns.start;
+                let [zs, ss, rs] = run_sums(&row[local], dmin[i], q[i], inv_t);
+                rows.z[t] += zs;
+                rows.s[t * b + c] += ss;
+                rows.r[t * b + c] += rs;
+            }
+        }
+        let Some(columns) = columns.filter(|columns| !columns.z.is_empty()) else {
+            return;
+        };
+        let width = columns.z.len();
+        let first = tile.columns.start;
+        let (dmin, q) = (&dmin[first..first + width], &q[first..first + width]);
+        let zero = T::default();
+        let (mut z, mut s, mut r) = (vec![zero; width], vec![zero; width], vec![zero; width]);
+        for (c, run) in cells.runs(tile.rows.clone()) {
+            for part in parts(run, COLUMN_SUM_ROWS) {
+                z.fill(zero);
+                s.fill(zero);
+                r.fill(zero);
+                for p in part {
+                    let dists = &tile.row(p)[..width];
+                    for (((((&dist, &dmin_j), &q_j), z), s), r) in dists
+                        .iter()
+                        .zip(dmin)
+                        .zip(q)
+                        .zip(&mut z)
+                        .zip(&mut s)
+                        .zip(&mut r)
+                    {
+                        let (e, m) = weight_and_gate(dist, dmin_j, q_j, inv_t);
+                        let em = e * m;
+                        *z += e;
+                        *s += em;
+                        *r += em * (one - m);
+                    }
+                }
+                for (j, ((z, s), r)) in z.iter().zip(&s).zip(&r).enumerate() {
+                    columns.z[j] += z.to_f64();
+                    columns.s[j * b + c] += s.to_f64();
+                    columns.r[j * b + c] += r.to_f64();
+                }
+            }
+        }
+    }
+}
+
+/// `range` cut into consecutive parts of `len` (the last may be shorter).
+fn parts(range: Range<usize>, len: usize) -> impl Iterator<Item = Range<usize>> {
+    range
+        .clone()
+        .step_by(len)
+        .map(move |start| start..(start + len).min(range.end))
 }
 
 /// The saved statistics as per-row columns in `T`, for the vectorised backward pass.
@@ -375,15 +463,15 @@ struct RowSaved<T> {
 }
 
 /// Overwrites a run of distances of row i with `C_ij = 2 (G_ij + G_ji)` (without the κ
-/// terms) and returns their sum. The column statistics are the run's slices of
-/// [`SavedColumns`], `beta_cols[j] = β_{j, b_i}`.
+/// terms). The column statistics are the run's slices of [`SavedColumns`],
+/// `beta_cols[j] = β_{j, b_i}`.
 #[inline(always)]
 fn pair_weights<T: Real>(
     dists: &mut [T],
     row: RowSaved<T>,
     cols: (&[T], &[T], &[T], &[T]),
     inv_t: T,
-) -> f64 {
+) {
     let (dmin_cols, q_cols, gamma_cols, beta_cols) = cols;
     let two = T::from_f64(2.0);
     // An element-wise loop (no reduction inside), which LLVM's loop vectoriser handles.
@@ -398,7 +486,6 @@ fn pair_weights<T: Real>(
         let g_ji = grad_dist(*v, dmin_j, q_j, beta_j, gamma_j, inv_t);
         *v = two * (g_ij + g_ji);
     }
-    lane_sum(dists)
 }
 
 /// Backward pass: rows `rows` of `∂loss/∂x` (for a unit upstream gradient) from the
@@ -414,72 +501,120 @@ pub(crate) fn backward<T: Real>(
 ) -> Vec<T> {
     let cells = ByBatch::new(x, d, labels, &rows);
     let stats = &forward_out[1..];
-    let saved = SavedColumns::<T>::new(stats, &cells.order, p.n_batches, p.temperature);
-    let mut grad_sorted = vec![T::default(); rows.len() * d];
-    grad_sorted
-        .par_chunks_mut(ROW_BLOCK * d)
-        .enumerate()
-        .for_each(|(block, block_grad)| {
-            let rows = block * ROW_BLOCK..((block + 1) * ROW_BLOCK).min(rows.len());
-            dispatch(BackwardBlock {
-                cells: &cells,
-                saved: &saved,
-                p,
-                rows,
-                block_grad,
-            });
-        });
+    let m = rows.len();
+    let dense = DenseGradient {
+        cells: &cells,
+        saved: SavedColumns::<T>::new(stats, &cells.order, p.n_batches, p.temperature),
+        rows_end: m,
+        inv_t: T::from_f64(1.0 / p.temperature),
+    };
+    let mut grad_sorted = Vec::with_capacity(m * d);
+    for block in visit_pairs(&cells.points, m, &dense, |_| {}) {
+        for (g, &weight) in block.grad.chunks_exact(d).zip(&block.weight) {
+            // −Σ_j C_ij x_j + (Σ_j C_ij) x_i
+            let p = grad_sorted.len() / d;
+            let weight = T::from_f64(weight);
+            grad_sorted.extend(
+                g.iter()
+                    .zip(cells.points.row(p))
+                    .map(|(&g, &xi)| g + weight * xi),
+            );
+        }
+    }
     add_kappa_terms(&cells, stats, p.n_batches, &mut grad_sorted);
-    let mut grad = vec![T::default(); rows.len() * d];
-    for (pos, &i) in cells.order[..rows.len()].iter().enumerate() {
+    let mut grad = vec![T::default(); m * d];
+    for (pos, &i) in cells.order[..m].iter().enumerate() {
         let local = i - rows.start;
         grad[local * d..(local + 1) * d].copy_from_slice(&grad_sorted[pos * d..(pos + 1) * d]);
     }
     grad
 }
 
-/// The dense part of the backward pass for one row block: `Σ_j C_ij (x_i − x_j)`.
-struct BackwardBlock<'a, T> {
+/// The dense part of the backward pass, `Σ_j C_ij (x_i − x_j)`, of the computed rows
+/// (positions `0..rows_end`), as `−Σ_j C_ij x_j` and `Σ_j C_ij` per row.
+struct DenseGradient<'a, T> {
     cells: &'a ByBatch<T>,
-    saved: &'a SavedColumns<T>,
-    p: &'a Params,
-    rows: Range<usize>,
-    block_grad: &'a mut [T],
+    saved: SavedColumns<T>,
+    rows_end: usize,
+    inv_t: T,
 }
 
-impl<T: Real> Vectorised for BackwardBlock<'_, T> {
+/// A block's computed rows: `−Σ_j C_ij x_j` (`grad`, d per row) and `Σ_j C_ij`.
+struct BlockGradient<T> {
+    grad: Vec<T>,
+    weight: Vec<f64>,
+}
+
+impl<T: Real> PairVisitor<T> for DenseGradient<'_, T> {
+    type Block = BlockGradient<T>;
+
+    fn block(&self, positions: Range<usize>) -> BlockGradient<T> {
+        let rows = computed(&positions, self.rows_end);
+        BlockGradient {
+            grad: vec![T::default(); rows * self.cells.d()],
+            weight: vec![0.0; rows],
+        }
+    }
+
+    fn visit(
+        &self,
+        rows: &mut BlockGradient<T>,
+        columns: Option<&mut BlockGradient<T>>,
+        tile: &mut Tile<T>,
+    ) {
+        if columns.is_none() {
+            exclude_self(tile);
+        }
+        let (column_grad, column_weight) = columns
+            .map(|BlockGradient { grad, weight }| (grad, weight))
+            .unzip();
+        dispatch(PairWeightTile {
+            dense: self,
+            tile: &mut *tile,
+            row_weight: &mut rows.weight,
+            column_weight,
+        });
+        let (w, c) = (tile.columns.len(), tile.distances());
+        let points = &self.cells.points;
+        points.subtract_weighted_points(c, (w, 1), tile.columns.clone(), &mut rows.grad);
+        if let Some(grad) = column_grad {
+            points.subtract_weighted_points(c, (1, w), tile.rows.clone(), grad);
+        }
+    }
+}
+
+/// Overwrites a tile's distances with the pair weights `C_ij` ([`pair_weights`]), every
+/// row, run of columns by run of columns, and adds `Σ_j C_ij` to the computed rows'
+/// weights and (off the diagonal) `Σ_i C_ij` to the computed columns'.
+struct PairWeightTile<'a, 'b, T> {
+    dense: &'a DenseGradient<'a, T>,
+    tile: &'a mut Tile<'b, T>,
+    row_weight: &'a mut [f64],
+    column_weight: Option<&'a mut Vec<f64>>,
+}
+
+impl<T: Real> Vectorised for PairWeightTile<'_, '_, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        backward_block(self.cells, self.saved, self.p, self.rows, self.block_grad)
-    }
-}
-
-#[inline(always)]
-fn backward_block<T: Real>(
-    cells: &ByBatch<T>,
-    saved: &SavedColumns<T>,
-    p: &Params,
-    rows: Range<usize>,
-    block_grad: &mut [T],
-) {
-    let (n, d) = (cells.n(), cells.d());
-    let inv_t = T::from_f64(1.0 / p.temperature);
-    let mut tile = vec![T::default(); rows.len() * COL_TILE];
-    let mut row_weight = vec![0.0f64; rows.len()];
-    for cols in tiles(n, COL_TILE) {
+        let DenseGradient {
+            cells,
+            saved,
+            inv_t,
+            ..
+        } = self.dense;
+        let (rows, cols) = (self.tile.rows.clone(), self.tile.columns.clone());
+        let runs: Vec<(usize, Range<usize>)> = cells.runs(cols.clone()).collect();
         let w = cols.len();
-        cells.distance_tile(rows.clone(), cols.clone(), &mut tile);
-        for (r, i) in rows.clone().enumerate() {
-            let row = &mut tile[r * w..(r + 1) * w];
+        for (i, row) in rows.zip(self.tile.distances_mut().chunks_exact_mut(w)) {
             let beta_cols = &saved.beta[cells.labels[i] as usize];
-            for (c, run) in cells.runs(cols.clone()) {
+            for (c, run) in &runs {
                 let row_saved = RowSaved {
                     dmin: saved.dmin[i],
                     q: saved.q[i],
                     gamma: saved.gamma[i],
-                    beta: saved.beta[c][i],
+                    beta: saved.beta[*c][i],
                 };
                 let col_saved = (
                     &saved.dmin[run.clone()],
@@ -488,22 +623,38 @@ fn backward_block<T: Real>(
                     &beta_cols[run.clone()],
                 );
                 let local = run.start - cols.start..run.end - cols.start;
-                row_weight[r] += pair_weights(&mut row[local], row_saved, col_saved, inv_t);
+                pair_weights(&mut row[local], row_saved, col_saved, *inv_t);
             }
         }
-        // block_grad −= C · X_cols
-        cells
-            .points
-            .subtract_weighted_columns(&tile, cols.clone(), block_grad);
-    }
-    // + (Σ_j C_ij) x_i
-    for (r, i) in rows.enumerate() {
-        let weight = T::from_f64(row_weight[r]);
-        for (g, &xi) in block_grad[r * d..(r + 1) * d]
+        let tile = &*self.tile;
+        for (weight, row) in self
+            .row_weight
             .iter_mut()
-            .zip(cells.points.row(i))
+            .zip(tile.distances().chunks_exact(w))
         {
-            *g += weight * xi;
+            *weight += lane_sum(row);
+        }
+        if let Some(sums) = self.column_weight {
+            add_column_sums(tile, sums);
+        }
+    }
+}
+
+/// `sums[j] += Σ_p tile[p][j]` for the first `sums.len()` columns, added in `T` over
+/// [`COLUMN_SUM_ROWS`] rows at a time.
+#[inline(always)]
+fn add_column_sums<T: Real>(tile: &Tile<T>, sums: &mut [f64]) {
+    let width = sums.len();
+    let mut part = vec![T::default(); width];
+    for rows in parts(tile.rows.clone(), COLUMN_SUM_ROWS) {
+        part.fill(T::default());
+        for p in rows {
+            for (a, &v) in part.iter_mut().zip(&tile.row(p)[..width]) {
+                *a += v;
+            }
+        }
+        for (sum, a) in sums.iter_mut().zip(&part) {
+            *sum += a.to_f64();
         }
     }
 }
