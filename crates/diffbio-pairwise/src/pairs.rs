@@ -141,27 +141,33 @@ pub fn visit_pairs<T: Real, V: PairVisitor<T>>(
         .map(|b| Mutex::new(visitor.block(positions(b))))
         .collect();
     let row_blocks = rows_end.min(n).div_ceil(BLOCK);
+    // Tiles' buffers, reused: rayon runs each tile of a round as its own job, so a buffer
+    // per job (`for_each_init`) would allocate and zero one per tile.
+    let buffers: Mutex<Vec<Vec<T>>> = Mutex::new(Vec::new());
     for mut round in round_robin(blocks) {
         round.retain(|&(a, _)| a < row_blocks);
-        round.par_iter().for_each_init(
-            || vec![T::default(); BLOCK * BLOCK],
-            |scratch, &(a, b)| {
-                let (rows, columns) = (positions(a), positions(b));
-                points.tile(rows.clone(), columns.clone(), scratch);
-                let mut tile = Tile {
-                    distances: &mut scratch[..rows.len() * columns.len()],
-                    rows,
-                    columns,
-                };
-                let mut rows = states[a].lock().expect("no visitor panicked");
-                if a == b {
-                    visitor.visit(&mut rows, None, &mut tile);
-                } else {
-                    let mut columns = states[b].lock().expect("no visitor panicked");
-                    visitor.visit(&mut rows, Some(&mut columns), &mut tile);
-                }
-            },
-        );
+        round.par_iter().for_each(|&(a, b)| {
+            let mut buffer = buffers
+                .lock()
+                .expect("no visitor panicked")
+                .pop()
+                .unwrap_or_else(|| vec![T::default(); BLOCK * BLOCK]);
+            let (rows, columns) = (positions(a), positions(b));
+            points.tile(rows.clone(), columns.clone(), &mut buffer);
+            let mut tile = Tile {
+                distances: &mut buffer[..rows.len() * columns.len()],
+                rows,
+                columns,
+            };
+            let mut rows = states[a].lock().expect("no visitor panicked");
+            if a == b {
+                visitor.visit(&mut rows, None, &mut tile);
+            } else {
+                let mut columns = states[b].lock().expect("no visitor panicked");
+                visitor.visit(&mut rows, Some(&mut columns), &mut tile);
+            }
+            buffers.lock().expect("no visitor panicked").push(buffer);
+        });
         after_round(round.len());
     }
     states
