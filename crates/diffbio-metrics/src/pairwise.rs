@@ -101,7 +101,8 @@ impl<'a> Cells<'a> {
 /// Orders `cells` so that cells near in space are near in the order: the leaves of a k-d
 /// tree, each node split at a multiple of [`BLOCK`] cells near its median along the
 /// coordinate of largest variance (ties by cell). A block then holds near cells, whose
-/// candidate neighbours found in its own tile leave few to replace ([`diffbio_pairwise::visit_pairs`] pairs the diagonal first).
+/// candidate neighbours found in its own tile leave few to replace
+/// ([`diffbio_pairwise::visit_pairs`] pairs the diagonal first).
 fn spatial_order(points: &Points, cells: &mut [usize]) {
     if cells.len() <= BLOCK {
         return;

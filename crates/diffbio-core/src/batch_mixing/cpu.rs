@@ -165,18 +165,25 @@ fn weight_and_gate<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T) {
     (e, e / (e + q))
 }
 
+/// A pair's terms of Z, S and R seen from one end (shift `dmin`, gate offset `q`):
+/// `(e, e·m, e·m·(1 − m))` ([`weight_and_gate`]).
+#[inline(always)]
+fn pair_terms<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T, T) {
+    let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
+    let em = e * m;
+    (e, em, em * (T::from_f64(1.0) - m))
+}
+
 /// `(Σ e, Σ e·m, Σ e·m·(1 − m))` over one run of distances of one row.
 #[inline(always)]
 fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
     let zero = T::default();
-    let one = T::from_f64(1.0);
     let (mut z, mut s, mut r) = ([zero; LANES], [zero; LANES], [zero; LANES]);
     for_each_lane(dists, |l, dist| {
-        let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
-        let em = e * m;
+        let (e, em, emm) = pair_terms(dist, dmin, q, inv_t);
         z[l] += e;
         s[l] += em;
-        r[l] += em * (one - m);
+        r[l] += emm;
     });
     let total = |a: [T; LANES]| a.iter().map(|v| v.to_f64()).sum::<f64>();
     [total(z), total(s), total(r)]
@@ -347,12 +354,16 @@ impl<T: Real> Vectorised for SumTile<'_, T> {
             inv_t,
             ..
         } = sums;
-        let b = *b;
-        let (inv_t, one) = (*inv_t, T::from_f64(1.0));
+        let (b, inv_t) = (*b, *inv_t);
+        let first = tile.columns.start;
+        let runs: Vec<(usize, Range<usize>)> = cells
+            .runs(tile.columns.clone())
+            .map(|(c, run)| (c, run.start - first..run.end - first))
+            .collect();
         for (t, (i, row)) in tile.rows().take(rows.z.len()).enumerate() {
-            for (c, run) in cells.runs(tile.columns.clone()) {
-                let local = run.start - tile.columns.start..run.end - tile.columns.start;
-                let [zs, ss, rs] = run_sums(&row[local], dmin[i], q[i], inv_t);
+            for (c, local) in &runs {
+                let c = *c;
+                let [zs, ss, rs] = run_sums(&row[local.clone()], dmin[i], q[i], inv_t);
                 rows.z[t] += zs;
                 rows.s[t * b + c] += ss;
                 rows.r[t * b + c] += rs;
@@ -362,7 +373,6 @@ impl<T: Real> Vectorised for SumTile<'_, T> {
             return;
         };
         let width = columns.z.len();
-        let first = tile.columns.start;
         let (dmin, q) = (&dmin[first..first + width], &q[first..first + width]);
         let zero = T::default();
         let (mut z, mut s, mut r) = (vec![zero; width], vec![zero; width], vec![zero; width]);
@@ -381,11 +391,10 @@ impl<T: Real> Vectorised for SumTile<'_, T> {
                         .zip(&mut s)
                         .zip(&mut r)
                     {
-                        let (e, m) = weight_and_gate(dist, dmin_j, q_j, inv_t);
-                        let em = e * m;
+                        let (e, em, emm) = pair_terms(dist, dmin_j, q_j, inv_t);
                         *z += e;
                         *s += em;
-                        *r += em * (one - m);
+                        *r += emm;
                     }
                 }
                 for (j, ((z, s), r)) in z.iter().zip(&s).zip(&r).enumerate() {
