@@ -18,6 +18,9 @@
 /// assert_eq!((-1000.0f64).fast_exp(), 0.0);
 /// ```
 pub trait FastExp: Copy {
+    /// The argument below which [`Self::fast_exp`] returns exactly 0 (about the type's
+    /// smallest normal exponent, times ln 2).
+    const ZERO_BELOW: f64;
     /// `e^self`.
     fn fast_exp(self) -> Self;
 }
@@ -25,6 +28,7 @@ pub trait FastExp: Copy {
 macro_rules! impl_fast_exp {
     ($t:ty, $bits:ty, $mantissa:expr, $bias:expr, $lo:expr, $hi:expr, $ln2_hi:expr, $ln2_lo:expr, [$($c:expr),*]) => {
         impl FastExp for $t {
+            const ZERO_BELOW: f64 = $lo;
             #[inline(always)]
             fn fast_exp(self) -> $t {
                 // 1.5·2^mantissa: adding it rounds to an integer held in the low bits.
@@ -114,5 +118,10 @@ mod tests {
         );
         assert_eq!(FastExp::fast_exp(-1000.0f64), 0.0);
         assert_eq!(FastExp::fast_exp(-100.0f32), 0.0);
+        // ZERO_BELOW is where the results stop: 0 below it, a normal float at it.
+        let below = (f64::ZERO_BELOW - 0.5, f32::ZERO_BELOW as f32 - 0.5);
+        assert_eq!((below.0.fast_exp(), below.1.fast_exp()), (0.0, 0.0));
+        assert!(f64::ZERO_BELOW.fast_exp().is_normal());
+        assert!((f32::ZERO_BELOW as f32).fast_exp().is_normal());
     }
 }

@@ -9,17 +9,20 @@
 //!   touch disjoint blocks, so each row's sums are added in the same order on any number
 //!   of threads.
 //! - Forward: pass 1 keeps the exact top-k of each row ([`NearestPoints`]: κ_i, j*(i),
-//!   Dmin_i); pass 2 accumulates Z_i, S_ic and R_ic with a vectorised exponential (one
-//!   per pair and row: the two ends' weights differ).
+//!   Dmin_i); pass 2 accumulates Z_i, S_ic and R_ic with a vectorised exponential.
 //! - Backward: each tile becomes `C_ij = 2 (G_ij + G_ji)` from the saved statistics of
-//!   rows i and j (two exponentials per pair; C is symmetric), then
-//!   `Σ_j C_ij (x_i − x_j)` for the rows of I and of J with a GEMM each.
+//!   rows i and j (C is symmetric), then `Σ_j C_ij (x_i − x_j)` for the rows of I and of
+//!   J with a GEMM each.
+//! - The two ends of a pair weigh it with their own shifts Dmin; where a tile's shifts are
+//!   close, one exponential per pair serves both, each end's factor applied per cell
+//!   ([`PairExp`]), else each end takes its own.
 //! - The statistics leave (and re-enter) in input row order, as [`RowStats`] lays out.
 //! - Both passes compute a range of rows against all n columns (all rows on one device,
 //!   a rank's own cells when the loss is sharded): the range's cells come first in the
 //!   batch order, so they are positions `0..rows.len()`, and tiles of two later blocks
 //!   are skipped.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use diffbio_pairwise::{
@@ -157,30 +160,137 @@ fn gate_offset(dmin: f64, kappa: f64, temperature: f64) -> f64 {
         .max(f32::MIN_POSITIVE as f64)
 }
 
-/// `(e, m)` of one pair at distance `dist` from a row with shift `dmin` and gate offset
-/// `q > 0` (see [`gate_offset`]); where e underflows to 0, m is 0 too.
-#[inline(always)]
-fn weight_and_gate<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T) {
-    let e = ((dmin - dist) * inv_t).fast_exp();
-    (e, e / (e + q))
+/// Where a tile's pair weights `e_ij = exp((Dmin_i − D_ij)/T)` come from.
+///
+/// The two ends of a pair have their own shifts Dmin, so `e_ij ≠ e_ji`: two exponentials
+/// per pair ([`FromDistance`]). Where the shifts of a tile's cells lie within
+/// [`shared_spread`] temperatures of each other, one serves both ([`Precomputed`]): with
+/// `s` the tile's largest shift, the tile is overwritten with `E_ij = exp((s − D_ij)/T)`
+/// and `e_ij = a_i E_ij`, `a_i = exp((Dmin_i − s)/T)` ([`Ends`]). As `D_ij ≥ Dmin_i`,
+/// `E ≤ exp(spread/T)` cannot overflow and `a_i` cannot underflow; E underflows to 0 only
+/// where `e_ij ≤ E` is below `T`'s normal range too, so no term is lost that the per-end
+/// form keeps. The gate is `m_ij = e_ij/(e_ij + q_i) = E_ij/(E_ij + q_i/a_i)`.
+trait PairExp {
+    /// The exponential of a tile value `value` for the end whose shift is `shift`.
+    fn exp<T: Real>(value: T, shift: T, inv_t: T) -> T;
 }
 
-/// A pair's terms of Z, S and R seen from one end (shift `dmin`, gate offset `q`):
-/// `(e, e·m, e·m·(1 − m))` ([`weight_and_gate`]).
+/// The tile holds distances: `exp((shift − D)/T)`.
+struct FromDistance;
+
+impl PairExp for FromDistance {
+    #[inline(always)]
+    fn exp<T: Real>(dist: T, shift: T, inv_t: T) -> T {
+        ((shift - dist) * inv_t).fast_exp()
+    }
+}
+
+/// The tile holds the shared exponentials E already.
+struct Precomputed;
+
+impl PairExp for Precomputed {
+    #[inline(always)]
+    fn exp<T: Real>(e: T, _: T, _: T) -> T {
+        e
+    }
+}
+
+/// How far apart (in temperatures) the shifts of a tile's cells may be for one
+/// exponential per pair ([`PairExp`]): half of `T`'s exponent range, so that
+/// `E ≤ exp(spread/T)` and the sums of up to 2³² of them stay finite.
+fn shared_spread<T: Real>() -> f64 {
+    -T::ZERO_BELOW / 2.0
+}
+
+/// The shared shift `s` (the largest) of a tile whose cells have shifts `dmin`, if they
+/// are close enough ([`shared_spread`]); then the tile's distances become
+/// `E = exp((s − D)/T)`.
+fn share_exponentials<T: Real>(
+    tile: &mut Tile<T>,
+    dmin: impl Iterator<Item = T>,
+    inv_t: T,
+) -> Option<T> {
+    let (lo, hi) = dmin.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v.to_f64()), hi.max(v.to_f64()))
+    });
+    let shift = T::from_f64(hi);
+    ((hi - lo) * inv_t.to_f64() <= shared_spread::<T>()).then(|| {
+        dispatch(ExpInPlace {
+            values: tile.distances_mut(),
+            shift,
+            inv_t,
+        });
+        shift
+    })
+}
+
+/// `v ← exp((shift − v)/T)` for every value.
+struct ExpInPlace<'a, T> {
+    values: &'a mut [T],
+    shift: T,
+    inv_t: T,
+}
+
+impl<T: Real> Vectorised for ExpInPlace<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for v in self.values {
+            *v = FromDistance::exp(*v, self.shift, self.inv_t);
+        }
+    }
+}
+
+/// One side of a tile's cells (its rows or its columns) in the form of [`PairExp`]: the
+/// shift of each cell's exponential, the factor `a` that turns it into the cell's own
+/// `e`, and the gate offset over that factor.
+struct Ends<T> {
+    shift: Vec<T>,
+    scale: Vec<f64>,
+    q: Vec<T>,
+}
+
+impl<T: Real> Ends<T> {
+    /// For cells with shifts `dmin` and gate offsets `q`, against the tile's shared shift
+    /// (or none: each its own).
+    fn new(dmin: &[T], q: &[T], shared: Option<T>, inv_t: T) -> Self {
+        let scale: Vec<f64> = match shared {
+            Some(s) => dmin
+                .iter()
+                .map(|&v| ((v.to_f64() - s.to_f64()) * inv_t.to_f64()).exp())
+                .collect(),
+            None => vec![1.0; dmin.len()],
+        };
+        Self {
+            shift: shared.map_or_else(|| dmin.to_vec(), |s| vec![s; dmin.len()]),
+            q: q.iter()
+                .zip(&scale)
+                .map(|(&q, &a)| T::from_f64(q.to_f64() / a))
+                .collect(),
+            scale,
+        }
+    }
+}
+
+/// A pair's terms of Z, S and R seen from one end (over that end's factor a, see
+/// [`PairExp`]): `(e, e·m, e·m·(1 − m))` with `m = e/(e + q)`; where e underflows to 0,
+/// m is 0 too.
 #[inline(always)]
-fn pair_terms<T: Real>(dist: T, dmin: T, q: T, inv_t: T) -> (T, T, T) {
-    let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
+fn pair_terms<P: PairExp, T: Real>(value: T, shift: T, q: T, inv_t: T) -> (T, T, T) {
+    let e = P::exp(value, shift, inv_t);
+    let m = e / (e + q);
     let em = e * m;
     (e, em, em * (T::from_f64(1.0) - m))
 }
 
-/// `(Σ e, Σ e·m, Σ e·m·(1 − m))` over one run of distances of one row.
+/// `(Σ e, Σ e·m, Σ e·m·(1 − m))` over one run of a row's tile values ([`pair_terms`]).
 #[inline(always)]
-fn run_sums<T: Real>(dists: &[T], dmin: T, q: T, inv_t: T) -> [f64; 3] {
+fn run_sums<P: PairExp, T: Real>(values: &[T], shift: T, q: T, inv_t: T) -> [f64; 3] {
     let zero = T::default();
     let (mut z, mut s, mut r) = ([zero; LANES], [zero; LANES], [zero; LANES]);
-    for_each_lane(dists, |l, dist| {
-        let (e, em, emm) = pair_terms(dist, dmin, q, inv_t);
+    for_each_lane(values, |l, value| {
+        let (e, em, emm) = pair_terms::<P, T>(value, shift, q, inv_t);
         z[l] += e;
         s[l] += em;
         r[l] += emm;
@@ -317,12 +427,30 @@ impl<T: Real> PairVisitor<T> for NeighbourSums<'_, T> {
         if columns.is_none() {
             exclude_self(tile);
         }
-        dispatch(SumTile {
+        // The computed cells of either side, and their ends.
+        let row_cells = tile.rows.start..tile.rows.start + rows.z.len();
+        let column_cells = match &columns {
+            Some(c) if !c.z.is_empty() => tile.columns.start..tile.columns.start + c.z.len(),
+            _ => 0..0,
+        };
+        let (dmin, q) = (&self.dmin, &self.q);
+        let cells = dmin[row_cells.clone()]
+            .iter()
+            .chain(&dmin[column_cells.clone()]);
+        let shared = share_exponentials(tile, cells.copied(), self.inv_t);
+        let ends =
+            |cells: Range<usize>| Ends::new(&dmin[cells.clone()], &q[cells], shared, self.inv_t);
+        let work = SumTile {
             sums: self,
             rows,
-            columns,
+            row_ends: ends(row_cells),
+            columns: columns.map(|c| (c, ends(column_cells))),
             tile,
-        });
+        };
+        match shared {
+            Some(_) => dispatch(SumTileWith::<Precomputed, T>(work, PhantomData)),
+            None => dispatch(SumTileWith::<FromDistance, T>(work, PhantomData)),
+        }
     }
 }
 
@@ -331,26 +459,29 @@ impl<T: Real> PairVisitor<T> for NeighbourSums<'_, T> {
 struct SumTile<'a, T> {
     sums: &'a NeighbourSums<'a, T>,
     rows: &'a mut BlockSums,
-    columns: Option<&'a mut BlockSums>,
+    row_ends: Ends<T>,
+    columns: Option<(&'a mut BlockSums, Ends<T>)>,
     tile: &'a Tile<'a, T>,
 }
 
-impl<T: Real> Vectorised for SumTile<'_, T> {
+/// [`SumTile`] with the tile's values read as [`PairExp`] `P`.
+struct SumTileWith<'a, P, T>(SumTile<'a, T>, PhantomData<P>);
+
+impl<P: PairExp, T: Real> Vectorised for SumTileWith<'_, P, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let Self {
+        let SumTile {
             sums,
             rows,
+            row_ends,
             columns,
             tile,
-        } = self;
+        } = self.0;
         let NeighbourSums {
             cells,
             n_batches: b,
-            dmin,
-            q,
             inv_t,
             ..
         } = sums;
@@ -360,20 +491,20 @@ impl<T: Real> Vectorised for SumTile<'_, T> {
             .runs(tile.columns.clone())
             .map(|(c, run)| (c, run.start - first..run.end - first))
             .collect();
-        for (t, (i, row)) in tile.rows().take(rows.z.len()).enumerate() {
+        for (t, (_, row)) in tile.rows().take(rows.z.len()).enumerate() {
+            let (shift, scale, q) = (row_ends.shift[t], row_ends.scale[t], row_ends.q[t]);
             for (c, local) in &runs {
                 let c = *c;
-                let [zs, ss, rs] = run_sums(&row[local.clone()], dmin[i], q[i], inv_t);
-                rows.z[t] += zs;
-                rows.s[t * b + c] += ss;
-                rows.r[t * b + c] += rs;
+                let [zs, ss, rs] = run_sums::<P, T>(&row[local.clone()], shift, q, inv_t);
+                rows.z[t] += scale * zs;
+                rows.s[t * b + c] += scale * ss;
+                rows.r[t * b + c] += scale * rs;
             }
         }
-        let Some(columns) = columns.filter(|columns| !columns.z.is_empty()) else {
+        let Some((columns, ends)) = columns.filter(|(columns, _)| !columns.z.is_empty()) else {
             return;
         };
         let width = columns.z.len();
-        let (dmin, q) = (&dmin[first..first + width], &q[first..first + width]);
         let zero = T::default();
         let (mut z, mut s, mut r) = (vec![zero; width], vec![zero; width], vec![zero; width]);
         for (c, run) in cells.runs(tile.rows.clone()) {
@@ -382,25 +513,27 @@ impl<T: Real> Vectorised for SumTile<'_, T> {
                 s.fill(zero);
                 r.fill(zero);
                 for p in part {
-                    let dists = &tile.row(p)[..width];
-                    for (((((&dist, &dmin_j), &q_j), z), s), r) in dists
+                    let values = &tile.row(p)[..width];
+                    for (((((&value, &shift), &q), z), s), r) in values
                         .iter()
-                        .zip(dmin)
-                        .zip(q)
+                        .zip(&ends.shift)
+                        .zip(&ends.q)
                         .zip(&mut z)
                         .zip(&mut s)
                         .zip(&mut r)
                     {
-                        let (e, em, emm) = pair_terms(dist, dmin_j, q_j, inv_t);
+                        let (e, em, emm) = pair_terms::<P, T>(value, shift, q, inv_t);
                         *z += e;
                         *s += em;
                         *r += emm;
                     }
                 }
-                for (j, ((z, s), r)) in z.iter().zip(&s).zip(&r).enumerate() {
-                    columns.z[j] += z.to_f64();
-                    columns.s[j * b + c] += s.to_f64();
-                    columns.r[j * b + c] += r.to_f64();
+                for (j, (((z, s), r), scale)) in
+                    z.iter().zip(&s).zip(&r).zip(&ends.scale).enumerate()
+                {
+                    columns.z[j] += scale * z.to_f64();
+                    columns.s[j * b + c] += scale * s.to_f64();
+                    columns.r[j * b + c] += scale * r.to_f64();
                 }
             }
         }
@@ -415,14 +548,14 @@ fn parts(range: Range<usize>, len: usize) -> impl Iterator<Item = Range<usize>> 
         .map(move |start| start..(start + len).min(range.end))
 }
 
-/// The saved statistics as per-row columns in `T`, for the vectorised backward pass.
+/// The saved statistics as per-row columns, for the vectorised backward pass.
 struct SavedColumns<T> {
     dmin: Vec<T>,
     /// The gate offsets q_j (see [`gate_offset`]).
     q: Vec<T>,
-    gamma: Vec<T>,
+    gamma: Vec<f64>,
     /// `beta[c][j] = β_jc`.
-    beta: Vec<Vec<T>>,
+    beta: Vec<Vec<f64>>,
 }
 
 impl<T: Real> SavedColumns<T> {
@@ -430,13 +563,11 @@ impl<T: Real> SavedColumns<T> {
     fn new(stats: &[f64], order: &[usize], b: usize, temperature: f64) -> Self {
         let width = RowStats::width(b);
         let row = |p: usize| &stats[order[p] * width..(order[p] + 1) * width];
-        let column = |slot: usize| {
-            (0..order.len())
-                .map(|p| T::from_f64(row(p)[slot]))
-                .collect()
-        };
+        let column = |slot: usize| (0..order.len()).map(|p| row(p)[slot]).collect::<Vec<_>>();
         Self {
-            dmin: column(RowStats::DMIN),
+            dmin: (0..order.len())
+                .map(|p| T::from_f64(row(p)[RowStats::DMIN]))
+                .collect(),
             q: (0..order.len())
                 .map(|j| {
                     T::from_f64(gate_offset(
@@ -452,48 +583,83 @@ impl<T: Real> SavedColumns<T> {
     }
 }
 
-/// `∂L/∂D` of one pair at distance `dist`, seen from the row whose statistics are
-/// (dmin, q, gamma), with `beta` its weight for the other end's batch.
-#[inline(always)]
-fn grad_dist<T: Real>(dist: T, dmin: T, q: T, beta: T, gamma: T, inv_t: T) -> T {
-    let two = T::from_f64(2.0);
-    let (e, m) = weight_and_gate(dist, dmin, q, inv_t);
-    T::default() - e * inv_t * (beta * m * (two - m) + gamma)
+/// One side of a tile's cells for the backward pass ([`Ends`]), with their weights
+/// `−2 a β_c / T` (`beta[c]`) and `−2 a γ / T` (`gamma`).
+struct GradEnds<T> {
+    ends: Ends<T>,
+    gamma: Vec<T>,
+    beta: Vec<Vec<T>>,
 }
 
-/// One row's statistics, broadcast against a run of columns.
+impl<T: Real> GradEnds<T> {
+    /// The cells at `positions`.
+    fn new(saved: &SavedColumns<T>, positions: Range<usize>, shared: Option<T>, inv_t: T) -> Self {
+        let ends = Ends::new(
+            &saved.dmin[positions.clone()],
+            &saved.q[positions.clone()],
+            shared,
+            inv_t,
+        );
+        let weight = |values: &[f64]| {
+            values[positions.clone()]
+                .iter()
+                .zip(&ends.scale)
+                .map(|(&v, &a)| T::from_f64(-2.0 * a * v * inv_t.to_f64()))
+                .collect()
+        };
+        Self {
+            gamma: weight(&saved.gamma),
+            beta: saved.beta.iter().map(|beta| weight(beta)).collect(),
+            ends,
+        }
+    }
+}
+
+/// One end's part `−2 e (β m (2 − m) + γ)/T` of `C_ij = 2 (G_ij + G_ji)`, from a tile
+/// value read as [`PairExp`] `P`, with the end's weights of [`GradEnds`].
+#[inline(always)]
+fn end_weight<P: PairExp, T: Real>(value: T, end: RowEnd<T>, inv_t: T) -> T {
+    let e = P::exp(value, end.shift, inv_t);
+    let m = e / (e + end.q);
+    e * (end.beta * m * (T::from_f64(2.0) - m) + end.gamma)
+}
+
+/// One cell's constants in a tile's backward pass ([`GradEnds`]), with `beta` its weight
+/// for the other end's batch.
 #[derive(Clone, Copy)]
-struct RowSaved<T> {
-    dmin: T,
+struct RowEnd<T> {
+    shift: T,
     q: T,
     gamma: T,
-    /// β_{i, b_j} for the run's batch.
     beta: T,
 }
 
-/// Overwrites a run of distances of row i with `C_ij = 2 (G_ij + G_ji)` (without the κ
-/// terms). The column statistics are the run's slices of [`SavedColumns`],
-/// `beta_cols[j] = β_{j, b_i}`.
+/// Overwrites a run of tile values of row i with `C_ij` ([`end_weight`] of both ends).
+/// The columns' constants are the run's slices of their [`GradEnds`], `beta_j` their
+/// weights for row i's batch.
 #[inline(always)]
-fn pair_weights<T: Real>(
-    dists: &mut [T],
-    row: RowSaved<T>,
+fn pair_weights<P: PairExp, T: Real>(
+    values: &mut [T],
+    row: RowEnd<T>,
     cols: (&[T], &[T], &[T], &[T]),
     inv_t: T,
 ) {
-    let (dmin_cols, q_cols, gamma_cols, beta_cols) = cols;
-    let two = T::from_f64(2.0);
+    let (shift_cols, q_cols, gamma_cols, beta_cols) = cols;
     // An element-wise loop (no reduction inside), which LLVM's loop vectoriser handles.
-    for ((((v, &dmin_j), &q_j), &gamma_j), &beta_j) in dists
+    for ((((v, &shift), &q), &gamma), &beta) in values
         .iter_mut()
-        .zip(dmin_cols)
+        .zip(shift_cols)
         .zip(q_cols)
         .zip(gamma_cols)
         .zip(beta_cols)
     {
-        let g_ij = grad_dist(*v, row.dmin, row.q, row.beta, row.gamma, inv_t);
-        let g_ji = grad_dist(*v, dmin_j, q_j, beta_j, gamma_j, inv_t);
-        *v = two * (g_ij + g_ji);
+        let column = RowEnd {
+            shift,
+            q,
+            gamma,
+            beta,
+        };
+        *v = end_weight::<P, T>(*v, row, inv_t) + end_weight::<P, T>(*v, column, inv_t);
     }
 }
 
@@ -574,15 +740,27 @@ impl<T: Real> PairVisitor<T> for DenseGradient<'_, T> {
         if columns.is_none() {
             exclude_self(tile);
         }
+        let saved = &self.saved;
+        let cells = saved.dmin[tile.rows.clone()]
+            .iter()
+            .chain(&saved.dmin[tile.columns.clone()]);
+        let shared = share_exponentials(tile, cells.copied(), self.inv_t);
+        let ends = |cells: Range<usize>| GradEnds::new(saved, cells, shared, self.inv_t);
         let (column_grad, column_weight) = columns
             .map(|BlockGradient { grad, weight }| (grad, weight))
             .unzip();
-        dispatch(PairWeightTile {
+        let work = PairWeightTile {
             dense: self,
+            row_ends: ends(tile.rows.clone()),
+            column_ends: ends(tile.columns.clone()),
             tile: &mut *tile,
             row_weight: &mut rows.weight,
             column_weight,
-        });
+        };
+        match shared {
+            Some(_) => dispatch(PairWeightTileWith::<Precomputed, T>(work, PhantomData)),
+            None => dispatch(PairWeightTileWith::<FromDistance, T>(work, PhantomData)),
+        }
         let (w, c) = (tile.columns.len(), tile.distances());
         let points = &self.cells.points;
         points.subtract_weighted_points(c, (w, 1), tile.columns.clone(), &mut rows.grad);
@@ -592,58 +770,67 @@ impl<T: Real> PairVisitor<T> for DenseGradient<'_, T> {
     }
 }
 
-/// Overwrites a tile's distances with the pair weights `C_ij` ([`pair_weights`]), every
+/// Overwrites a tile's values with the pair weights `C_ij` ([`pair_weights`]), every
 /// row, run of columns by run of columns, and adds `Σ_j C_ij` to the computed rows'
 /// weights and (off the diagonal) `Σ_i C_ij` to the computed columns'.
 struct PairWeightTile<'a, 'b, T> {
     dense: &'a DenseGradient<'a, T>,
+    row_ends: GradEnds<T>,
+    column_ends: GradEnds<T>,
     tile: &'a mut Tile<'b, T>,
     row_weight: &'a mut [f64],
     column_weight: Option<&'a mut Vec<f64>>,
 }
 
-impl<T: Real> Vectorised for PairWeightTile<'_, '_, T> {
+/// [`PairWeightTile`] with the tile's values read as [`PairExp`] `P`.
+struct PairWeightTileWith<'a, 'b, P, T>(PairWeightTile<'a, 'b, T>, PhantomData<P>);
+
+impl<P: PairExp, T: Real> Vectorised for PairWeightTileWith<'_, '_, P, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let DenseGradient {
-            cells,
-            saved,
-            inv_t,
-            ..
-        } = self.dense;
-        let (rows, cols) = (self.tile.rows.clone(), self.tile.columns.clone());
-        let runs: Vec<(usize, Range<usize>)> = cells.runs(cols.clone()).collect();
-        let w = cols.len();
-        for (i, row) in rows.zip(self.tile.distances_mut().chunks_exact_mut(w)) {
-            let beta_cols = &saved.beta[cells.labels[i] as usize];
-            for (c, run) in &runs {
-                let row_saved = RowSaved {
-                    dmin: saved.dmin[i],
-                    q: saved.q[i],
-                    gamma: saved.gamma[i],
-                    beta: saved.beta[*c][i],
+        let PairWeightTile {
+            dense,
+            row_ends,
+            column_ends: cols,
+            tile,
+            row_weight,
+            column_weight,
+        } = self.0;
+        let (cells, inv_t) = (dense.cells, dense.inv_t);
+        let (rows, columns) = (tile.rows.clone(), tile.columns.clone());
+        let runs: Vec<(usize, Range<usize>)> = cells
+            .runs(columns.clone())
+            .map(|(c, run)| (c, run.start - columns.start..run.end - columns.start))
+            .collect();
+        let w = columns.len();
+        for ((t, i), row) in rows
+            .enumerate()
+            .zip(tile.distances_mut().chunks_exact_mut(w))
+        {
+            let beta_cols = &cols.beta[cells.labels[i] as usize];
+            for (c, local) in &runs {
+                let row_end = RowEnd {
+                    shift: row_ends.ends.shift[t],
+                    q: row_ends.ends.q[t],
+                    gamma: row_ends.gamma[t],
+                    beta: row_ends.beta[*c][t],
                 };
-                let col_saved = (
-                    &saved.dmin[run.clone()],
-                    &saved.q[run.clone()],
-                    &saved.gamma[run.clone()],
-                    &beta_cols[run.clone()],
+                let col_ends = (
+                    &cols.ends.shift[local.clone()],
+                    &cols.ends.q[local.clone()],
+                    &cols.gamma[local.clone()],
+                    &beta_cols[local.clone()],
                 );
-                let local = run.start - cols.start..run.end - cols.start;
-                pair_weights(&mut row[local], row_saved, col_saved, *inv_t);
+                pair_weights::<P, T>(&mut row[local.clone()], row_end, col_ends, inv_t);
             }
         }
-        let tile = &*self.tile;
-        for (weight, row) in self
-            .row_weight
-            .iter_mut()
-            .zip(tile.distances().chunks_exact(w))
-        {
+        let tile = &*tile;
+        for (weight, row) in row_weight.iter_mut().zip(tile.distances().chunks_exact(w)) {
             *weight += lane_sum(row);
         }
-        if let Some(sums) = self.column_weight {
+        if let Some(sums) = column_weight {
             add_column_sums(tile, sums);
         }
     }
