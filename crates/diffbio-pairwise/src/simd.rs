@@ -12,10 +12,21 @@ pub trait Vectorised {
     type Output;
     /// The work itself.
     fn run(self) -> Self::Output;
+    /// The same work where the CPU fuses multiply-adds (the AVX2 + FMA and AVX-512 paths),
+    /// for loops that call `mul_add` (e.g. [`crate::FastExp::fast_exp_fused`]): elsewhere
+    /// that is a libm call, so [`dispatch`] runs [`Self::run`] there.
+    #[inline(always)]
+    fn run_fused(self) -> Self::Output
+    where
+        Self: Sized,
+    {
+        self.run()
+    }
 }
 
 /// Runs `work` compiled for the instruction set of [`simd_level`] (AVX-512, AVX2 + FMA, or
-/// the x86-64 baseline), with denormals flushed to zero ([`crate::FlushDenormals`]).
+/// the x86-64 baseline), with denormals flushed to zero ([`crate::FlushDenormals`]): its
+/// [`Vectorised::run_fused`] where that has FMA, else its [`Vectorised::run`].
 #[inline(always)]
 pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
     struct Dispatched<W>(W);
@@ -24,7 +35,11 @@ pub fn dispatch<W: Vectorised>(work: W) -> W::Output {
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) -> W::Output {
             let _flush = crate::FlushDenormals::new();
-            self.0.run()
+            if S::IS_SCALAR {
+                self.0.run()
+            } else {
+                self.0.run_fused()
+            }
         }
     }
     arch().dispatch(Dispatched(work))
@@ -170,6 +185,31 @@ mod tests {
         if cap == SimdLevel::Avx2 && std::arch::is_x86_feature_detected!("fma") {
             assert_eq!(simd_level(), SimdLevel::Avx2);
         }
+    }
+
+    /// Which of its two forms `dispatch` ran.
+    struct Form;
+
+    impl Vectorised for Form {
+        type Output = &'static str;
+        #[inline(always)]
+        fn run(self) -> &'static str {
+            "plain"
+        }
+        #[inline(always)]
+        fn run_fused(self) -> &'static str {
+            "fused"
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")] // elsewhere the levels do not name the CPU's own
+    fn the_fused_form_runs_where_the_level_has_fma() {
+        let want = match simd_level() {
+            SimdLevel::Scalar => "plain",
+            SimdLevel::Avx2 | SimdLevel::Avx512 => "fused",
+        };
+        assert_eq!(dispatch(Form), want, "{:?}", simd_level());
     }
 
     struct LaneSum<'a>(&'a [f64]);

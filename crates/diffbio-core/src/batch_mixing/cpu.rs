@@ -231,14 +231,26 @@ struct ExpInPlace<'a, T> {
     inv_t: T,
 }
 
+impl<T: Real> ExpInPlace<'_, T> {
+    #[inline(always)]
+    fn apply(self, exp: impl Fn(T) -> T) {
+        for v in self.values {
+            *v = exp((self.shift - *v) * self.inv_t);
+        }
+    }
+}
+
 impl<T: Real> Vectorised for ExpInPlace<'_, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        for v in self.values {
-            *v = FromDistance::exp(*v, self.shift, self.inv_t);
-        }
+        self.apply(T::fast_exp)
+    }
+
+    #[inline(always)]
+    fn run_fused(self) {
+        self.apply(T::fast_exp_fused)
     }
 }
 
