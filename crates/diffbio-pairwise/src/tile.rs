@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use gemm::Parallelism;
 
-use crate::Real;
+use crate::{dispatch, Real, Vectorised};
 
 /// A row-major `[n × dims]` set of points with their squared norms, from which tiles of
 /// squared distances are computed as matrix products on the `gemm` crate (the one Candle
@@ -127,14 +127,11 @@ impl<T: Real> Points<T> {
                 Parallelism::None,
             );
         }
-        let zero = T::default();
-        let col_norms = &self.sq_norms[cols];
-        for (row, &norm_i) in out.chunks_exact_mut(w).zip(&self.sq_norms[rows]) {
-            for (v, &norm_j) in row.iter_mut().zip(col_norms) {
-                let dist = norm_i + norm_j + *v;
-                *v = if dist > zero { dist } else { zero };
-            }
-        }
+        dispatch(AddNorms {
+            tile: out,
+            row_norms: &self.sq_norms[rows],
+            col_norms: &self.sq_norms[cols],
+        });
     }
 
     /// `out[r] −= Σ_c W_rc · x_{cols.start + c}` for every row r of `out` (row-major, `dims`
@@ -180,6 +177,29 @@ impl<T: Real> Points<T> {
                 false,
                 Parallelism::None,
             );
+        }
+    }
+}
+
+/// `D_ij = max(|x_i|² + |x_j|² + tile_ij, 0)` over a tile that holds `−2 x_i·x_j`.
+struct AddNorms<'a, T> {
+    tile: &'a mut [T],
+    row_norms: &'a [T],
+    col_norms: &'a [T],
+}
+
+impl<T: Real> Vectorised for AddNorms<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let zero = T::default();
+        let w = self.col_norms.len();
+        for (row, &norm_i) in self.tile.chunks_exact_mut(w).zip(self.row_norms) {
+            for (v, &norm_j) in row.iter_mut().zip(self.col_norms) {
+                let dist = norm_i + norm_j + *v;
+                *v = if dist > zero { dist } else { zero };
+            }
         }
     }
 }
