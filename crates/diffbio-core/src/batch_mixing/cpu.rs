@@ -630,7 +630,7 @@ impl<T: Real> GradEnds<T> {
 /// One end's part `−2 e (β m (2 − m) + γ)/T` of `C_ij = 2 (G_ij + G_ji)`, from a tile
 /// value read as [`PairExp`] `P`, with the end's weights of [`GradEnds`].
 #[inline(always)]
-fn end_weight<P: PairExp, T: Real>(value: T, end: RowEnd<T>, inv_t: T) -> T {
+fn end_weight<P: PairExp, T: Real>(value: T, end: CellEnd<T>, inv_t: T) -> T {
     let e = P::exp(value, end.shift, inv_t);
     let m = e / (e + end.q);
     e * (end.beta * m * (T::from_f64(2.0) - m) + end.gamma)
@@ -639,7 +639,7 @@ fn end_weight<P: PairExp, T: Real>(value: T, end: RowEnd<T>, inv_t: T) -> T {
 /// One cell's constants in a tile's backward pass ([`GradEnds`]), with `beta` its weight
 /// for the other end's batch.
 #[derive(Clone, Copy)]
-struct RowEnd<T> {
+struct CellEnd<T> {
     shift: T,
     q: T,
     gamma: T,
@@ -652,7 +652,7 @@ struct RowEnd<T> {
 #[inline(always)]
 fn pair_weights<P: PairExp, T: Real>(
     values: &mut [T],
-    row: RowEnd<T>,
+    row: CellEnd<T>,
     cols: (&[T], &[T], &[T], &[T]),
     inv_t: T,
 ) {
@@ -665,7 +665,7 @@ fn pair_weights<P: PairExp, T: Real>(
         .zip(gamma_cols)
         .zip(beta_cols)
     {
-        let column = RowEnd {
+        let column = CellEnd {
             shift,
             q,
             gamma,
@@ -823,7 +823,7 @@ impl<P: PairExp, T: Real> Vectorised for PairWeightTileWith<'_, '_, P, T> {
         {
             let beta_cols = &cols.beta[cells.labels[i] as usize];
             for (c, local) in &runs {
-                let row_end = RowEnd {
+                let row_end = CellEnd {
                     shift: row_ends.ends.shift[t],
                     q: row_ends.ends.q[t],
                     gamma: row_ends.gamma[t],
