@@ -117,6 +117,14 @@ impl<T: Real> ByBatch<T> {
         })
     }
 
+    /// The runs of one batch inside a tile's `columns`, as offsets into its rows.
+    fn tile_runs(&self, columns: Range<usize>) -> Vec<(usize, Range<usize>)> {
+        let first = columns.start;
+        self.runs(columns)
+            .map(|(c, run)| (c, run.start - first..run.end - first))
+            .collect()
+    }
+
     /// Statistics of the computed rows (positions `0..`) → their order in `rows`, j* as
     /// an input row.
     fn to_input_order(&self, sorted: &[f64], width: usize, rows: &Range<usize>, out: &mut [f64]) {
@@ -498,11 +506,7 @@ impl<P: PairExp, T: Real> Vectorised for SumTileWith<'_, P, T> {
             ..
         } = sums;
         let (b, inv_t) = (*b, *inv_t);
-        let first = tile.columns.start;
-        let runs: Vec<(usize, Range<usize>)> = cells
-            .runs(tile.columns.clone())
-            .map(|(c, run)| (c, run.start - first..run.end - first))
-            .collect();
+        let runs = cells.tile_runs(tile.columns.clone());
         for (t, (_, row)) in tile.rows().take(rows.z.len()).enumerate() {
             let (shift, scale, q) = (row_ends.shift[t], row_ends.scale[t], row_ends.q[t]);
             for (c, local) in &runs {
@@ -812,10 +816,7 @@ impl<P: PairExp, T: Real> Vectorised for PairWeightTileWith<'_, '_, P, T> {
         } = self.0;
         let (cells, inv_t) = (dense.cells, dense.inv_t);
         let (rows, columns) = (tile.rows.clone(), tile.columns.clone());
-        let runs: Vec<(usize, Range<usize>)> = cells
-            .runs(columns.clone())
-            .map(|(c, run)| (c, run.start - columns.start..run.end - columns.start))
-            .collect();
+        let runs = cells.tile_runs(columns.clone());
         let w = columns.len();
         for ((t, i), row) in rows
             .enumerate()
