@@ -19,7 +19,8 @@ const CHUNK: usize = 16;
 /// [`by_distance_then_index`], in amortised O(1) per offer: a buffer that is cut back to
 /// `keep` (a selection) whenever it grows by half, which lowers the admission bar. Offers
 /// above the bar are rejected by a vectorised comparison, so a row of a distance tile costs
-/// about one comparison per entry.
+/// about one comparison per entry; the first row longer than a cut sets the bar from its own
+/// keep-th distance, so that it does not fill the buffer again and again.
 ///
 /// [`TopK::with_slack`] also keeps every pair closer than the keep-th plus a slack: the
 /// candidates an exact search re-measures when the distances offered are rounded.
@@ -75,14 +76,43 @@ impl<T: Real> TopK<T> {
     /// row's own point; pass `usize::MAX` for none).
     #[inline(always)]
     pub fn offer_row(&mut self, first: usize, row: &[T], skip: usize) {
-        for (t0, chunk) in (0..).step_by(CHUNK).zip(row.chunks(CHUNK)) {
+        if self.bar == T::INFINITY && row.len() > self.cut_at {
+            self.bar_from(first, row, skip);
+        }
+        let mut chunks = row.chunks_exact(CHUNK);
+        let mut start = first;
+        for chunk in &mut chunks {
             // Most chunks have no pair under the bar: one vector comparison each.
-            if any_at_most(chunk, &[self.bar; CHUNK][..chunk.len()]) {
-                for (j, &dist) in (first + t0..).zip(chunk) {
-                    if dist <= self.bar && j != skip {
-                        self.admit(dist, j);
-                    }
-                }
+            let bar = self.bar;
+            if chunk.iter().fold(false, |any, &v| any | (v <= bar)) {
+                self.offer_each(start, chunk, skip);
+            }
+            start += CHUNK;
+        }
+        self.offer_each(start, chunks.remainder(), skip);
+    }
+
+    /// Sets the bar from a row offered to an empty selection: the keep-th of its values
+    /// (the row's own index left out) plus the slack, which the keep-th of all offers can
+    /// only undercut. The row's offers then admit about `keep` pairs, not all of them.
+    #[cold]
+    fn bar_from(&mut self, first: usize, row: &[T], skip: usize) {
+        let mut values: Vec<T> = (first..)
+            .zip(row)
+            .filter_map(|(j, &v)| (j != skip).then_some(v))
+            .collect();
+        if values.len() >= self.keep {
+            let (_, kth, _) = values.select_nth_unstable_by(self.keep - 1, |a, b| a.total_cmp(b));
+            self.bar = *kth + self.slack;
+        }
+    }
+
+    /// Offers `(values[t], first + t)` one by one, but the index `skip`.
+    #[inline(never)]
+    fn offer_each(&mut self, first: usize, values: &[T], skip: usize) {
+        for (j, &dist) in (first..).zip(values) {
+            if dist <= self.bar && j != skip {
+                self.admit(dist, j);
             }
         }
     }
@@ -179,15 +209,25 @@ impl<T: Real> BlockTopK<T> {
     /// distances are symmetric).
     #[inline(always)]
     pub fn offer_column(&mut self, j: usize, distances: &[T]) {
-        for (t0, chunk) in (0..).step_by(CHUNK).zip(distances.chunks(CHUNK)) {
-            let bars = &self.bars[t0..t0 + chunk.len()];
+        let mut chunks = distances.chunks_exact(CHUNK);
+        let mut t0 = 0;
+        for chunk in &mut chunks {
+            let bars = &self.bars[t0..t0 + CHUNK];
             if any_at_most(chunk, bars) {
-                for (t, &dist) in (t0..).zip(chunk) {
-                    if dist <= self.bars[t] {
-                        self.points[t].admit(dist, j);
-                        self.bars[t] = self.points[t].bar();
-                    }
-                }
+                self.admit_each(t0, j, chunk);
+            }
+            t0 += CHUNK;
+        }
+        self.admit_each(t0, j, chunks.remainder());
+    }
+
+    /// Offers point `j` to the points `t0..` at `distances`, one by one.
+    #[inline(never)]
+    fn admit_each(&mut self, t0: usize, j: usize, distances: &[T]) {
+        for (t, &dist) in (t0..).zip(distances) {
+            if dist <= self.bars[t] {
+                self.points[t].admit(dist, j);
+                self.bars[t] = self.points[t].bar();
             }
         }
     }
@@ -281,9 +321,10 @@ mod tests {
             (40, 3, 4),
             (1000, 17, 50),
             (1000, 600, 1000),
+            (300, 10, 1 << 20),
             (5, 9, 3),
         ] {
-            let values: Vec<f32> = (0..len)
+            let mut values: Vec<f32> = (0..len)
                 .map(|_| {
                     state = state
                         .wrapping_mul(6364136223846793005)
@@ -291,11 +332,9 @@ mod tests {
                     ((state >> 33) % distinct) as f32 * 0.5 + 0.25
                 })
                 .collect();
+            // The row's own point, at distance 0 as on a diagonal tile.
             let skip = len / 2;
-            let mut top = TopK::new(keep);
-            for (start, row) in (0..).step_by(13).zip(values.chunks(13)) {
-                top.offer_row(start, row, skip);
-            }
+            values[skip] = 0.0;
             let mut want: Vec<(f32, usize)> = values
                 .iter()
                 .copied()
@@ -303,9 +342,14 @@ mod tests {
                 .filter(|&(_, j)| j != skip)
                 .collect();
             want.sort_by(by_distance_then_index);
-            for slack in [0.0f32, 0.3, 1.0, 2.5] {
+            // Rows of 13, and the whole stream as one row (whose first offer to an empty
+            // selection sets the bar from the row itself, `skip` left out).
+            for (slack, width) in [0.0f32, 0.3, 1.0, 2.5]
+                .into_iter()
+                .flat_map(|slack| [(slack, 13), (slack, len)])
+            {
                 let mut top = TopK::with_slack(keep, slack);
-                for (start, row) in (0..).step_by(13).zip(values.chunks(13)) {
+                for (start, row) in (0..).step_by(width).zip(values.chunks(width)) {
                     top.offer_row(start, row, skip);
                 }
                 let mut near = want.clone();
@@ -316,7 +360,11 @@ mod tests {
                         .map(|t| want[t])
                         .collect();
                 }
-                assert_eq!(top.finish(), near, "len {len}, keep {keep}, slack {slack}");
+                assert_eq!(
+                    top.finish(),
+                    near,
+                    "len {len}, keep {keep}, slack {slack}, width {width}"
+                );
             }
         }
     }
