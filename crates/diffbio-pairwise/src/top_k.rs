@@ -83,8 +83,7 @@ impl<T: Real> TopK<T> {
         let mut start = first;
         for chunk in &mut chunks {
             // Most chunks have no pair under the bar: one vector comparison each.
-            let bar = self.bar;
-            if chunk.iter().fold(false, |any, &v| any | (v <= bar)) {
+            if any_at_most(chunk, &[self.bar; CHUNK]) {
                 self.offer_each(start, chunk, skip);
             }
             start += CHUNK;
