@@ -12,8 +12,8 @@ use crate::{dispatch, Real, Vectorised};
 ///
 /// That form rounds with an absolute error of about `ε·(|x_i|² + |x_j|²)`
 /// ([`Self::tile_error_bound`]), so an exact result near a tie re-measures its candidates
-/// with [`Self::direct_sq_distance`]. Memory: the points, their norms, and the tiles the
-/// caller provides; never n × n.
+/// with [`Self::direct_sq_distance`]. Memory: the points twice (row-major and
+/// dimension-major), their norms, and the tiles the caller provides; never n × n.
 ///
 /// ```
 /// use diffbio_pairwise::Points;
@@ -26,6 +26,9 @@ use crate::{dispatch, Real, Vectorised};
 #[derive(Debug, Clone)]
 pub struct Points<T> {
     values: Vec<T>,
+    /// The same values dimension-major (`[dims × n]`): `gemm` reads a tile's column
+    /// points from there as contiguous runs instead of gathering them at stride `dims`.
+    by_dimension: Vec<T>,
     dims: usize,
     sq_norms: Vec<T>,
     largest_sq_norm: f64,
@@ -43,8 +46,12 @@ impl<T: Real> Points<T> {
             .map(|r| r.iter().fold(T::default(), |a, &v| a + v * v))
             .collect();
         let largest_sq_norm = sq_norms.iter().map(|v| v.to_f64()).fold(0.0, f64::max);
+        let by_dimension = (0..dims)
+            .flat_map(|k| values[k..].iter().step_by(dims).copied())
+            .collect();
         Self {
             values,
+            by_dimension,
             dims,
             sq_norms,
             largest_sq_norm,
@@ -102,8 +109,14 @@ impl<T: Real> Points<T> {
     pub fn tile(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [T]) {
         let (m, w, d) = (rows.len(), cols.len(), self.dims);
         let out = &mut out[..m * w];
-        // SAFETY: `out` holds m×w elements (row stride w); the row block holds m×d and the
-        // column block w×d contiguous elements of `self.values` (row stride d).
+        assert!(
+            cols.end <= self.n(),
+            "columns {cols:?} of {} points",
+            self.n()
+        );
+        // SAFETY: `out` holds m×w elements (row stride w); the row block holds m×d
+        // contiguous elements of `self.values` (row stride d); the column block's d×w lie
+        // in `self.by_dimension` at cols.start + k·n + c, c < w, k < d (n ≥ cols.end).
         unsafe {
             gemm::gemm(
                 m,
@@ -116,9 +129,9 @@ impl<T: Real> Points<T> {
                 self.rows(rows.clone()).as_ptr(),
                 1,
                 d as isize,
-                self.rows(cols.clone()).as_ptr(),
-                d as isize,
+                self.by_dimension[cols.start..].as_ptr(),
                 1,
+                self.n() as isize,
                 T::default(),
                 T::from_f64(-2.0),
                 false,
