@@ -30,7 +30,7 @@ pub trait FastExp: Copy {
 }
 
 macro_rules! impl_fast_exp {
-    ($t:ty, $bits:ty, $mantissa:expr, $bias:expr, $lo:expr, $hi:expr, $ln2_hi:expr, $ln2_lo:expr, [$($c:expr),*]) => {
+    ($t:ty, $bits:ty, $mantissa:expr, $bias:expr, $lo:expr, $hi:expr, $ln2_hi:expr, $ln2_lo:expr, [$first:expr $(, $c:expr)*]) => {
         impl FastExp for $t {
             const ZERO_BELOW: f64 = $lo;
             #[inline(always)]
@@ -52,7 +52,7 @@ macro_rules! impl_fast_exp {
             let t = mul_add(x, std::f64::consts::LOG2_E as $t, SHIFTER);
             let n = t - SHIFTER;
             let r = mul_add(n, -$ln2_lo, mul_add(n, -$ln2_hi, x));
-            let mut p: $t = 0.0;
+            let mut p: $t = $first;
             $(p = mul_add(p, r, $c);)*
             let scale = <$t>::from_bits((t.to_bits().wrapping_add($bias)) << $mantissa);
             if x < $lo { 0.0 } else { p * scale }
