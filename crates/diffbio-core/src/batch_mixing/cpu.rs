@@ -368,9 +368,10 @@ pub(crate) fn forward<T: Real>(
             Vec::with_capacity(m * b),
         ),
         |(mut z, mut s, mut r), block| {
+            let len = block.z.len();
             z.extend(block.z);
-            s.extend(block.s);
-            r.extend(block.r);
+            s.extend((0..len * b).map(|i| block.s[i % b * len + i / b]));
+            r.extend((0..len * b).map(|i| block.r[i % b * len + i / b]));
             (z, s, r)
         },
     );
@@ -423,11 +424,33 @@ struct NeighbourSums<'a, T> {
     inv_t: T,
 }
 
-/// The sums of a block's computed rows: `z[t]`, `s[t·B + c]`, `r[t·B + c]`.
+/// The sums of a block's `len` computed rows: `z[t]`, `s[c·len + t]`, `r[c·len + t]`
+/// (batch-major, so that a run of cells' sums of one batch are contiguous).
 struct BlockSums {
     z: Vec<f64>,
     s: Vec<f64>,
     r: Vec<f64>,
+}
+
+impl BlockSums {
+    /// Adds the sums `[z, s, r]` of the `W` cells from `first`, of batch `c`, each times
+    /// its factor `scale[j]` ([`Ends`]).
+    #[inline(always)]
+    fn add<const W: usize, T: Real>(
+        &mut self,
+        first: usize,
+        c: usize,
+        scale: &[f64],
+        [z, s, r]: [[T; W]; 3],
+    ) {
+        let batch = c * self.z.len() + first;
+        for l in 0..W {
+            let scale = scale[first + l];
+            self.z[first + l] += scale * z[l].to_f64();
+            self.s[batch + l] += scale * s[l].to_f64();
+            self.r[batch + l] += scale * r[l].to_f64();
+        }
+    }
 }
 
 impl<T: Real> PairVisitor<T> for NeighbourSums<'_, T> {
@@ -499,61 +522,65 @@ impl<P: PairExp, T: Real> Vectorised for SumTileWith<'_, P, T> {
             columns,
             tile,
         } = self.0;
-        let NeighbourSums {
-            cells,
-            n_batches: b,
-            inv_t,
-            ..
-        } = sums;
-        let (b, inv_t) = (*b, *inv_t);
+        let NeighbourSums { cells, inv_t, .. } = sums;
+        let inv_t = *inv_t;
         let runs = cells.tile_runs(tile.columns.clone());
-        for (t, (_, row)) in tile.rows().take(rows.z.len()).enumerate() {
+        let len = rows.z.len();
+        for (t, (_, row)) in tile.rows().take(len).enumerate() {
             let (shift, scale, q) = (row_ends.shift[t], row_ends.scale[t], row_ends.q[t]);
             for (c, local) in &runs {
                 let c = *c;
                 let [zs, ss, rs] = run_sums::<P, T>(&row[local.clone()], shift, q, inv_t);
                 rows.z[t] += scale * zs;
-                rows.s[t * b + c] += scale * ss;
-                rows.r[t * b + c] += scale * rs;
+                rows.s[c * len + t] += scale * ss;
+                rows.r[c * len + t] += scale * rs;
             }
         }
         let Some((columns, ends)) = columns.filter(|(columns, _)| !columns.z.is_empty()) else {
             return;
         };
         let width = columns.z.len();
-        let zero = T::default();
-        let (mut z, mut s, mut r) = (vec![zero; width], vec![zero; width], vec![zero; width]);
+        let full = width / LANES * LANES;
         for (c, run) in cells.runs(tile.rows.clone()) {
             for part in parts(run, COLUMN_SUM_ROWS) {
-                z.fill(zero);
-                s.fill(zero);
-                r.fill(zero);
-                for p in part {
-                    let values = &tile.row(p)[..width];
-                    for (((((&value, &shift), &q), z), s), r) in values
-                        .iter()
-                        .zip(&ends.shift)
-                        .zip(&ends.q)
-                        .zip(&mut z)
-                        .zip(&mut s)
-                        .zip(&mut r)
-                    {
-                        let (e, em, emm) = pair_terms::<P, T>(value, shift, q, inv_t);
-                        *z += e;
-                        *s += em;
-                        *r += emm;
-                    }
+                for first in (0..full).step_by(LANES) {
+                    let sums = column_sums::<LANES, P, T>(tile, part.clone(), first, &ends, inv_t);
+                    columns.add(first, c, &ends.scale, sums);
                 }
-                for (j, (((z, s), r), scale)) in
-                    z.iter().zip(&s).zip(&r).zip(&ends.scale).enumerate()
-                {
-                    columns.z[j] += scale * z.to_f64();
-                    columns.s[j * b + c] += scale * s.to_f64();
-                    columns.r[j * b + c] += scale * r.to_f64();
+                for first in full..width {
+                    let sums = column_sums::<1, P, T>(tile, part.clone(), first, &ends, inv_t);
+                    columns.add(first, c, &ends.scale, sums);
                 }
             }
         }
     }
+}
+
+/// `(Σ e, Σ e·m, Σ e·m·(1 − m))` ([`pair_terms`], the columns' ends) down each of the `W`
+/// tile columns from `first`, over the rows `part`: each column's terms added in row order,
+/// the `W` sums held in registers.
+#[inline(always)]
+fn column_sums<const W: usize, P: PairExp, T: Real>(
+    tile: &Tile<T>,
+    part: Range<usize>,
+    first: usize,
+    ends: &Ends<T>,
+    inv_t: T,
+) -> [[T; W]; 3] {
+    let zero = T::default();
+    let (mut z, mut s, mut r) = ([zero; W], [zero; W], [zero; W]);
+    let shift: &[T; W] = ends.shift[first..first + W].try_into().expect("W ends");
+    let q: &[T; W] = ends.q[first..first + W].try_into().expect("W ends");
+    for p in part {
+        let values: &[T; W] = tile.row(p)[first..first + W].try_into().expect("W values");
+        for l in 0..W {
+            let (e, em, emm) = pair_terms::<P, T>(values[l], shift[l], q[l], inv_t);
+            z[l] += e;
+            s[l] += em;
+            r[l] += emm;
+        }
+    }
+    [z, s, r]
 }
 
 /// `range` cut into consecutive parts of `len` (the last may be shorter).
