@@ -6,6 +6,9 @@ use gemm::Parallelism;
 
 use crate::{dispatch, Real, Vectorised};
 
+/// Distances per batch of [`Points::direct_sq_distances`]: independent sums in flight.
+const DIRECT_BATCH: usize = 8;
+
 /// A row-major `[n × dims]` set of points with their squared norms, from which tiles of
 /// squared distances are computed as matrix products on the `gemm` crate (the one Candle
 /// uses): `D_ij = max(|x_i|² + |x_j|² − 2 x_i·x_j, 0)`.
@@ -94,6 +97,37 @@ impl<T: Real> Points<T> {
             .iter()
             .zip(self.row(j))
             .fold(T::default(), |acc, (&a, &b)| acc + (a - b) * (a - b))
+    }
+
+    /// [`Self::direct_sq_distance`] from point `i` to each of the points `js`, the same
+    /// values: [`DIRECT_BATCH`] of them at a time, so that their sequential sums overlap
+    /// (one alone waits on each addition).
+    ///
+    /// ```
+    /// use diffbio_pairwise::Points;
+    /// let p = Points::new((0..40).map(|v| (v * v % 7) as f64).collect(), 2);
+    /// let js: Vec<usize> = (0..20).rev().collect();
+    /// let each: Vec<f64> = js.iter().map(|&j| p.direct_sq_distance(3, j)).collect();
+    /// assert_eq!(p.direct_sq_distances(3, &js), each);
+    /// ```
+    pub fn direct_sq_distances(&self, i: usize, js: &[usize]) -> Vec<T> {
+        let xi = self.row(i);
+        let chunks = js.chunks_exact(DIRECT_BATCH);
+        let rest = chunks.remainder();
+        let mut out = Vec::with_capacity(js.len());
+        for chunk in chunks {
+            let rows: [&[T]; DIRECT_BATCH] = std::array::from_fn(|l| self.row(chunk[l]));
+            let mut sums = [T::default(); DIRECT_BATCH];
+            for (k, &a) in xi.iter().enumerate() {
+                for (sum, row) in sums.iter_mut().zip(&rows) {
+                    let diff = a - row[k];
+                    *sum += diff * diff;
+                }
+            }
+            out.extend(sums);
+        }
+        out.extend(rest.iter().map(|&j| self.direct_sq_distance(i, j)));
+        out
     }
 
     /// A bound on the rounding error of a tiled squared distance from point i (to any
