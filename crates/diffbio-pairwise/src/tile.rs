@@ -1,6 +1,7 @@
 //! Squared Euclidean distances between blocks of points, as matrix products.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use gemm::Parallelism;
 
@@ -15,8 +16,9 @@ const DIRECT_BATCH: usize = 8;
 ///
 /// That form rounds with an absolute error of about `ε·(|x_i|² + |x_j|²)`
 /// ([`Self::tile_error_bound`]), so an exact result near a tie re-measures its candidates
-/// with [`Self::direct_sq_distance`]. Memory: the points twice (row-major and
-/// dimension-major), their norms, and the tiles the caller provides; never n × n.
+/// with [`Self::direct_sq_distance`]. Memory: the points (twice once tiles are computed:
+/// row-major and dimension-major), their norms, and the tiles the caller provides; never
+/// n × n.
 ///
 /// ```
 /// use diffbio_pairwise::Points;
@@ -29,9 +31,10 @@ const DIRECT_BATCH: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Points<T> {
     values: Vec<T>,
-    /// The same values dimension-major (`[dims × n]`): `gemm` reads a tile's column
-    /// points from there as contiguous runs instead of gathering them at stride `dims`.
-    by_dimension: Vec<T>,
+    /// The same values dimension-major (`[dims × n]`), made by the first [`Self::tile`]:
+    /// `gemm` reads a tile's column points from there as contiguous runs instead of
+    /// gathering them at stride `dims`.
+    by_dimension: OnceLock<Vec<T>>,
     dims: usize,
     sq_norms: Vec<T>,
     largest_sq_norm: f64,
@@ -49,12 +52,9 @@ impl<T: Real> Points<T> {
             .map(|r| r.iter().fold(T::default(), |a, &v| a + v * v))
             .collect();
         let largest_sq_norm = sq_norms.iter().map(|v| v.to_f64()).fold(0.0, f64::max);
-        let by_dimension = (0..dims)
-            .flat_map(|k| values[k..].iter().step_by(dims).copied())
-            .collect();
         Self {
             values,
-            by_dimension,
+            by_dimension: OnceLock::new(),
             dims,
             sq_norms,
             largest_sq_norm,
@@ -148,9 +148,14 @@ impl<T: Real> Points<T> {
             "columns {cols:?} of {} points",
             self.n()
         );
+        let by_dimension = self.by_dimension.get_or_init(|| {
+            (0..d)
+                .flat_map(|k| self.values[k..].iter().step_by(d).copied())
+                .collect()
+        });
         // SAFETY: `out` holds m×w elements (row stride w); the row block holds m×d
         // contiguous elements of `self.values` (row stride d); the column block's d×w lie
-        // in `self.by_dimension` at cols.start + k·n + c, c < w, k < d (n ≥ cols.end).
+        // in `by_dimension` at cols.start + k·n + c, c < w, k < d (n ≥ cols.end).
         unsafe {
             gemm::gemm(
                 m,
@@ -163,7 +168,7 @@ impl<T: Real> Points<T> {
                 self.rows(rows.clone()).as_ptr(),
                 1,
                 d as isize,
-                self.by_dimension[cols.start..].as_ptr(),
+                by_dimension[cols.start..].as_ptr(),
                 1,
                 self.n() as isize,
                 T::default(),
