@@ -100,7 +100,7 @@ impl<T: Real> Points<T> {
     }
 
     /// [`Self::direct_sq_distance`] from point `i` to each of the points `js`, the same
-    /// values: [`DIRECT_BATCH`] of them at a time, so that their sequential sums overlap
+    /// values: `DIRECT_BATCH` of them at a time, so that their sequential sums overlap
     /// (one alone waits on each addition).
     ///
     /// ```
