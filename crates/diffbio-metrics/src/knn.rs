@@ -225,9 +225,9 @@ impl PairVisitor<f32> for NoVisitor {
 /// direct form, ties by the smaller cell index: (squared distance, cell), ascending.
 fn exact_row(cells: &Cells, i: usize, k: usize, candidates: TopK<f32>) -> Vec<(f64, usize)> {
     let (points, order) = (cells.points(), cells.order());
-    let cells: Vec<usize> = candidates.finish().iter().map(|&(_, q)| order[q]).collect();
-    let distances = points.direct_sq_distances(i, &cells);
-    let mut exact: Vec<(f64, usize)> = distances.into_iter().zip(cells).collect();
+    let candidate_cells: Vec<usize> = candidates.finish().iter().map(|&(_, q)| order[q]).collect();
+    let distances = points.direct_sq_distances(i, &candidate_cells);
+    let mut exact: Vec<(f64, usize)> = distances.into_iter().zip(candidate_cells).collect();
     exact.sort_unstable_by(by_distance_then_index);
     exact.truncate(k);
     exact

@@ -368,6 +368,7 @@ pub(crate) fn forward<T: Real>(
             Vec::with_capacity(m * b),
         ),
         |(mut z, mut s, mut r), block| {
+            // The blocks' batch-major sums (`BlockSums`) back to row-major: s[t·B + c].
             let len = block.z.len();
             z.extend(block.z);
             s.extend((0..len * b).map(|i| block.s[i % b * len + i / b]));
