@@ -218,6 +218,10 @@ impl PairVisitor<f32> for NoVisitor {
 
     fn block(&self, _: Range<usize>) {}
 
+    fn wants(&self, _: &(), _: &(), _: f64) -> bool {
+        false
+    }
+
     fn visit(&self, _: &mut (), _: Option<&mut ()>, _: &mut Tile<f32>) {}
 }
 

@@ -5,7 +5,8 @@
 //! - [`TopK`]: the exact k smallest (distance, index) pairs, ties by the smaller index,
 //!   [`BlockTopK`], those of a block of points, and [`NearestPoints`], the pass that fills them;
 //! - [`visit_pairs`]: every pair of points once, by tiles of two blocks ([`PairVisitor`]),
-//!   in parallel rounds that make results independent of the thread count;
+//!   in parallel rounds that make results independent of the thread count, less the tiles
+//!   a visitor declines because the blocks' bounding boxes are too far apart;
 //! - [`dispatch`] / [`Vectorised`]: loops compiled for the CPU's SIMD width
 //!   ([`simd_level`], narrowed by `DIFFBIO_SIMD`), with
 //!   denormals flushed ([`FlushDenormals`]), and the [`lane_sum`] / [`lane_dot`] and
@@ -16,6 +17,7 @@
 //! linear algebra.
 #![warn(missing_docs)]
 
+mod bounds;
 mod denormals;
 mod fast_exp;
 mod pairs;

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::bounds::BlockBounds;
 use crate::{Points, Real};
 
 /// Points per block: a tile of two blocks' distances is 256 KiB of f32.
@@ -18,6 +19,16 @@ pub trait PairVisitor<T>: Sync {
 
     /// The initial state of the block of points at `positions`.
     fn block(&self, positions: Range<usize>) -> Self::Block;
+
+    /// Whether the tile of two different blocks, in the states `rows` and `columns`, must
+    /// be computed, when every distance it would hold is at least `floor` (from the blocks'
+    /// bounding boxes, rounding included; ≤ 0 or NaN where it excludes nothing). A visitor
+    /// that only takes distances below a bar may decline a tile whose floor is above the
+    /// bars of both blocks. The tile is then not computed (and, in a pair of visitors, only
+    /// computed when either wants it). Every tile by default.
+    fn wants(&self, _rows: &Self::Block, _columns: &Self::Block, _floor: f64) -> bool {
+        true
+    }
 
     /// One tile: `rows` is the state of `tile.rows`' block; `columns` that of
     /// `tile.columns`' block, which then differs and gets the same distances transposed.
@@ -34,6 +45,10 @@ impl<T, V: PairVisitor<T>> PairVisitor<T> for &V {
         (*self).block(positions)
     }
 
+    fn wants(&self, rows: &Self::Block, columns: &Self::Block, floor: f64) -> bool {
+        (*self).wants(rows, columns, floor)
+    }
+
     fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &mut Tile<T>) {
         (*self).visit(rows, columns, tile)
     }
@@ -45,6 +60,10 @@ impl<T, A: PairVisitor<T>, B: PairVisitor<T>> PairVisitor<T> for (A, B) {
 
     fn block(&self, positions: Range<usize>) -> Self::Block {
         (self.0.block(positions.clone()), self.1.block(positions))
+    }
+
+    fn wants(&self, rows: &Self::Block, columns: &Self::Block, floor: f64) -> bool {
+        self.0.wants(&rows.0, &columns.0, floor) || self.1.wants(&rows.1, &columns.1, floor)
     }
 
     fn visit(&self, rows: &mut Self::Block, columns: Option<&mut Self::Block>, tile: &mut Tile<T>) {
@@ -96,11 +115,13 @@ impl<T> Tile<'_, T> {
 /// [`PairVisitor`]; returns its state of every block, in the order of positions. Only the
 /// tiles that hold a position below `rows_end` are visited (`points.n()` for all): when
 /// only the points `0..rows_end` need results, the pairs of two later points are skipped.
+/// An off-diagonal tile is also skipped when the visitor does not want it
+/// ([`PairVisitor::wants`], asked with the two blocks' states before the tile is computed).
 ///
 /// The blocks are paired by a round-robin schedule: the tiles of one round touch disjoint
 /// blocks and run in parallel, and every block sees its tiles in the same order on every
 /// run, so results do not depend on the thread count or timing. `after_round` is called
-/// with the number of tiles of each round ([`tile_count`] in all).
+/// with the number of tiles of each round, skipped ones included ([`tile_count`] in all).
 ///
 /// ```
 /// use std::ops::Range;
@@ -141,30 +162,36 @@ pub fn visit_pairs<T: Real, V: PairVisitor<T>>(
         .map(|b| Mutex::new(visitor.block(positions(b))))
         .collect();
     let row_blocks = rows_end.min(n).div_ceil(BLOCK);
+    let bounds = BlockBounds::new(points, (0..blocks).map(positions));
     // Tiles' buffers, reused: rayon runs each tile of a round as its own job, so a buffer
     // per job (`for_each_init`) would allocate and zero one per tile.
     let buffers: Mutex<Vec<Vec<T>>> = Mutex::new(Vec::new());
     for mut round in round_robin(blocks) {
         round.retain(|&(a, _)| a < row_blocks);
         round.par_iter().for_each(|&(a, b)| {
+            let mut rows = states[a].lock().expect("no visitor panicked");
+            let mut columns = (a != b).then(|| states[b].lock().expect("no visitor panicked"));
+            if let Some(columns) = &columns {
+                if !visitor.wants(&rows, columns, bounds.floor(a, b)) {
+                    return;
+                }
+            }
             let mut buffer = buffers
                 .lock()
                 .expect("no visitor panicked")
                 .pop()
                 .unwrap_or_else(|| vec![T::default(); BLOCK * BLOCK]);
-            let (rows, columns) = (positions(a), positions(b));
-            points.tile(rows.clone(), columns.clone(), &mut buffer);
+            let (row_positions, column_positions) = (positions(a), positions(b));
+            points.tile(row_positions.clone(), column_positions.clone(), &mut buffer);
             let mut tile = Tile {
-                distances: &mut buffer[..rows.len() * columns.len()],
-                rows,
-                columns,
+                distances: &mut buffer[..row_positions.len() * column_positions.len()],
+                rows: row_positions,
+                columns: column_positions,
             };
-            let mut rows = states[a].lock().expect("no visitor panicked");
-            if a == b {
-                visitor.visit(&mut rows, None, &mut tile);
-            } else {
-                let mut columns = states[b].lock().expect("no visitor panicked");
-                visitor.visit(&mut rows, Some(&mut columns), &mut tile);
+            // Two calls, so that each can be compiled for its case (the diagonal's or not).
+            match columns.as_deref_mut() {
+                None => visitor.visit(&mut rows, None, &mut tile),
+                Some(columns) => visitor.visit(&mut rows, Some(columns), &mut tile),
             }
             buffers.lock().expect("no visitor panicked").push(buffer);
         });

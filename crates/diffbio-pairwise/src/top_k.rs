@@ -231,6 +231,14 @@ impl<T: Real> BlockTopK<T> {
         }
     }
 
+    /// The highest admission bar of the block's points (−∞ for none): a distance above it
+    /// enters no selection.
+    pub fn largest_bar(&self) -> f64 {
+        self.bars
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, b| m.max(b.to_f64()))
+    }
+
     /// Every point's selection, in the block's order.
     pub fn into_points(self) -> Vec<TopK<T>> {
         self.points
@@ -254,6 +262,12 @@ impl<T: Real, F: Fn(usize) -> TopK<T> + Sync> PairVisitor<T> for NearestPoints<F
         let first = positions.start;
         let points = positions.end.min(self.rows_end).saturating_sub(first);
         BlockTopK::new(points, |t| (self.top_k)(first + t))
+    }
+
+    /// Not a tile whose every distance is above both blocks' bars: none would be admitted
+    /// (a rejected offer leaves a selection as it was, so the results are the same).
+    fn wants(&self, rows: &BlockTopK<T>, columns: &BlockTopK<T>, floor: f64) -> bool {
+        !(rows.largest_bar() < floor && columns.largest_bar() < floor)
     }
 
     fn visit(
@@ -310,7 +324,84 @@ pub fn any_at_most<T: Real>(values: &[T], bars: &[T]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{by_distance_then_index, TopK};
+    use std::ops::Range;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{by_distance_then_index, NearestPoints, TopK};
+    use crate::{visit_pairs, PairVisitor, Points, Tile, BLOCK};
+
+    /// Counts the off-diagonal tiles computed; wants none itself (`declines`) or all.
+    struct CountTiles {
+        declines: bool,
+        computed: AtomicUsize,
+    }
+
+    impl PairVisitor<f32> for CountTiles {
+        type Block = ();
+
+        fn block(&self, _: Range<usize>) {}
+
+        fn wants(&self, _: &(), _: &(), _: f64) -> bool {
+            !self.declines
+        }
+
+        fn visit(&self, _: &mut (), columns: Option<&mut ()>, _: &mut Tile<f32>) {
+            if columns.is_some() {
+                self.computed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_points_decline_far_tiles_and_find_the_same_neighbours() {
+        // Six clusters of a block and a half each, far apart along a line, jittered in 3
+        // dimensions: the tiles between clusters two apart cannot hold a near pair.
+        let (dims, per_cluster) = (3, BLOCK + BLOCK / 2);
+        let mut state = 11u64;
+        let values: Vec<f32> = (0..6 * per_cluster * dims)
+            .map(|v| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let jitter = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                let cluster = v / dims / per_cluster;
+                jitter
+                    + if v % dims == 0 {
+                        8.0 * cluster as f32
+                    } else {
+                        0.0
+                    }
+            })
+            .collect();
+        let points = Points::new(values, dims);
+        let n = points.n();
+        let nearest_with = |declines: bool| {
+            let nearest = NearestPoints {
+                rows_end: n,
+                top_k: |_| TopK::with_slack(7, 0.01f32),
+            };
+            let count = CountTiles {
+                declines,
+                computed: AtomicUsize::new(0),
+            };
+            let blocks = visit_pairs(&points, n, &(nearest, &count), |_| {});
+            let found: Vec<Vec<(f32, usize)>> = blocks
+                .into_iter()
+                .flat_map(|(block, ())| block.into_points())
+                .map(TopK::finish)
+                .collect();
+            (found, count.computed.into_inner())
+        };
+        let (all, every_tile) = nearest_with(false);
+        let (pruned, computed) = nearest_with(true);
+        let blocks = n.div_ceil(BLOCK);
+        assert_eq!(every_tile, blocks * (blocks - 1) / 2);
+        assert!(
+            computed < every_tile / 2,
+            "{computed} of {every_tile} tiles"
+        );
+        assert_eq!(pruned, all);
+    }
 
     #[test]
     fn top_k_is_the_sorted_prefix_with_ties_by_index() {
