@@ -155,7 +155,7 @@ pub(crate) fn knn_of_points(points: &Points, k: usize) -> KnnGraph {
 
 /// The exact kNN graph of checked cells (1 ≤ k < n) and, from the same pass over all
 /// pairs, `also`'s state of every block of positions; `progress` advances by the pass's
-/// tiles.
+/// tiles. The tiles neither the graph nor `also` wants are not computed.
 pub(crate) fn knn_of_cells_with<V: PairVisitor<f32>>(
     cells: &Cells,
     k: usize,
@@ -210,7 +210,8 @@ fn candidate_slack(cells: &Cells, position: usize) -> f32 {
     (4.0 * cells.tile_error_bound(position)) as f32
 }
 
-/// A pass that computes nothing besides the graph.
+/// A pass that computes nothing besides the graph: it wants no tile of its own, so the
+/// tiles too far apart to hold a candidate are skipped ([`PairVisitor::wants`]).
 struct NoVisitor;
 
 impl PairVisitor<f32> for NoVisitor {
