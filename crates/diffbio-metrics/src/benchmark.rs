@@ -1,7 +1,5 @@
 //! Every metric of the crate for one embedding, from one shared kNN graph.
 
-use std::borrow::Cow;
-
 use crate::clustering::nmi_ari_kmeans_of;
 use crate::connectivity::graph_connectivity;
 use crate::embedding::{Embedding, EmbeddingValue};
@@ -517,6 +515,7 @@ fn score_all<T: EmbeddingValue>(
         }
     };
     let mut scores = graph_scores(&graph, (batches, labels), config, progress)?;
+    drop(graph); // the stages below read the embedding alone
     if let Some(pre) = pre_integration {
         let pcr = step(progress, "PCR comparison", || {
             pcr_comparison_of(pre, embedding, batches)
@@ -545,16 +544,6 @@ fn score_all<T: EmbeddingValue>(
     scores.ari_kmeans = Some(clusters.ari);
     scores.aggregate();
     Ok(scores)
-}
-
-/// The graph's first `k ≤ graph.k()` neighbours of every cell: the graph itself when that
-/// is all of them.
-fn prefix_graph(graph: &KnnGraph, k: usize) -> Result<Cow<'_, KnnGraph>> {
-    Ok(if k == graph.k() {
-        Cow::Borrowed(graph)
-    } else {
-        Cow::Owned(graph.truncate(k)?)
-    })
 }
 
 /// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
@@ -599,12 +588,11 @@ fn graph_scores(
         }
         None => (None, None, None),
     };
-    // Each metric's prefix of the graph, made only while that metric runs (a copy of the
-    // graph per metric, all alive at once, took gigabytes at a million cells).
-    let prefix = |k: usize| prefix_graph(graph, k);
+    // Each metric's prefix of the graph shares the graph's rows.
+    let prefix = |k: usize| graph.truncate(k);
     let lisi_graph = lisi_within.map(prefix).transpose()?;
     let lisi_weights = lisi_graph
-        .as_deref()
+        .as_ref()
         .map(|g| step(progress, "LISI weights", || LisiWeights::new(g)))
         .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
@@ -616,7 +604,7 @@ fn graph_scores(
         };
         Ok(Scores {
             batch_entropy: entropy_k
-                .map(|k| batch_entropy(&*prefix(k)?, batches).map(|e| e.mean))
+                .map(|k| batch_entropy(&prefix(k)?, batches).map(|e| e.mean))
                 .transpose()?,
             ilisi,
             batch_lisi_per_cell,
@@ -629,18 +617,21 @@ fn graph_scores(
             "kNN accuracy, cLISI, graph connectivity",
             || -> Result<()> {
                 scores.knn_accuracy = accuracy_k
-                    .map(|k| knn_accuracy(&*prefix(k)?, labels).map(|a| a.mean))
+                    .map(|k| knn_accuracy(&prefix(k)?, labels).map(|a| a.mean))
                     .transpose()?;
                 if let Some(w) = &lisi_weights {
                     let (clisi, per_cell) = w.clisi_and_per_cell(labels)?;
                     (scores.clisi, scores.label_lisi_per_cell) = (Some(clisi), per_cell);
                 }
                 scores.graph_connectivity = connectivity_k
-                    .map(|k| graph_connectivity(&*prefix(k)?, labels))
+                    .map(|k| graph_connectivity(&prefix(k)?, labels))
                     .transpose()?;
                 Ok(())
             },
         )?;
+        // Done with the LISI weights: kBET's connectivities and diffusion maps come next, the
+        // pipeline's peak of memory.
+        drop(lisi_weights);
         if let Some(k) = kbet_k {
             let kbet_graph = prefix(k)?;
             let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));

@@ -1,7 +1,9 @@
 //! Exact k-nearest-neighbour graphs: candidates from the tiled all-pairs pass, made exact
 //! by re-measuring them in the direct form.
 
+use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -14,17 +16,30 @@ use crate::progress::{Progress, Silent};
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
 /// distance with ties broken by the smaller index; distances are reported Euclidean.
-#[derive(Debug, Clone, PartialEq)]
+/// Cloning and [`Self::truncate`] share the rows instead of copying them.
+#[derive(Clone)]
 pub struct KnnGraph {
+    /// Neighbours per cell in this graph.
     k: usize,
-    indices: Vec<usize>,
-    distances: Vec<f64>,
+    /// Neighbours per cell in the shared rows (≥ k: a truncated graph reads a prefix).
+    stride: usize,
+    indices: Arc<Vec<usize>>,
+    distances: Arc<Vec<f64>>,
 }
 
 impl KnnGraph {
+    fn new(k: usize, indices: Vec<usize>, distances: Vec<f64>) -> Self {
+        Self {
+            k,
+            stride: k,
+            indices: Arc::new(indices),
+            distances: Arc::new(distances),
+        }
+    }
+
     /// Number of cells.
     pub fn n(&self) -> usize {
-        self.indices.len() / self.k
+        self.indices.len() / self.stride
     }
 
     /// Neighbours per cell.
@@ -34,12 +49,12 @@ impl KnnGraph {
 
     /// The neighbours of cell `i`, nearest first.
     pub fn neighbors(&self, i: usize) -> &[usize] {
-        &self.indices[i * self.k..(i + 1) * self.k]
+        &self.indices[i * self.stride..i * self.stride + self.k]
     }
 
     /// The Euclidean distances to [`Self::neighbors`], ascending.
     pub fn distances(&self, i: usize) -> &[f64] {
-        &self.distances[i * self.k..(i + 1) * self.k]
+        &self.distances[i * self.stride..i * self.stride + self.k]
     }
 
     /// A graph computed elsewhere (e.g. scanpy's `obsp['distances']`): each cell's
@@ -82,28 +97,36 @@ impl KnnGraph {
         }
         let k = rows.iter().map(Vec::len).min().unwrap_or(0);
         let (indices, distances) = rows.iter().flat_map(|row| row[..k].iter().copied()).unzip();
-        Ok(Self {
-            k,
-            indices,
-            distances,
-        })
+        Ok(Self::new(k, indices, distances))
     }
 
-    /// The graph restricted to each cell's `k` nearest (a prefix of every row).
+    /// The graph restricted to each cell's `k` nearest (a prefix of every row), sharing
+    /// this graph's rows.
     pub fn truncate(&self, k: usize) -> Result<Self> {
         if k == 0 || k > self.k {
             return Err(Error::InvalidK { k, n: self.n() });
         }
-        fn prefixes<T: Copy>(rows: &[T], width: usize, k: usize) -> Vec<T> {
-            rows.chunks(width)
-                .flat_map(|r| r[..k].iter().copied())
-                .collect()
-        }
-        Ok(Self {
-            k,
-            indices: prefixes(&self.indices, self.k, k),
-            distances: prefixes(&self.distances, self.k, k),
-        })
+        Ok(Self { k, ..self.clone() })
+    }
+}
+
+/// Graphs are equal when every cell's neighbours and distances are.
+impl PartialEq for KnnGraph {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k
+            && self.n() == other.n()
+            && (0..self.n()).all(|i| {
+                self.neighbors(i) == other.neighbors(i) && self.distances(i) == other.distances(i)
+            })
+    }
+}
+
+impl fmt::Debug for KnnGraph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KnnGraph")
+            .field("n", &self.n())
+            .field("k", &self.k)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,12 +216,7 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor<f32>>(
                 *distance = d2.sqrt();
             }
         });
-    let graph = KnnGraph {
-        k,
-        indices,
-        distances,
-    };
-    (graph, results)
+    (KnnGraph::new(k, indices, distances), results)
 }
 
 /// The slack of the candidates of the cell at `position`: 4 bounds b. A true neighbour j

@@ -33,106 +33,164 @@ pub(crate) fn umap_connectivities(graph: &KnnGraph) -> SparseGraph {
     let mean_distance =
         (0..n).map(|i| rounded(i).iter().sum::<f64>()).sum::<f64>() / (n * (k + 1)) as f64;
     let target = ((k + 1) as f64).log2();
-    let memberships: Vec<Vec<f64>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
+    // Row-major `[n × k]`: cell i's memberships of its neighbours.
+    let mut memberships = vec![0.0f64; n * k];
+    memberships
+        .par_chunks_mut(k)
+        .enumerate()
+        .for_each(|(i, row)| {
             let d = rounded(i);
             let rho = d.iter().copied().find(|&v| v > 0.0).unwrap_or(0.0);
             let sigma = smooth_knn_sigma(&d, rho, target, mean_distance, k + 1);
-            d.iter()
-                .map(|&dij| {
-                    if dij - rho <= 0.0 || sigma == 0.0 {
-                        1.0
-                    } else {
-                        (-(dij - rho) / sigma).exp()
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    symmetric_union(graph, &memberships)
+            for (a, &dij) in row.iter_mut().zip(&d) {
+                *a = if dij - rho <= 0.0 || sigma == 0.0 {
+                    1.0
+                } else {
+                    (-(dij - rho) / sigma).exp()
+                };
+            }
+        });
+    FuzzyUnion::new(graph, &memberships).compressed()
 }
 
-/// `w_ij = a_ij + a_ji − a_ij a_ji` of the directed memberships `a` (row i: cell i's
-/// neighbours), in compressed rows sorted by column: each row merges the cell's own
-/// neighbours with the cells that have it as a neighbour (the transpose, by counting).
-fn symmetric_union(graph: &KnnGraph, memberships: &[Vec<f64>]) -> SparseGraph {
-    let n = graph.n();
-    let mut incoming_ptr = vec![0usize; n + 1];
-    (0..n).for_each(|i| {
-        graph
-            .neighbors(i)
-            .iter()
-            .for_each(|&j| incoming_ptr[j + 1] += 1)
-    });
-    for j in 0..n {
-        incoming_ptr[j + 1] += incoming_ptr[j];
-    }
-    let mut fill = incoming_ptr.clone();
-    let mut incoming = vec![(0usize, 0.0f64); incoming_ptr[n]];
-    for (i, row) in memberships.iter().enumerate() {
-        for (&j, &a) in graph.neighbors(i).iter().zip(row) {
-            incoming[fill[j]] = (i, a); // rows i ascending: each list is sorted
-            fill[j] += 1;
+/// Rows per parallel task when the union's rows are written.
+const UNION_ROWS_PER_TASK: usize = 4096;
+
+/// `w_ij = a_ij + a_ji − a_ij a_ji` of the directed memberships `a` (row-major `[n × k]`,
+/// row i: cell i's neighbours): each row merges the cell's own neighbours with the cells
+/// that have it as a neighbour (the transpose, by counting). The rows are merged twice,
+/// once to count and once to write, so that the compressed rows are allocated once at
+/// their size (at a million cells, rows collected first took gigabytes more).
+struct FuzzyUnion<'a> {
+    graph: &'a KnnGraph,
+    memberships: &'a [f64],
+    /// Cell j's incoming memberships `incoming[incoming_ptr[j]..incoming_ptr[j + 1]]`,
+    /// each an index into `memberships` (`i·k + p`), ascending in i.
+    incoming_ptr: Vec<usize>,
+    incoming: Vec<usize>,
+}
+
+impl<'a> FuzzyUnion<'a> {
+    fn new(graph: &'a KnnGraph, memberships: &'a [f64]) -> Self {
+        let (n, k) = (graph.n(), graph.k());
+        let mut incoming_ptr = vec![0usize; n + 1];
+        (0..n).for_each(|i| {
+            graph
+                .neighbors(i)
+                .iter()
+                .for_each(|&j| incoming_ptr[j + 1] += 1)
+        });
+        for j in 0..n {
+            incoming_ptr[j + 1] += incoming_ptr[j];
+        }
+        let mut fill = incoming_ptr.clone();
+        let mut incoming = vec![0usize; incoming_ptr[n]];
+        for i in 0..n {
+            for (p, &j) in graph.neighbors(i).iter().enumerate() {
+                incoming[fill[j]] = i * k + p; // rows i ascending: each list is sorted
+                fill[j] += 1;
+            }
+        }
+        Self {
+            graph,
+            memberships,
+            incoming_ptr,
+            incoming,
         }
     }
-    let rows: Vec<Vec<(usize, f64)>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut own: Vec<(usize, f64)> = graph
+
+    /// Row i's non-zero `(j, w_ij)`, by ascending j; `own` is scratch space.
+    fn row(&self, i: usize, own: &mut Vec<(usize, f64)>, mut emit: impl FnMut(usize, f64)) {
+        let k = self.graph.k();
+        own.clear();
+        own.extend(
+            self.graph
                 .neighbors(i)
                 .iter()
                 .copied()
-                .zip(memberships[i].iter().copied())
-                .collect();
-            own.sort_unstable_by_key(|e| e.0);
-            let other = &incoming[incoming_ptr[i]..incoming_ptr[i + 1]];
-            let mut merged = Vec::with_capacity(own.len() + other.len());
-            let (mut p, mut q) = (0, 0);
-            while p < own.len() || q < other.len() {
-                let (j, forward, backward) = match (own.get(p), other.get(q)) {
-                    (Some(a), Some(b)) if a.0 == b.0 => {
-                        p += 1;
-                        q += 1;
-                        (a.0, a.1, b.1)
-                    }
-                    (Some(a), Some(b)) if a.0 < b.0 => {
-                        p += 1;
-                        (a.0, a.1, 0.0)
-                    }
-                    (Some(a), None) => {
-                        p += 1;
-                        (a.0, a.1, 0.0)
-                    }
-                    (_, Some(b)) => {
-                        q += 1;
-                        (b.0, 0.0, b.1)
-                    }
-                    (None, None) => unreachable!("loop condition"),
-                };
-                let w = forward + backward - forward * backward;
-                if w != 0.0 {
-                    merged.push((j, w));
+                .zip(self.memberships[i * k..(i + 1) * k].iter().copied()),
+        );
+        own.sort_unstable_by_key(|e| e.0);
+        let other = &self.incoming[self.incoming_ptr[i]..self.incoming_ptr[i + 1]];
+        let other = |q: usize| other.get(q).map(|&e| (e / k, self.memberships[e]));
+        let (mut p, mut q) = (0, 0);
+        loop {
+            let (j, forward, backward) = match (own.get(p), other(q)) {
+                (Some(a), Some(b)) if a.0 == b.0 => {
+                    p += 1;
+                    q += 1;
+                    (a.0, a.1, b.1)
                 }
+                (Some(a), Some(b)) if a.0 < b.0 => {
+                    p += 1;
+                    (a.0, a.1, 0.0)
+                }
+                (Some(a), None) => {
+                    p += 1;
+                    (a.0, a.1, 0.0)
+                }
+                (_, Some(b)) => {
+                    q += 1;
+                    (b.0, 0.0, b.1)
+                }
+                (None, None) => return,
+            };
+            let w = forward + backward - forward * backward;
+            if w != 0.0 {
+                emit(j, w);
             }
-            merged
-        })
-        .collect();
-    let mut row_ptr = Vec::with_capacity(n + 1);
-    row_ptr.push(0);
-    let mut cols = Vec::new();
-    let mut weights = Vec::new();
-    for row in rows {
-        for (j, w) in row {
-            cols.push(u32::try_from(j).expect("fewer than 2^32 cells"));
-            weights.push(w);
         }
-        row_ptr.push(cols.len());
     }
-    SparseGraph {
-        row_ptr,
-        cols,
-        weights,
+
+    /// The union in compressed rows sorted by column.
+    fn compressed(&self) -> SparseGraph {
+        let n = self.graph.n();
+        let mut lengths = vec![0usize; n];
+        lengths
+            .par_chunks_mut(UNION_ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, lengths)| {
+                let mut own = Vec::new();
+                for (r, length) in lengths.iter_mut().enumerate() {
+                    self.row(task * UNION_ROWS_PER_TASK + r, &mut own, |_, _| {
+                        *length += 1
+                    });
+                }
+            });
+        let mut row_ptr = Vec::with_capacity(n + 1);
+        row_ptr.push(0);
+        for length in lengths {
+            row_ptr.push(row_ptr.last().copied().unwrap_or(0) + length);
+        }
+        let mut cols = vec![0u32; row_ptr[n]];
+        let mut weights = vec![0.0f64; row_ptr[n]];
+        // Each task's rows and their disjoint spans of the entries.
+        let mut tasks = Vec::new();
+        let (mut cols_left, mut weights_left) = (cols.as_mut_slice(), weights.as_mut_slice());
+        for first in (0..n).step_by(UNION_ROWS_PER_TASK) {
+            let rows = first..(first + UNION_ROWS_PER_TASK).min(n);
+            let entries = row_ptr[rows.end] - row_ptr[rows.start];
+            let (c, rest_c) = cols_left.split_at_mut(entries);
+            let (w, rest_w) = weights_left.split_at_mut(entries);
+            (cols_left, weights_left) = (rest_c, rest_w);
+            tasks.push((rows, c, w));
+        }
+        tasks.into_par_iter().for_each(|(rows, cols, weights)| {
+            let mut own = Vec::new();
+            let mut at = 0;
+            for i in rows {
+                self.row(i, &mut own, |j, w| {
+                    cols[at] = u32::try_from(j).expect("fewer than 2^32 cells");
+                    weights[at] = w;
+                    at += 1;
+                });
+            }
+        });
+        SparseGraph {
+            row_ptr,
+            cols,
+            weights,
+        }
     }
 }
 
@@ -205,7 +263,53 @@ pub(crate) fn test_cloud(n: usize) -> SparseGraph {
 
 #[cfg(test)]
 mod tests {
-    use super::test_cloud;
+    use std::collections::BTreeMap;
+
+    use rand::{Rng, SeedableRng};
+
+    use super::{test_cloud, FuzzyUnion, UNION_ROWS_PER_TASK};
+
+    #[test]
+    fn the_union_is_the_fuzzy_or_of_both_directions() {
+        // Rows of several tasks (the last one partial); some memberships exactly 0, so that
+        // pairs of two zero memberships must be left out.
+        let n = 2 * UNION_ROWS_PER_TASK + 123;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let x: Vec<f64> = (0..n * 2).map(|_| rng.random::<f64>()).collect();
+        let graph = crate::knn::knn(&x, 2, 6).unwrap();
+        let memberships: Vec<f64> = (0..n * 6)
+            .map(|_| {
+                if rng.random::<f64>() < 0.2 {
+                    0.0
+                } else {
+                    rng.random::<f64>()
+                }
+            })
+            .collect();
+        // The reference: a map of both directions' memberships of every pair.
+        let mut pairs: BTreeMap<(usize, usize), (f64, f64)> = BTreeMap::new();
+        for i in 0..n {
+            for (p, &j) in graph.neighbors(i).iter().enumerate() {
+                let a = memberships[i * 6 + p];
+                pairs.entry((i, j)).or_insert((0.0, 0.0)).0 = a;
+                pairs.entry((j, i)).or_insert((0.0, 0.0)).1 = a;
+            }
+        }
+        let mut want: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+        for (&(i, j), &(forward, backward)) in &pairs {
+            let w = forward + backward - forward * backward;
+            if w != 0.0 {
+                want[i].push((j as u32, w));
+            }
+        }
+        let union = FuzzyUnion::new(&graph, &memberships).compressed();
+        assert_eq!(union.n(), n);
+        for (i, want) in want.iter().enumerate() {
+            let (cols, weights) = union.row(i);
+            let got: Vec<(u32, f64)> = cols.iter().copied().zip(weights.iter().copied()).collect();
+            assert_eq!(&got, want, "row {i}");
+        }
+    }
 
     #[test]
     fn connectivities_are_symmetric_fuzzy_unions() {

@@ -119,7 +119,7 @@ fn average_precision_errors() {
 
 // ---- neighbourhood metrics ----
 
-use diffbio_metrics::{batch_entropy, knn, knn_accuracy};
+use diffbio_metrics::{batch_entropy, knn, knn_accuracy, KnnGraph};
 
 #[test]
 fn knn_is_exact_with_ties_broken_by_index() {
@@ -161,6 +161,32 @@ fn knn_is_exact_with_ties_broken_by_index() {
         }
         assert_eq!(g.truncate(1).unwrap().neighbors(0), &g.neighbors(0)[..1]);
     }
+}
+
+#[test]
+fn a_truncated_graph_is_the_graph_of_fewer_neighbours() {
+    let mut rng = Rng::new(17);
+    let (n, d) = (250, 4);
+    let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
+    let wide = knn(&x, d, 12).unwrap();
+    let narrow = wide.truncate(5).unwrap();
+    assert_eq!((narrow.n(), narrow.k()), (n, 5));
+    assert_eq!(narrow, knn(&x, d, 5).unwrap());
+    assert_ne!(narrow, wide);
+    assert_eq!(narrow.truncate(2).unwrap(), knn(&x, d, 2).unwrap());
+    // A view of 5 neighbours cannot widen again to the 12 its rows hold.
+    assert!(matches!(
+        narrow.truncate(6),
+        Err(metrics::Error::InvalidK { k: 6, .. })
+    ));
+    // Graphs of the same rows from elsewhere are equal, however they are stored.
+    let rows: Vec<Vec<(usize, f64)>> = (0..n)
+        .map(|i| {
+            let row = narrow.neighbors(i).iter().copied();
+            row.zip(narrow.distances(i).iter().copied()).collect()
+        })
+        .collect();
+    assert_eq!(KnnGraph::from_neighbours(rows).unwrap(), narrow);
 }
 
 #[test]
