@@ -1,5 +1,8 @@
 //! kBET (Büttner et al. 2019) per cell-type label, with scib-metrics' construction.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
 use statrs::function::gamma::gamma_ur;
 
 use crate::diffusion::diffusion_map;
@@ -73,28 +76,53 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
     check_labels(graph, labels, "labels")?;
     at_least_two(batches, "batches")?;
     let connectivities = umap_connectivities(graph);
-    // scib-metrics 0.5.10 lowers one `diffusion_n_comps` variable inside its loop over the
-    // labels, so each label uses the smallest `n − 1` of the labels scored before it.
+    // The plans in label order (cheap: each label's subgraph and its components), as the
+    // number of components carries over; then the diffusion maps, one label per task, in
+    // groups of labels that together hold at most twice the cells of the largest one.
     let mut n_comps = DIFFUSION_COMPONENTS;
-    let mut per_label = Vec::new();
-    for label in sorted_distinct(labels) {
-        let cells: Vec<usize> = (0..graph.n()).filter(|&i| labels[i] == label).collect();
-        let label_batches: Vec<u32> = cells.iter().map(|&i| batches[i]).collect();
-        let acceptance = if cells.len() < MIN_CELLS || sorted_distinct(&label_batches).len() < 2 {
-            None
-        } else {
-            Some(label_acceptance(
-                &connectivities.induced(&cells),
-                &label_batches,
-                &mut n_comps,
-            )?)
-        };
-        per_label.push(LabelKbet {
-            label,
-            cells: cells.len(),
-            acceptance,
-        });
+    let mut plans: Vec<(LabelKbet, Option<Diffusion>)> = sorted_distinct(labels)
+        .into_iter()
+        .map(|label| {
+            let cells: Vec<usize> = (0..graph.n()).filter(|&i| labels[i] == label).collect();
+            let label_batches: Vec<u32> = cells.iter().map(|&i| batches[i]).collect();
+            let skipped = cells.len() < MIN_CELLS || sorted_distinct(&label_batches).len() < 2;
+            let (acceptance, diffusion) = if skipped {
+                (None, None)
+            } else {
+                match plan_label(&connectivities, cells.clone(), label_batches, &mut n_comps) {
+                    Plan::Scored(acceptance) => (Some(acceptance), None),
+                    Plan::Diffuse(diffusion) => (None, Some(diffusion)),
+                }
+            };
+            let result = LabelKbet {
+                label,
+                cells: cells.len(),
+                acceptance,
+            };
+            (result, diffusion)
+        })
+        .collect();
+    let mapped =
+        |plan: &(LabelKbet, Option<Diffusion>)| plan.1.as_ref().map_or(0, |d| d.cells.len());
+    let sizes: Vec<usize> = plans.iter().map(mapped).collect();
+    let budget = 2 * sizes.iter().copied().max().unwrap_or(0);
+    for group in groups_within(&sizes, budget) {
+        let acceptances: Vec<Result<Option<f64>>> = plans[group.clone()]
+            .par_iter()
+            .map(|(_, diffusion)| {
+                diffusion
+                    .as_ref()
+                    .map(|d| d.acceptance(&connectivities))
+                    .transpose()
+            })
+            .collect();
+        for ((result, _), acceptance) in plans[group].iter_mut().zip(acceptances) {
+            if let Some(acceptance) = acceptance? {
+                result.acceptance = Some(acceptance);
+            }
+        }
     }
+    let per_label: Vec<LabelKbet> = plans.into_iter().map(|(result, _)| result).collect();
     let scored: Vec<f64> = per_label.iter().filter_map(|l| l.acceptance).collect();
     if scored.is_empty() {
         return Err(Error::Undefined {
@@ -111,45 +139,97 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
     })
 }
 
-/// kBET acceptance of one label's connectivity subgraph.
-fn label_acceptance(graph: &SparseGraph, batches: &[u32], n_comps: &mut usize) -> Result<f64> {
-    let n = graph.n();
-    let distinct = sorted_distinct(batches);
-    let mean_per_batch = n as f64 / distinct.len() as f64;
-    let k0 = ((mean_per_batch / 4.0).floor() as usize).clamp(10, 70);
-    let (component, n_components) = graph.components();
-    if n_components == 1 {
-        return diffusion_acceptance(graph, batches, k0, n_comps);
+/// Consecutive groups of the items with these `sizes`, in order, each holding at most
+/// `budget` in all unless it is a single item: the labels whose diffusion maps run at once.
+fn groups_within(sizes: &[usize], budget: usize) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (i, &size) in sizes.iter().enumerate() {
+        if i > start && held + size > budget {
+            groups.push(start..i);
+            (start, held) = (i, 0);
+        }
+        held += size;
     }
-    let mut sizes = vec![0usize; n_components];
-    component.iter().for_each(|&c| sizes[c] += 1);
-    let kept: Vec<usize> = (0..n).filter(|&i| sizes[component[i]] >= 3 * k0).collect();
-    if (kept.len() as f64) < 0.75 * n as f64 {
-        return Ok(0.0);
+    if start < sizes.len() {
+        groups.push(start..sizes.len());
     }
-    let kept_batches: Vec<u32> = kept.iter().map(|&i| batches[i]).collect();
-    diffusion_acceptance(&graph.induced(&kept), &kept_batches, k0, n_comps)
+    groups
 }
 
-/// The acceptance rate of the neighbourhoods (self and k0 nearest) in the diffusion map.
-fn diffusion_acceptance(
-    graph: &SparseGraph,
-    batches: &[u32],
+/// What kBET does with one label's cells ([`plan_label`]).
+enum Plan {
+    /// The label's acceptance without a diffusion map.
+    Scored(f64),
+    /// A diffusion map to compute.
+    Diffuse(Diffusion),
+}
+
+/// The diffusion map of a label's connected cells and the test of their neighbourhoods in it.
+struct Diffusion {
+    /// The cells (ascending) whose connectivity subgraph is mapped.
+    cells: Vec<usize>,
+    /// Their batches.
+    batches: Vec<u32>,
+    /// Neighbours per cell in the map.
     k0: usize,
+    /// The map's components.
+    n_comps: usize,
+}
+
+/// The plan of a label with `cells` (ascending) in `batches`: `k0`, and the cells of its
+/// connectivity subgraph that get a diffusion map (all of them if it is connected, else
+/// its components of ≥ 3·k0 cells if they hold ≥ 75 % of the label: else it scores 0),
+/// updating the number of components that carries over between labels.
+fn plan_label(
+    connectivities: &SparseGraph,
+    cells: Vec<usize>,
+    batches: Vec<u32>,
     n_comps: &mut usize,
-) -> Result<f64> {
-    let n = graph.n();
-    *n_comps = (*n_comps).min(n - 1);
-    if k0 >= n {
-        return Ok(0.0); // scib: the neighbour search fails and the label scores 0
+) -> Plan {
+    let n = cells.len();
+    let distinct = sorted_distinct(&batches);
+    let mean_per_batch = n as f64 / distinct.len() as f64;
+    let k0 = ((mean_per_batch / 4.0).floor() as usize).clamp(10, 70);
+    let (component, n_components) = connectivities.induced(&cells).components();
+    let (cells, batches) = if n_components == 1 {
+        (cells, batches)
+    } else {
+        let mut sizes = vec![0usize; n_components];
+        component.iter().for_each(|&c| sizes[c] += 1);
+        let kept: Vec<usize> = (0..n).filter(|&i| sizes[component[i]] >= 3 * k0).collect();
+        if (kept.len() as f64) < 0.75 * n as f64 {
+            return Plan::Scored(0.0);
+        }
+        (
+            kept.iter().map(|&i| cells[i]).collect(),
+            kept.iter().map(|&i| batches[i]).collect(),
+        )
+    };
+    *n_comps = (*n_comps).min(cells.len() - 1);
+    if k0 >= cells.len() {
+        return Plan::Scored(0.0); // scib: the neighbour search fails and the label scores 0
     }
-    let embedding = diffusion_map(graph, *n_comps)?;
-    let neighbours = knn_of_points(&Points::new(embedding, *n_comps), k0);
-    let accepted = neighbourhood_p_values(&neighbours, batches)
-        .into_iter()
-        .filter(|&p| p >= KBET_ALPHA)
-        .count();
-    Ok(accepted as f64 / n as f64)
+    Plan::Diffuse(Diffusion {
+        cells,
+        batches,
+        k0,
+        n_comps: *n_comps,
+    })
+}
+
+impl Diffusion {
+    /// The acceptance rate of the neighbourhoods (self and k0 nearest) in the diffusion map.
+    fn acceptance(&self, connectivities: &SparseGraph) -> Result<f64> {
+        let graph = connectivities.induced(&self.cells);
+        let embedding = diffusion_map(&graph, self.n_comps)?;
+        let neighbours = knn_of_points(&Points::new(embedding, self.n_comps), self.k0);
+        let accepted = neighbourhood_p_values(&neighbours, &self.batches)
+            .into_iter()
+            .filter(|&p| p >= KBET_ALPHA)
+            .count();
+        Ok(accepted as f64 / self.cells.len() as f64)
+    }
 }
 
 /// Pearson χ² p-value of each cell's neighbourhood (itself and its neighbours) batch counts
@@ -187,4 +267,28 @@ fn neighbourhood_p_values(graph: &KnnGraph, batches: &[u32]) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::groups_within;
+
+    #[test]
+    fn label_groups_keep_order_and_budget() {
+        // Label sizes like the 10^6 benchmark's (thousands of cells); 0 = no diffusion map.
+        let sizes = [166, 104, 46, 155, 81, 67, 159, 142, 75, 0];
+        let groups = groups_within(&sizes, 332);
+        assert_eq!(groups, [0..3, 3..6, 6..8, 8..10]);
+        // One label over the budget runs alone; an empty list has no groups.
+        assert_eq!(groups_within(&[5, 40, 5, 5], 20), [0..1, 1..2, 2..4]);
+        assert!(groups_within(&[], 10).is_empty());
+        for budget in [0, 1, 100, 200, 332, 1000] {
+            let groups = groups_within(&sizes, budget);
+            let covered: Vec<usize> = groups.iter().flat_map(|g| g.clone()).collect();
+            assert_eq!(covered, (0..sizes.len()).collect::<Vec<_>>());
+            for g in groups {
+                assert!(g.len() == 1 || sizes[g].iter().sum::<usize>() <= budget);
+            }
+        }
+    }
 }
