@@ -102,9 +102,10 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
             (result, diffusion)
         })
         .collect();
-    let mapped =
-        |plan: &(LabelKbet, Option<Diffusion>)| plan.1.as_ref().map_or(0, |d| d.cells.len());
-    let sizes: Vec<usize> = plans.iter().map(mapped).collect();
+    let sizes: Vec<usize> = plans
+        .iter()
+        .map(|(_, diffusion)| diffusion.as_ref().map_or(0, |d| d.cells.len()))
+        .collect();
     let budget = 2 * sizes.iter().copied().max().unwrap_or(0);
     for group in groups_within(&sizes, budget) {
         let acceptances: Vec<Result<Option<f64>>> = plans[group.clone()]
