@@ -463,7 +463,7 @@ fn timings_report_every_stage() {
     let timings = row["timings"].as_object().expect("a timings object");
     for stage in [
         "reading the inputs",
-        "exact kNN graph and label silhouettes",
+        "exact kNN graph and silhouettes",
         "kBET",
     ] {
         let seconds = timings[stage].as_f64().unwrap_or(-1.0);

@@ -13,8 +13,7 @@ use crate::pairwise::tile_count;
 use crate::pcr::pcr_comparison_of;
 use crate::progress::{step, Progress, Silent};
 use crate::silhouette::{
-    bras_of, isolated_labels_of, knn_and_label_silhouettes, label_silhouettes, rescaled_mean,
-    silhouette_batch_of,
+    bras_of, isolated_labels_of, knn_and_silhouettes, rescaled_mean, silhouettes,
 };
 
 /// LISI neighbours: scib-metrics' Benchmarker uses 90 counting the cell itself.
@@ -323,8 +322,8 @@ pub fn benchmark<T: EmbeddingValue>(
 }
 
 /// [`benchmark`] reporting to `progress` as it goes: the pass over all pairs of cells (the
-/// kNN graph, with the label silhouettes) tile by tile, then each further metric as one
-/// step.
+/// kNN graph, with the label silhouettes and the batch silhouettes within cell types) tile
+/// by tile, then each further metric as one step.
 pub fn benchmark_with_progress<T: EmbeddingValue>(
     inputs: BenchmarkInputs<'_, T>,
     config: BenchmarkConfig,
@@ -406,7 +405,7 @@ fn unless_undefined<T>(
 /// each graph metric uses a prefix of every cell's neighbours, and one that needs more
 /// neighbours than the graph has is left `None` and listed in [`Scores::skipped`] — never
 /// computed on a smaller neighbourhood. The silhouettes, k-means and PCR do not use the
-/// graph; the label silhouettes then take their own pass over all pairs.
+/// graph; the Euclidean silhouettes then take their own pass over all pairs.
 pub fn benchmark_with_graph<T: EmbeddingValue>(
     inputs: BenchmarkInputs<'_, T>,
     graph: &KnnGraph,
@@ -487,14 +486,15 @@ fn score_all<T: EmbeddingValue>(
             let silhouettes = labels
                 .map(|labels| {
                     one_per_cell(labels, n, "labels")?;
-                    step(progress, "label silhouettes", || {
-                        label_silhouettes(embedding, labels)
+                    step(progress, "silhouettes", || {
+                        silhouettes(embedding, labels, batches)
                     })
                 })
                 .transpose()?;
             (graph.clone(), silhouettes)
         }
-        // With cell types, the label silhouettes come from the kNN graph's pass over all pairs.
+        // With cell types, the Euclidean silhouettes come from the kNN graph's pass over all
+        // pairs.
         (None, labels) => {
             let widest = config
                 .n_neighbors
@@ -502,9 +502,9 @@ fn score_all<T: EmbeddingValue>(
                 .max(lisi_k);
             match labels {
                 Some(labels) => {
-                    progress.stage("exact kNN graph and label silhouettes", tile_count(n));
+                    progress.stage("exact kNN graph and silhouettes", tile_count(n));
                     let (graph, silhouettes) =
-                        knn_and_label_silhouettes(embedding, widest, labels, progress)?;
+                        knn_and_silhouettes(embedding, widest, labels, batches, progress)?;
                     (graph, Some(silhouettes))
                 }
                 None => {
@@ -526,16 +526,11 @@ fn score_all<T: EmbeddingValue>(
         scores.aggregate();
         return Ok(scores);
     };
-    scores.silhouette_label = Some(rescaled_mean(&silhouettes));
-    scores.isolated_labels = Some(isolated_labels_of(&silhouettes, labels, batches));
-    let (silhouette_batch, bras) = step(progress, "batch silhouettes and BRAS", || {
-        (
-            silhouette_batch_of(embedding, labels, batches),
-            bras_of(embedding, labels, batches),
-        )
-    });
+    scores.silhouette_label = Some(rescaled_mean(&silhouettes.labels));
+    scores.isolated_labels = Some(isolated_labels_of(&silhouettes.labels, labels, batches));
+    let bras = step(progress, "BRAS", || bras_of(embedding, labels, batches));
     let skipped = &mut scores.skipped;
-    scores.silhouette_batch = unless_undefined(skipped, "silhouette_batch", silhouette_batch)?;
+    scores.silhouette_batch = unless_undefined(skipped, "silhouette_batch", silhouettes.batch)?;
     scores.bras = unless_undefined(skipped, "bras", bras)?;
     let clusters = step(progress, "k-means NMI/ARI", || {
         nmi_ari_kmeans_of(embedding, labels, 0)

@@ -36,16 +36,18 @@ pub(crate) struct Cells<'a> {
 }
 
 impl<'a> Cells<'a> {
-    /// `points` visited in `order` (position → cell, a permutation of the cells).
+    /// `points` visited in `order` (position → cell, a permutation of the cells). The mean
+    /// is summed in the order of cells, so that the f32 points do not depend on `order`.
     pub(crate) fn new(points: &'a Points, order: Vec<usize>) -> Self {
+        debug_assert_eq!(order.len(), points.n());
         let dims = points.dims();
         let mut mean = vec![0.0f64; dims];
-        for &i in &order {
+        for i in 0..points.n() {
             mean.iter_mut()
                 .zip(points.row(i))
                 .for_each(|(m, v)| *m += v);
         }
-        mean.iter_mut().for_each(|m| *m /= order.len() as f64);
+        mean.iter_mut().for_each(|m| *m /= points.n() as f64);
         let values = order
             .iter()
             .flat_map(|&i| points.row(i).iter().zip(&mean).map(|(v, m)| (v - m) as f32))

@@ -1033,7 +1033,7 @@ fn benchmark_reports_its_stages_and_counts() {
     let plain = metrics::benchmark(&x, dims, &batches, Some(&labels), None, config).unwrap();
     assert_eq!(scores, plain);
     let stages = record.0.into_inner().unwrap();
-    assert_eq!(stages[0], ("exact kNN graph and label silhouettes", 6, 6));
+    assert_eq!(stages[0], ("exact kNN graph and silhouettes", 6, 6));
     assert!(stages.len() >= 6, "{stages:?}");
     assert!(
         stages[1..]
