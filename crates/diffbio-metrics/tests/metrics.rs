@@ -580,6 +580,8 @@ fn all_pairs_results_do_not_depend_on_the_thread_count() {
     let (n, d) = (900, 4);
     let x = rng.normals(n * d);
     let labels: Vec<u32> = (0..n).map(|_| rng.below(5) as u32).collect();
+    let batches: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+    let config = metrics::BenchmarkConfig::default();
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -587,7 +589,9 @@ fn all_pairs_results_do_not_depend_on_the_thread_count() {
             .unwrap()
             .install(|| {
                 let s = silhouette_samples(&x, d, &labels, Distance::Euclidean, Between::Nearest);
-                (s.unwrap(), knn(&x, d, 7).unwrap())
+                // Every score, the batch silhouettes and k-means' parallel means included.
+                let scores = metrics::benchmark(&x, d, &batches, Some(&labels), None, config);
+                (s.unwrap(), knn(&x, d, 7).unwrap(), scores.unwrap())
             })
     };
     let one_thread = run(1);

@@ -169,21 +169,26 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
     centroids
 }
 
-/// The mean of every cluster's rows; 0 (the data mean) for an empty cluster.
+/// The mean of every cluster's rows; 0 (the data mean) for an empty cluster. The clusters
+/// are summed in parallel, each over its rows in ascending order: the same sums on any
+/// number of threads.
 fn means(x: &[f64], dims: usize, labels: &[u32], k: usize) -> Vec<f64> {
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for (i, &c) in labels.iter().enumerate() {
+        members[c as usize].push(i);
+    }
     let mut sums = vec![0.0f64; k * dims];
-    let mut counts = vec![0usize; k];
-    for (row, &c) in x.chunks(dims).zip(labels) {
-        counts[c as usize] += 1;
-        sums[c as usize * dims..(c as usize + 1) * dims]
-            .iter_mut()
-            .zip(row)
-            .for_each(|(s, v)| *s += v);
-    }
-    for (c, sum) in sums.chunks_mut(dims).enumerate() {
-        let count = counts[c].max(1) as f64;
-        sum.iter_mut().for_each(|s| *s /= count);
-    }
+    sums.par_chunks_mut(dims)
+        .zip(&members)
+        .for_each(|(sum, rows)| {
+            for &i in rows {
+                sum.iter_mut()
+                    .zip(&x[i * dims..(i + 1) * dims])
+                    .for_each(|(s, v)| *s += v);
+            }
+            let count = rows.len().max(1) as f64;
+            sum.iter_mut().for_each(|s| *s /= count);
+        });
     sums
 }
 
