@@ -6,12 +6,12 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use diffbio_pairwise::{dispatch, lane_sum, Vectorised};
+use diffbio_pairwise::{dispatch, lane_sum, Vectorised, LANES};
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::knn::{check_k, knn_of_cells_with, KnnGraph};
 use crate::labels::{at_least_two, dense, distinct, one_per_cell, sorted_distinct, Dense};
-use crate::pairwise::{centred_points, visit_pairs, Cells, PairVisitor, Tile};
+use crate::pairwise::{centred_points, visit_pairs, Cells, PairVisitor, Tile, BLOCK};
 use crate::progress::{Progress, Silent};
 
 /// Distance between cells for a silhouette.
@@ -37,7 +37,8 @@ pub enum Between {
 /// `b_i` per [`Between`]. Cells of singleton clusters get 0 (as scikit-learn).
 ///
 /// Euclidean: all pairs, by tiled matrix products in f32 (O(n²·d) time; each distance
-/// within a relative few 10⁻⁷ of the f64 one, the sums in f64), cells visited in the order
+/// within a relative few 10⁻⁷ of the f64 one, summed in f32 over a few tens of cells at
+/// most, then in f64), cells visited in the order
 /// of their labels so that each sum is over runs of cells. Cosine: the mean
 /// cosine distance to a cluster is `1 − x̂_i·mean(x̂_j)`, so per-cluster sums of unit
 /// vectors give it in O(n·clusters·d). Memory O(n·d) either way.
@@ -304,8 +305,14 @@ impl PairVisitor<f32> for ClusterDistanceSums {
     }
 }
 
+/// Rows of one cluster and batch whose distances to a column cell are summed in f32 before
+/// they are added to its f64 sums: at most as many terms as each of the row side's f32
+/// partial sums holds ([`lane_sum`] over a run of at most [`BLOCK`] columns).
+const COLUMN_PARTIAL_ROWS: usize = BLOCK / LANES;
+
 /// Adds a tile's distances to the per-cluster (and per-batch) sums of its row cells (a sum
-/// per run of columns) and, off the diagonal, of its column cells.
+/// per run of columns) and, off the diagonal, of its column cells (a sum per segment of
+/// [`COLUMN_PARTIAL_ROWS`] rows of one cluster and batch).
 struct TileDistanceSums<'a> {
     labels: &'a [usize],
     batch_of: Option<&'a [usize]>,
@@ -314,6 +321,15 @@ struct TileDistanceSums<'a> {
     rows: &'a mut [f64],
     columns: Option<&'a mut Vec<f64>>,
     tile: &'a Tile<'a, f32>,
+}
+
+/// Consecutive rows of a tile in one cluster and (with batches) one batch whose distances
+/// [`TileDistanceSums`] sums per column before adding them to the column cells' sums.
+#[derive(Clone, Copy)]
+struct Segment {
+    cluster: usize,
+    batch: Option<usize>,
+    rows: usize,
 }
 
 impl Vectorised for TileDistanceSums<'_> {
@@ -332,26 +348,52 @@ impl Vectorised for TileDistanceSums<'_> {
         } = self;
         let (height, width) = (tile.rows.len(), tile.columns.len());
         let mut roots = vec![0.0f32; width];
-        for (a, (p, distances)) in tile.rows().enumerate() {
-            // Square roots in one vectorised pass, then summed per run.
-            for (root, &d2) in roots.iter_mut().zip(distances) {
-                *root = d2.sqrt();
+        // The column side: each column's distances to a segment's rows, in f32.
+        let mut partial = vec![0.0f32; width];
+        let mut segment: Option<Segment> = None;
+        let flush = |columns: &mut [f64], segment: Segment, partial: &mut [f32]| {
+            let add = |sums: &mut [f64], partial: &[f32]| {
+                sums.iter_mut()
+                    .zip(partial)
+                    .for_each(|(sum, &p)| *sum += f64::from(p))
+            };
+            add(&mut columns[segment.cluster * width..][..width], partial);
+            if let Some(batch) = segment.batch {
+                let sums = &mut columns[(clusters + batch) * width..][..width];
+                for run in runs.iter().filter(|run| run.cluster == segment.cluster) {
+                    add(
+                        &mut sums[run.columns.clone()],
+                        &partial[run.columns.clone()],
+                    );
+                }
             }
-            let own = labels[p];
+            partial.fill(0.0);
+        };
+        for (a, (p, distances)) in tile.rows().enumerate() {
+            let (own, own_batch) = (labels[p], batch_of.map(|of| of[p]));
             match columns.as_deref_mut() {
-                None => roots[a] = 0.0, // the diagonal tile: cell p itself
+                None => {
+                    for (root, &d2) in roots.iter_mut().zip(distances) {
+                        *root = d2.sqrt();
+                    }
+                    roots[a] = 0.0; // the diagonal tile: cell p itself
+                }
                 Some(columns) => {
-                    let add = |sums: &mut [f64], roots: &[f32]| {
-                        sums.iter_mut()
-                            .zip(roots)
-                            .for_each(|(sum, &root)| *sum += f64::from(root))
+                    let full = |s: &Segment| {
+                        s.cluster != own || s.batch != own_batch || s.rows == COLUMN_PARTIAL_ROWS
                     };
-                    add(&mut columns[own * width..][..width], &roots);
-                    if let Some(batch_of) = batch_of {
-                        let sums = &mut columns[(clusters + batch_of[p]) * width..][..width];
-                        for run in runs.iter().filter(|run| run.cluster == own) {
-                            add(&mut sums[run.columns.clone()], &roots[run.columns.clone()]);
-                        }
+                    if let Some(done) = segment.take_if(|s| full(s)) {
+                        flush(columns, done, &mut partial);
+                    }
+                    segment = Some(Segment {
+                        cluster: own,
+                        batch: own_batch,
+                        rows: segment.map_or(0, |s| s.rows) + 1,
+                    });
+                    // Square roots in one vectorised pass, added to the column partials.
+                    for ((root, sum), &d2) in roots.iter_mut().zip(&mut partial).zip(distances) {
+                        *root = d2.sqrt();
+                        *sum += *root;
                     }
                 }
             }
@@ -362,6 +404,9 @@ impl Vectorised for TileDistanceSums<'_> {
                     rows[(clusters + batch) * height + a] += sum;
                 }
             }
+        }
+        if let (Some(columns), Some(segment)) = (columns, segment) {
+            flush(columns, segment, &mut partial);
         }
     }
 }
