@@ -197,8 +197,8 @@ fn batch_mixing_sharded_equals_the_single_device_loss() {
     }
 }
 
-/// Shards over several of the CPU path's 256-cell blocks: a rank's last block is partly
-/// its own, and the tiles of two blocks holding none of its cells are skipped.
+/// Shards over several of the CPU path's blocks: a rank's last block is partly its own,
+/// and the tiles of two blocks holding none of its cells are skipped.
 #[test]
 fn batch_mixing_sharded_over_several_blocks_equals_the_single_device_loss() {
     let mut rng = Rng::new(9);
@@ -208,7 +208,8 @@ fn batch_mixing_sharded_over_several_blocks_equals_the_single_device_loss() {
         temperature: 0.8,
     };
     let loss = BatchMixingLoss::new(config).unwrap();
-    mixing_sharded_matches(loss, (700, 4), 4, 4, &On::Device(Device::Cpu), &mut rng);
+    let n = 2 * diffbio_pairwise::BLOCK + 188;
+    mixing_sharded_matches(loss, (n, 4), 4, 4, &On::Device(Device::Cpu), &mut rng);
 }
 
 #[test]

@@ -179,17 +179,18 @@ fn forward_slow_matches_the_spec_and_the_fused_ops() {
         let grad = flat(out.backward().unwrap().get(&v).unwrap());
         (scalar(&out), grad)
     };
-    // 600 cells span three of the CPU path's 256-cell blocks (tiles read both ways). In
-    // the last case the cells of the last batch are `far` apart, their nearest neighbours
-    // too far for one exponential per pair: the tile of two blocks without them shares
-    // its exponentials, the other tiles take one per end (checked when written, in f32
+    // `many` cells span four of the CPU path's blocks (tiles read both ways). In the last
+    // case the cells of the last batch are `far` apart, their nearest neighbours too far
+    // for one exponential per pair: the tile of the first two blocks, without them, shares
+    // its exponentials, the tiles with them take one per end (checked when written, in f32
     // and f64).
+    let many = 3 * diffbio_pairwise::BLOCK + 88;
     for &(n, d, k, b, t, far) in &[
         (60, 4, 9, 3, 1.0, 1.0),
         (33, 7, 32, 2, 0.3, 1.0),
         (80, 2, 1, 5, 2.0, 1.0),
-        (600, 5, 12, 3, 0.7, 1.0),
-        (600, 5, 12, 3, 0.7, 30.0),
+        (many, 5, 12, 3, 0.7, 1.0),
+        (many, 5, 12, 3, 0.7, 30.0),
     ] {
         let labels: Vec<usize> = (0..n).map(|_| rng.below(b)).collect();
         let x: Vec<f64> = rng

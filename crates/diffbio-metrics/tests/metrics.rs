@@ -120,18 +120,19 @@ fn average_precision_errors() {
 // ---- neighbourhood metrics ----
 
 use diffbio_metrics::{batch_entropy, knn, knn_accuracy, KnnGraph};
+use diffbio_pairwise::BLOCK;
 
 #[test]
 fn knn_is_exact_with_ties_broken_by_index() {
     let mut rng = Rng::new(31);
-    // Past 256 cells the pairs are visited by tiles of two blocks; 1,100 cells make an odd
-    // number of blocks (5), 1,500 an even one (6).
+    // Past BLOCK cells the pairs are visited by tiles of two blocks: an even number of
+    // blocks (4), then an odd one (3).
     for (n, d, k, offset) in [
         (2usize, 1usize, 1usize, 0.0f32),
         (40, 3, 5, 0.0),
         (200, 2, 199, 0.0),
-        (1500, 4, 12, 0.0),
-        (1100, 3, 9, 3.0e4),
+        (4 * BLOCK - 48, 4, 12, 0.0),
+        (2 * BLOCK + 76, 3, 9, 3.0e4),
     ] {
         // Integer coordinates: many exactly tied distances, all within the slack of the
         // rounded tiles; the offset is removed by centring (else the products' rounding
@@ -554,9 +555,9 @@ fn brute_force_silhouettes(x: &[f64], d: usize, labels: &[u32], between: Between
 #[test]
 fn euclidean_silhouettes_match_their_definition_across_tiles() {
     let mut rng = Rng::new(47);
-    // Past 256 cells the pairs are visited by tiles of two blocks (5 blocks: an odd count);
-    // label 3 is a single cell, which scores 0.
-    for (n, d) in [(7usize, 2usize), (300, 3), (1100, 5)] {
+    // Past BLOCK cells the pairs are visited by tiles of two blocks (3 blocks: an odd
+    // count); label 3 is a single cell, which scores 0.
+    for (n, d) in [(7usize, 2usize), (300, 3), (2 * BLOCK + 76, 5)] {
         let x: Vec<f64> = rng.normals(n * d);
         let mut labels: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
         labels[n / 2] = 3;
@@ -1020,7 +1021,7 @@ fn benchmark_reports_its_stages_and_counts() {
         }
     }
     let mut rng = Rng::new(4);
-    let (n, dims) = (700, 3); // three blocks of 256 cells: 6 tiles
+    let (n, dims) = (2 * BLOCK + 188, 3); // three blocks: 6 tiles
     let x: Vec<f64> = (0..n * dims).map(|_| rng.normal()).collect();
     let batches: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();

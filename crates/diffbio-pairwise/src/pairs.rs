@@ -8,8 +8,10 @@ use rayon::prelude::*;
 use crate::bounds::BlockBounds;
 use crate::{Points, Real};
 
-/// Points per block: a tile of two blocks' distances is 256 KiB of f32.
-pub const BLOCK: usize = 256;
+/// Points per block: a tile of two blocks' distances is 1 MiB of f32, which stays in a
+/// 2 MiB L2 cache (the metrics' pass over all pairs of 100k cells took 12 % less time than
+/// with 256, and less than with 384, 768 or 1024).
+pub const BLOCK: usize = 512;
 
 /// What a pass over all pairs of points computes ([`visit_pairs`]), kept per block of
 /// points.

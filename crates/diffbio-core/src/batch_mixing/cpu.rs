@@ -3,7 +3,7 @@
 //! - Cells are first reordered by batch ([`ByBatch`]), so every batch is a contiguous run
 //!   of positions and the per-batch sums S_ic, R_ic are plain vectorised sums.
 //! - Each pass visits every pair of cells once ([`visit_pairs`]): tiles of two blocks of
-//!   256 cells (I, J ≥ I), each one GEMM (`D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`, the `gemm`
+//!   [`BLOCK`] cells (I, J ≥ I), each one GEMM (`D = |x_i|² + |x_j|² − 2 X_I X_Jᵀ`, the `gemm`
 //!   crate that Candle uses) whose distances serve the rows of I and, read by columns,
 //!   those of J. Memory is O(n·(k + B)) plus one tile per thread; the tiles of a round
 //!   touch disjoint blocks, so each row's sums are added in the same order on any number
@@ -27,15 +27,15 @@ use std::ops::Range;
 
 use diffbio_pairwise::{
     dispatch, for_each_lane, lane_sum, visit_pairs, NearestPoints, PairVisitor, Points, Real, Tile,
-    TopK, Vectorised, LANES,
+    TopK, Vectorised, BLOCK, LANES,
 };
 use rayon::prelude::*;
 
 use super::contract::{Params, RowStats, EPS, KAPPA_SHIFT};
 
 /// Rows of a tile whose column sums are added in `T` before they join the f64 sums: as
-/// many terms as a row's sum of a tile has per lane (256 columns / [`LANES`]).
-const COLUMN_SUM_ROWS: usize = 16;
+/// many terms as a row's sum of a tile has per lane.
+const COLUMN_SUM_ROWS: usize = BLOCK / LANES;
 
 /// `−1 / (n (log B + ε))`: the loss is `α Σ_i H_i`.
 fn alpha(n: usize, n_batches: usize) -> f64 {
