@@ -6,7 +6,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use diffbio_pairwise::{dispatch, lane_sum, Vectorised, LANES};
+use diffbio_pairwise::{dispatch, lane_sum, parts, Vectorised, LANES};
 
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::knn::{check_k, knn_of_cells_with, KnnGraph};
@@ -265,11 +265,32 @@ impl ClusterDistanceSums {
     }
 }
 
-/// Consecutive columns of a tile in one cluster and (with batches) one batch.
+/// Consecutive cells of a tile (rows or columns, by their index in the tile) in one cluster
+/// and (with batches) one batch.
 struct Run {
     cluster: usize,
     batch: Option<usize>,
-    columns: Range<usize>,
+    cells: Range<usize>,
+}
+
+impl ClusterDistanceSums {
+    /// The [`Run`]s of the cells at `positions`.
+    fn runs(&self, positions: Range<usize>) -> Vec<Run> {
+        let batch_of = self.batches.as_ref().map(|(of, _)| of.as_slice());
+        let mut runs: Vec<Run> = Vec::new();
+        for (t, q) in positions.enumerate() {
+            let (cluster, batch) = (self.labels[q], batch_of.map(|of| of[q]));
+            match runs.last_mut() {
+                Some(run) if run.cluster == cluster && run.batch == batch => run.cells.end += 1,
+                _ => runs.push(Run {
+                    cluster,
+                    batch,
+                    cells: t..t + 1,
+                }),
+            }
+        }
+        runs
+    }
 }
 
 impl PairVisitor<f32> for ClusterDistanceSums {
@@ -280,24 +301,10 @@ impl PairVisitor<f32> for ClusterDistanceSums {
     }
 
     fn visit(&self, rows: &mut Vec<f64>, columns: Option<&mut Vec<f64>>, tile: &mut Tile<f32>) {
-        let batch_of = self.batches.as_ref().map(|(of, _)| of.as_slice());
-        let mut runs: Vec<Run> = Vec::new();
-        for (t, q) in tile.columns.clone().enumerate() {
-            let (cluster, batch) = (self.labels[q], batch_of.map(|of| of[q]));
-            match runs.last_mut() {
-                Some(run) if run.cluster == cluster && run.batch == batch => run.columns.end += 1,
-                _ => runs.push(Run {
-                    cluster,
-                    batch,
-                    columns: t..t + 1,
-                }),
-            }
-        }
         dispatch(TileDistanceSums {
-            labels: &self.labels,
-            batch_of,
             clusters: self.clusters,
-            runs: &runs,
+            row_runs: &self.runs(tile.rows.clone()),
+            column_runs: &self.runs(tile.columns.clone()),
             rows,
             columns,
             tile,
@@ -311,25 +318,15 @@ impl PairVisitor<f32> for ClusterDistanceSums {
 const COLUMN_PARTIAL_ROWS: usize = BLOCK / LANES;
 
 /// Adds a tile's distances to the per-cluster (and per-batch) sums of its row cells (a sum
-/// per run of columns) and, off the diagonal, of its column cells (a sum per segment of
-/// [`COLUMN_PARTIAL_ROWS`] rows of one cluster and batch).
+/// per run of columns) and, off the diagonal, of its column cells (a sum per part of
+/// [`COLUMN_PARTIAL_ROWS`] rows of a run of rows).
 struct TileDistanceSums<'a> {
-    labels: &'a [usize],
-    batch_of: Option<&'a [usize]>,
     clusters: usize,
-    runs: &'a [Run],
+    row_runs: &'a [Run],
+    column_runs: &'a [Run],
     rows: &'a mut [f64],
     columns: Option<&'a mut Vec<f64>>,
     tile: &'a Tile<'a, f32>,
-}
-
-/// Consecutive rows of a tile in one cluster and (with batches) one batch whose distances
-/// [`TileDistanceSums`] sums per column before adding them to the column cells' sums.
-#[derive(Clone, Copy)]
-struct Segment {
-    cluster: usize,
-    batch: Option<usize>,
-    rows: usize,
 }
 
 impl Vectorised for TileDistanceSums<'_> {
@@ -338,75 +335,64 @@ impl Vectorised for TileDistanceSums<'_> {
     #[inline(always)]
     fn run(self) {
         let Self {
-            labels,
-            batch_of,
             clusters,
-            runs,
+            row_runs,
+            column_runs,
             rows,
             mut columns,
             tile,
         } = self;
         let (height, width) = (tile.rows.len(), tile.columns.len());
         let mut roots = vec![0.0f32; width];
-        // The column side: each column's distances to a segment's rows, in f32.
+        // The column side: each column's distances to a part's rows, in f32.
         let mut partial = vec![0.0f32; width];
-        let mut segment: Option<Segment> = None;
-        let flush = |columns: &mut [f64], segment: Segment, partial: &mut [f32]| {
-            let add = |sums: &mut [f64], partial: &[f32]| {
-                sums.iter_mut()
-                    .zip(partial)
-                    .for_each(|(sum, &p)| *sum += f64::from(p))
-            };
-            add(&mut columns[segment.cluster * width..][..width], partial);
-            if let Some(batch) = segment.batch {
-                let sums = &mut columns[(clusters + batch) * width..][..width];
-                for run in runs.iter().filter(|run| run.cluster == segment.cluster) {
-                    add(
-                        &mut sums[run.columns.clone()],
-                        &partial[run.columns.clone()],
-                    );
-                }
-            }
-            partial.fill(0.0);
-        };
-        for (a, (p, distances)) in tile.rows().enumerate() {
-            let (own, own_batch) = (labels[p], batch_of.map(|of| of[p]));
-            match columns.as_deref_mut() {
-                None => {
-                    for (root, &d2) in roots.iter_mut().zip(distances) {
-                        *root = d2.sqrt();
+        for row_run in row_runs {
+            for part in parts(row_run.cells.clone(), COLUMN_PARTIAL_ROWS) {
+                for a in part {
+                    let distances = tile.row(tile.rows.start + a);
+                    match columns.as_deref_mut() {
+                        None => {
+                            for (root, &d2) in roots.iter_mut().zip(distances) {
+                                *root = d2.sqrt();
+                            }
+                            roots[a] = 0.0; // the diagonal tile: the cell itself
+                        }
+                        Some(_) => {
+                            // Square roots in one vectorised pass, added to the partials.
+                            let pairs = roots.iter_mut().zip(&mut partial);
+                            for ((root, sum), &d2) in pairs.zip(distances) {
+                                *root = d2.sqrt();
+                                *sum += *root;
+                            }
+                        }
                     }
-                    roots[a] = 0.0; // the diagonal tile: cell p itself
+                    for run in column_runs {
+                        let sum = lane_sum(&roots[run.cells.clone()]);
+                        rows[run.cluster * height + a] += sum;
+                        if let Some(batch) = run.batch.filter(|_| run.cluster == row_run.cluster) {
+                            rows[(clusters + batch) * height + a] += sum;
+                        }
+                    }
                 }
-                Some(columns) => {
-                    let full = |s: &Segment| {
-                        s.cluster != own || s.batch != own_batch || s.rows == COLUMN_PARTIAL_ROWS
+                if let Some(columns) = columns.as_deref_mut() {
+                    let add = |sums: &mut [f64], partial: &[f32]| {
+                        sums.iter_mut()
+                            .zip(partial)
+                            .for_each(|(sum, &p)| *sum += f64::from(p))
                     };
-                    if let Some(done) = segment.take_if(|s| full(s)) {
-                        flush(columns, done, &mut partial);
+                    add(&mut columns[row_run.cluster * width..][..width], &partial);
+                    if let Some(batch) = row_run.batch {
+                        let sums = &mut columns[(clusters + batch) * width..][..width];
+                        for run in column_runs
+                            .iter()
+                            .filter(|run| run.cluster == row_run.cluster)
+                        {
+                            add(&mut sums[run.cells.clone()], &partial[run.cells.clone()]);
+                        }
                     }
-                    segment = Some(Segment {
-                        cluster: own,
-                        batch: own_batch,
-                        rows: segment.map_or(0, |s| s.rows) + 1,
-                    });
-                    // Square roots in one vectorised pass, added to the column partials.
-                    for ((root, sum), &d2) in roots.iter_mut().zip(&mut partial).zip(distances) {
-                        *root = d2.sqrt();
-                        *sum += *root;
-                    }
+                    partial.fill(0.0);
                 }
             }
-            for run in runs {
-                let sum = lane_sum(&roots[run.columns.clone()]);
-                rows[run.cluster * height + a] += sum;
-                if let Some(batch) = run.batch.filter(|_| run.cluster == own) {
-                    rows[(clusters + batch) * height + a] += sum;
-                }
-            }
-        }
-        if let (Some(columns), Some(segment)) = (columns, segment) {
-            flush(columns, segment, &mut partial);
         }
     }
 }

@@ -28,7 +28,7 @@ mod top_k;
 
 pub use denormals::FlushDenormals;
 pub use fast_exp::FastExp;
-pub use pairs::{tile_count, visit_pairs, PairVisitor, Tile, BLOCK};
+pub use pairs::{parts, tile_count, visit_pairs, PairVisitor, Tile, BLOCK};
 pub use real::Real;
 pub use simd::{
     dispatch, for_each_lane, lane_dot, lane_sum, simd_level, SimdLevel, Vectorised, LANES,

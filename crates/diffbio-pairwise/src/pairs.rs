@@ -13,6 +13,20 @@ use crate::{Points, Real};
 /// with 256, and less than with 384, 768 or 1024).
 pub const BLOCK: usize = 512;
 
+/// `range` cut into consecutive parts of `len` (the last may be shorter): the rows of a tile
+/// whose sums are added in the tile's precision before they join f64 sums.
+///
+/// ```
+/// use diffbio_pairwise::parts;
+/// assert_eq!(parts(3..10, 3).collect::<Vec<_>>(), [3..6, 6..9, 9..10]);
+/// ```
+pub fn parts(range: Range<usize>, len: usize) -> impl Iterator<Item = Range<usize>> {
+    range
+        .clone()
+        .step_by(len)
+        .map(move |start| start..(start + len).min(range.end))
+}
+
 /// What a pass over all pairs of points computes ([`visit_pairs`]), kept per block of
 /// points.
 pub trait PairVisitor<T>: Sync {

@@ -26,8 +26,8 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use diffbio_pairwise::{
-    dispatch, for_each_lane, lane_sum, visit_pairs, NearestPoints, PairVisitor, Points, Real, Tile,
-    TopK, Vectorised, BLOCK, LANES,
+    dispatch, for_each_lane, lane_sum, parts, visit_pairs, NearestPoints, PairVisitor, Points,
+    Real, Tile, TopK, Vectorised, BLOCK, LANES,
 };
 use rayon::prelude::*;
 
@@ -582,14 +582,6 @@ fn column_sums<const W: usize, P: PairExp, T: Real>(
         }
     }
     [z, s, r]
-}
-
-/// `range` cut into consecutive parts of `len` (the last may be shorter).
-fn parts(range: Range<usize>, len: usize) -> impl Iterator<Item = Range<usize>> {
-    range
-        .clone()
-        .step_by(len)
-        .map(move |start| start..(start + len).min(range.end))
 }
 
 /// The saved statistics as per-row columns, for the vectorised backward pass.
