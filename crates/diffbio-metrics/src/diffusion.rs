@@ -3,6 +3,7 @@
 
 use crate::eigen::{dense_eigen, lanczos_eigen};
 use crate::error::Result;
+use crate::sliced_ell::SlicedEll;
 use crate::sparse_graph::SparseGraph;
 
 /// Below this many nodes the eigenproblem is solved densely.
@@ -20,7 +21,9 @@ pub(crate) fn diffusion_map(graph: &SparseGraph, n_comps: usize) -> Result<Vec<f
     let (values, vectors) = if n <= DENSE_EIGEN_LIMIT {
         dense_eigen(graph, &transition, n_comps)?
     } else {
-        lanczos_eigen(graph, &transition, n_comps)?
+        let operator = SlicedEll::new(graph, &transition);
+        drop(transition); // the operator holds its own copy
+        lanczos_eigen(&operator, n_comps)?
     };
     let scales: Vec<f64> = values
         .iter()

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::sliced_ell::SlicedEll;
 use crate::sparse_graph::SparseGraph;
 
 /// Residual tolerance of the iterative eigensolver (the operator's norm is 1).
@@ -51,7 +52,7 @@ pub(crate) fn dense_eigen(
     ))
 }
 
-/// The `n_comps` eigenpairs of largest magnitude of the sparse symmetric `transition`, by
+/// The `n_comps` eigenpairs of largest magnitude of the sparse symmetric `operator`, by
 /// restarted Lanczos with full reorthogonalisation (the symmetric Krylov–Schur method,
 /// Stewart 2002; what ARPACK's `eigsh(which="LM")` computes): a Krylov basis of
 /// `2·n_comps + 20` vectors, the Ritz pairs of its projection, a restart from the best
@@ -59,29 +60,17 @@ pub(crate) fn dense_eigen(
 /// Each step reads the basis once ([`recurrence_step`]): the rounding a step leaves along
 /// the basis is subtracted in the next step's pass. O(n·basis) memory. Bitwise the same on
 /// any number of threads: its products with the basis run in fixed row chunks
-/// ([`product_by_rows`], [`correct_and_project`]).
-pub(crate) fn lanczos_eigen(
-    graph: &SparseGraph,
-    transition: &[f64],
-    n_comps: usize,
-) -> Result<(Vec<f64>, Mat<f64>)> {
-    let n = graph.n();
+/// ([`product_by_rows`], [`correct_and_project`]), and each entry of a product with the
+/// operator is one sequential sum ([`SlicedEll::product`]).
+pub(crate) fn lanczos_eigen(operator: &SlicedEll, n_comps: usize) -> Result<(Vec<f64>, Mat<f64>)> {
+    let n = operator.n();
     let basis = (2 * n_comps + 20).min(n - 1);
     let restart = n_comps + RESTART_MARGIN;
     let apply = |x: ColRef<'_, f64>, y: ColMut<'_, f64>| {
-        let x = x.try_as_col_major().expect("contiguous").as_slice();
-        let y = y.try_as_col_major_mut().expect("contiguous").as_slice_mut();
-        y.par_iter_mut()
-            .enumerate()
-            .with_min_len(256)
-            .for_each(|(i, yi)| {
-                let span = graph.row_ptr[i]..graph.row_ptr[i + 1];
-                *yi = graph.cols[span.clone()]
-                    .iter()
-                    .zip(&transition[span])
-                    .map(|(&j, &t)| t * x[j as usize])
-                    .sum();
-            });
+        operator.product(
+            x.try_as_col_major().expect("contiguous").as_slice(),
+            y.try_as_col_major_mut().expect("contiguous").as_slice_mut(),
+        );
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut v = Mat::<f64>::zeros(n, basis + 1);
@@ -413,6 +402,7 @@ mod tests {
 
     use super::{dense_eigen, lanczos_eigen, recurrence_step, ROWS_PER_TASK};
     use crate::diffusion::{diffusion_map, transition_matrix, DENSE_EIGEN_LIMIT};
+    use crate::sliced_ell::SlicedEll;
     use crate::umap::test_cloud;
 
     #[test]
@@ -420,7 +410,7 @@ mod tests {
         // Two row chunks of the basis passes, several restarts.
         let graph = test_cloud(ROWS_PER_TASK + 700);
         let transition = transition_matrix(&graph);
-        let (values, vectors) = lanczos_eigen(&graph, &transition, 30).unwrap();
+        let (values, vectors) = lanczos_eigen(&SlicedEll::new(&graph, &transition), 30).unwrap();
         for (c, &value) in values.iter().enumerate() {
             let residual = (0..graph.n())
                 .map(|i| {
@@ -480,7 +470,7 @@ mod tests {
         assert_eq!(map.len(), graph.n());
         let transition = transition_matrix(&graph);
         let (dense_values, dense_vectors) = dense_eigen(&graph, &transition, 40).unwrap();
-        let (values, vectors) = lanczos_eigen(&graph, &transition, 40).unwrap();
+        let (values, vectors) = lanczos_eigen(&SlicedEll::new(&graph, &transition), 40).unwrap();
         assert!((dense_values[0] - 1.0).abs() < 1e-12);
         for c in 0..40 {
             assert!((values[c] - dense_values[c]).abs() < 1e-9, "eigenvalue {c}");
@@ -505,7 +495,7 @@ mod tests {
                 .build()
                 .unwrap();
             let (values, vectors) = pool
-                .install(|| lanczos_eigen(&graph, &transition, 10))
+                .install(|| lanczos_eigen(&SlicedEll::new(&graph, &transition), 10))
                 .unwrap();
             let vectors = vectors.col_iter().flat_map(|c| c.iter().copied());
             values

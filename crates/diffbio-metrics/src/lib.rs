@@ -31,6 +31,7 @@ mod progress;
 mod ranking;
 mod roc_auc;
 mod silhouette;
+mod sliced_ell;
 mod sparse_graph;
 mod umap;
 

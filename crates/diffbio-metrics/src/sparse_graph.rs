@@ -1,8 +1,7 @@
 //! A symmetric sparse graph in compressed rows: the connectivities kBET's diffusion maps
 //! are built on.
 
-/// A symmetric sparse graph in compressed rows, without self-loops; 32-bit column indices
-/// (a quarter less to stream per product with the diffusion operator).
+/// A symmetric sparse graph in compressed rows, without self-loops; 32-bit column indices.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SparseGraph {
     pub(crate) row_ptr: Vec<usize>,
