@@ -107,13 +107,16 @@ impl SlicedEll {
                 });
             }
         }
-        self.product_by(x, y, |slices, x, y| {
-            dispatch(WindowProduct {
-                matrix: self,
-                slices,
-                x,
-                y,
-            })
+        self.product_by(x, y, |slices, x, y| self.window_lanes(slices, x, y));
+    }
+
+    /// The rows of `slices` (one window, `y` its rows) by the lane loop ([`WindowProduct`]).
+    fn window_lanes(&self, slices: Range<usize>, x: &[f64], y: &mut [f64]) {
+        dispatch(WindowProduct {
+            matrix: self,
+            slices,
+            x,
+            y,
         });
     }
 
@@ -271,9 +274,7 @@ impl Vectorised for WindowProduct<'_> {
 mod tests {
     use rand::{Rng, SeedableRng};
 
-    use diffbio_pairwise::dispatch;
-
-    use super::{SlicedEll, WindowProduct, WINDOW};
+    use super::{SlicedEll, WINDOW};
     use crate::sparse_graph::SparseGraph;
 
     /// A random pattern with rows of 0 to 40 entries, columns in any order.
@@ -326,12 +327,7 @@ mod tests {
             matrix.product(&x, &mut y);
             let mut lanes = vec![f64::NAN; n];
             matrix.product_by(&x, &mut lanes, |slices, x, y| {
-                dispatch(WindowProduct {
-                    matrix: &matrix,
-                    slices,
-                    x,
-                    y,
-                })
+                matrix.window_lanes(slices, x, y)
             });
             for (what, y) in [("product", y), ("lane loop", lanes)] {
                 let got: Vec<u64> = y.iter().map(|v| v.to_bits()).collect();
