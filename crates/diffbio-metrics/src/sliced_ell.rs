@@ -88,26 +88,50 @@ impl SlicedEll {
     }
 
     /// `y = A·x`, windows of rows in parallel (each entry the same on any number of
-    /// threads), with AVX-512 gathers where [`simd_level`] allows them ([`GatherWindow`]).
+    /// threads), with gathers of `x` where [`simd_level`] allows them: AVX-512
+    /// ([`GatherWindowAvx512`]) or AVX2 ([`GatherWindowAvx2`]), else the lane loop.
     pub(crate) fn product(&self, x: &[f64], y: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if simd_level() == SimdLevel::Avx512 {
-            if let Some(simd) = pulp::x86::V4::try_new() {
-                return self.product_by(x, y, |slices, x, y| {
-                    pulp::Simd::vectorize(
-                        simd,
-                        GatherWindow {
-                            simd,
-                            matrix: self,
-                            slices,
-                            x,
-                            y,
-                        },
-                    )
-                });
+        match simd_level() {
+            SimdLevel::Avx512 => {
+                if let Some(simd) = pulp::x86::V4::try_new() {
+                    return self.product_by(x, y, |s, x, y| self.window_avx512(simd, s, x, y));
+                }
             }
+            SimdLevel::Avx2 => {
+                if let Some(simd) = pulp::x86::V3::try_new() {
+                    return self.product_by(x, y, |s, x, y| self.window_avx2(simd, s, x, y));
+                }
+            }
+            SimdLevel::Scalar => {}
         }
         self.product_by(x, y, |slices, x, y| self.window_lanes(slices, x, y));
+    }
+
+    /// The rows of `slices` (one window, `y` its rows) with AVX-512 gathers.
+    #[cfg(target_arch = "x86_64")]
+    fn window_avx512(&self, simd: pulp::x86::V4, slices: Range<usize>, x: &[f64], y: &mut [f64]) {
+        let window = GatherWindowAvx512 {
+            simd,
+            matrix: self,
+            slices,
+            x,
+            y,
+        };
+        pulp::Simd::vectorize(simd, window);
+    }
+
+    /// The rows of `slices` (one window, `y` its rows) with AVX2 gathers.
+    #[cfg(target_arch = "x86_64")]
+    fn window_avx2(&self, simd: pulp::x86::V3, slices: Range<usize>, x: &[f64], y: &mut [f64]) {
+        let window = GatherWindowAvx2 {
+            simd,
+            matrix: self,
+            slices,
+            x,
+            y,
+        };
+        pulp::Simd::vectorize(simd, window);
     }
 
     /// The rows of `slices` (one window, `y` its rows) by the lane loop ([`WindowProduct`]).
@@ -176,7 +200,7 @@ impl Slice<'_> {
 /// entries of a slice's 8 rows in one gather and one masked add (a row of k entries or
 /// fewer adds nothing).
 #[cfg(target_arch = "x86_64")]
-struct GatherWindow<'a> {
+struct GatherWindowAvx512<'a> {
     simd: pulp::x86::V4,
     matrix: &'a SlicedEll,
     slices: Range<usize>,
@@ -186,7 +210,7 @@ struct GatherWindow<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for GatherWindow<'_> {
+impl pulp::WithSimd for GatherWindowAvx512<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -231,7 +255,79 @@ impl pulp::WithSimd for GatherWindow<'_> {
     }
 }
 
-/// The rows of one window of [`SlicedEll::product`] where AVX-512 is not used, compiled for
+/// The rows of one window of [`SlicedEll::product`] on AVX2: per step k, the k-th entries
+/// of a slice's 8 rows in two gathers of 4, each row's sum updated only where it has a k-th
+/// entry (a blend, so that an empty row keeps its −0.0).
+#[cfg(target_arch = "x86_64")]
+struct GatherWindowAvx2<'a> {
+    simd: pulp::x86::V3,
+    matrix: &'a SlicedEll,
+    slices: Range<usize>,
+    x: &'a [f64],
+    /// The window's rows of the product.
+    y: &'a mut [f64],
+}
+
+/// Lanes of an AVX2 register of f64.
+#[cfg(target_arch = "x86_64")]
+const AVX2_LANES: usize = 4;
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::WithSimd for GatherWindowAvx2<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            simd,
+            matrix,
+            slices,
+            x,
+            y,
+        } = self;
+        let (sse2, avx, avx2) = (simd.sse2, simd.avx, simd.avx2);
+        for s in slices {
+            let slice = matrix.slice(s);
+            let (cols, values) = (slice.cols, slice.values);
+            // SAFETY (the loads): `lens` and each step's `cols[at..]`, `values[at..]` hold
+            // 8 elements, 4 from each half's offset; the gathers read `x` at the active
+            // lanes' columns, all below n (checked by `new` and `product_by`). Lengths are
+            // below 2³¹, so that the signed comparison orders them.
+            let lens: [_; 2] = std::array::from_fn(|h| unsafe {
+                sse2._mm_loadu_si128(slice.lens[h * AVX2_LANES..].as_ptr().cast())
+            });
+            let mut sums = [avx._mm256_set1_pd(-0.0); 2];
+            for at in (0..cols.len()).step_by(SLICE) {
+                let step = sse2._mm_set1_epi32((at / SLICE) as i32);
+                for (h, (sum, &lens)) in sums.iter_mut().zip(&lens).enumerate() {
+                    let half = at + h * AVX2_LANES;
+                    let active = sse2._mm_cmpgt_epi32(lens, step);
+                    let active = avx._mm256_castsi256_pd(avx2._mm256_cvtepi32_epi64(active));
+                    let columns = unsafe { sse2._mm_loadu_si128(cols[half..].as_ptr().cast()) };
+                    let coefficients = unsafe { avx._mm256_loadu_pd(values[half..].as_ptr()) };
+                    let gathered = unsafe {
+                        avx2._mm256_mask_i32gather_pd::<8>(
+                            avx._mm256_setzero_pd(),
+                            x.as_ptr(),
+                            columns,
+                            active,
+                        )
+                    };
+                    let added = avx._mm256_add_pd(*sum, avx._mm256_mul_pd(coefficients, gathered));
+                    *sum = avx._mm256_blendv_pd(*sum, added, active);
+                }
+            }
+            let mut row_sums = [0.0; SLICE];
+            for (h, &sum) in sums.iter().enumerate() {
+                // SAFETY: `row_sums` holds 8 f64, 4 from each half's offset.
+                unsafe { avx._mm256_storeu_pd(row_sums[h * AVX2_LANES..].as_mut_ptr(), sum) };
+            }
+            slice.store(&row_sums, y);
+        }
+    }
+}
+
+/// The rows of one window of [`SlicedEll::product`] where no gathers are used, compiled for
 /// the CPU's SIMD width: the same sums, lane by lane.
 struct WindowProduct<'a> {
     matrix: &'a SlicedEll,
@@ -274,8 +370,13 @@ impl Vectorised for WindowProduct<'_> {
 mod tests {
     use rand::{Rng, SeedableRng};
 
+    use std::ops::Range;
+
     use super::{SlicedEll, WINDOW};
     use crate::sparse_graph::SparseGraph;
+
+    /// One window's rows of a product, by one of the kernels.
+    type WindowKernel<'a> = dyn Fn(Range<usize>, &[f64], &mut [f64]) + Sync + 'a;
 
     /// A random pattern with rows of 0 to 40 entries, columns in any order.
     fn random_matrix(n: usize, seed: u64) -> (SparseGraph, Vec<f64>) {
@@ -321,15 +422,29 @@ mod tests {
                 })
                 .collect();
             let matrix = SlicedEll::new(&graph, &values);
-            // The product (AVX-512 gathers where the CPU has them), and the loop of the
-            // other widths (CI runs the suite again compiled for AVX2 and the baseline).
+            // The product, and each kernel the CPU has, whatever the level (CI runs the
+            // suite again with the lane loop compiled for AVX2 and the baseline).
+            let run = |window: &WindowKernel| {
+                let mut y = vec![f64::NAN; n];
+                matrix.product_by(&x, &mut y, window);
+                y
+            };
             let mut y = vec![f64::NAN; n];
             matrix.product(&x, &mut y);
-            let mut lanes = vec![f64::NAN; n];
-            matrix.product_by(&x, &mut lanes, |slices, x, y| {
-                matrix.window_lanes(slices, x, y)
-            });
-            for (what, y) in [("product", y), ("lane loop", lanes)] {
+            let mut products = vec![("product", y)];
+            products.push(("lane loop", run(&|s, x, y| matrix.window_lanes(s, x, y))));
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(simd) = pulp::x86::V4::try_new() {
+                    let y = run(&|s, x, y| matrix.window_avx512(simd, s, x, y));
+                    products.push(("AVX-512 gathers", y));
+                }
+                if let Some(simd) = pulp::x86::V3::try_new() {
+                    let y = run(&|s, x, y| matrix.window_avx2(simd, s, x, y));
+                    products.push(("AVX2 gathers", y));
+                }
+            }
+            for (what, y) in products {
                 let got: Vec<u64> = y.iter().map(|v| v.to_bits()).collect();
                 assert_eq!(got, want, "n = {n}: {what}");
             }
