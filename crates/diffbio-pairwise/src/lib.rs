@@ -31,8 +31,8 @@ pub use fast_exp::FastExp;
 pub use pairs::{parts, tile_count, visit_pairs, PairVisitor, Tile, BLOCK};
 pub use real::Real;
 pub use simd::{
-    dispatch, for_each_lane, lane_dot, lane_sum, simd_level, SimdLevel, Vectorised, LANES,
-    SIMD_VARIABLE,
+    dispatch, for_each_lane, lane_dot, lane_sum, simd_level, LaneSums, SimdLevel, Vectorised,
+    LANES, SIMD_VARIABLE,
 };
 pub use tile::Points;
 pub use top_k::{any_at_most, by_distance_then_index, BlockTopK, NearestPoints, TopK};

@@ -151,25 +151,83 @@ pub fn lane_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
 
 #[inline(always)]
 fn lane_dot_by<T: Real>(a: &[T], b: &[T], term: impl Fn(T, T) -> T) -> f64 {
-    let mut lanes = [T::default(); LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(&x, &y)| term(x, y).to_f64())
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for l in 0..LANES {
-            lanes[l] += term(x[l], y[l]);
+    let mut sums = LaneSums::new();
+    sums.add_by(a, b, term);
+    sums.total()
+}
+
+/// [`lane_dot`] taken in pieces, for callers that walk a long pair of vectors in blocks:
+/// the pieces in order, each but the last a multiple of [`LANES`] long, give bitwise the
+/// same total as one `lane_dot` over the whole.
+///
+/// ```
+/// use diffbio_pairwise::{lane_dot, LaneSums, LANES};
+/// let a: Vec<f64> = (0..70).map(|i| 1.0 / (1.0 + i as f64)).collect();
+/// let mut sums = LaneSums::new();
+/// sums.add_dot(&a[..2 * LANES], &a[..2 * LANES]);
+/// sums.add_dot(&a[2 * LANES..], &a[2 * LANES..]);
+/// assert_eq!(sums.total().to_bits(), lane_dot(&a, &a).to_bits());
+/// ```
+#[derive(Clone, Debug)]
+pub struct LaneSums<T> {
+    lanes: [T; LANES],
+    /// The sequential sum of the last piece's elements past its last full chunk.
+    tail: f64,
+}
+
+impl<T: Real> Default for LaneSums<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Real> LaneSums<T> {
+    /// No terms yet.
+    pub fn new() -> Self {
+        Self {
+            lanes: [T::default(); LANES],
+            tail: std::iter::empty::<f64>().sum(),
         }
     }
-    lanes.iter().map(|v| v.to_f64()).sum::<f64>() + tail
+
+    /// Adds `Σ a_i · b_i` of the next piece.
+    #[inline(always)]
+    pub fn add_dot(&mut self, a: &[T], b: &[T]) {
+        self.add_by(a, b, |x, y| x * y);
+    }
+
+    #[inline(always)]
+    fn add_by(&mut self, a: &[T], b: &[T], term: impl Fn(T, T) -> T) {
+        let mut lanes = self.lanes;
+        let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let remainder = a_chunks.remainder();
+        if !remainder.is_empty() {
+            self.tail = remainder
+                .iter()
+                .zip(b_chunks.remainder())
+                .map(|(&x, &y)| term(x, y).to_f64())
+                .sum();
+        }
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for l in 0..LANES {
+                lanes[l] += term(x[l], y[l]);
+            }
+        }
+        self.lanes = lanes;
+    }
+
+    /// The total, as [`lane_dot`] of the pieces joined.
+    pub fn total(&self) -> f64 {
+        self.lanes.iter().map(|v| v.to_f64()).sum::<f64>() + self.tail
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{dispatch, lane_dot, lane_sum, simd_level, SimdLevel, Vectorised, SIMD_VARIABLE};
+    use super::{
+        dispatch, lane_dot, lane_sum, simd_level, LaneSums, SimdLevel, Vectorised, LANES,
+        SIMD_VARIABLE,
+    };
 
     /// CI runs the suites again under `DIFFBIO_SIMD=avx2` and `=scalar`: the switch must
     /// have taken effect, or those runs test the widest path twice.
@@ -219,6 +277,26 @@ mod tests {
         #[inline(always)]
         fn run(self) -> f64 {
             lane_sum(self.0)
+        }
+    }
+
+    #[test]
+    fn a_dot_taken_in_pieces_is_the_whole_dot_bitwise() {
+        for len in [0usize, 5, 16, 47, 64, 1000] {
+            let a: Vec<f64> = (0..len).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..len).map(|i| 1.0 / (1.0 + i as f64)).collect();
+            for piece in [LANES, 2 * LANES, 5 * LANES] {
+                let mut sums = LaneSums::new();
+                for (a, b) in a.chunks(piece).zip(b.chunks(piece)) {
+                    sums.add_dot(a, b);
+                }
+                let whole = lane_dot(&a, &b);
+                assert_eq!(sums.total().to_bits(), whole.to_bits(), "{len} in {piece}s");
+            }
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let mut sums = LaneSums::new();
+            a32.chunks(3 * LANES).for_each(|a| sums.add_dot(a, a));
+            assert_eq!(sums.total().to_bits(), lane_dot(&a32, &a32).to_bits());
         }
     }
 
