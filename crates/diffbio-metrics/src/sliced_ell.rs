@@ -88,19 +88,19 @@ impl SlicedEll {
     }
 
     /// `y = A·x`, windows of rows in parallel (each entry the same on any number of
-    /// threads), with gathers of `x` where [`simd_level`] allows them: AVX-512
-    /// ([`GatherWindowAvx512`]) or AVX2 ([`GatherWindowAvx2`]), else the lane loop.
+    /// threads), with gathers of `x` where [`simd_level`] allows them (AVX-512 or AVX2,
+    /// [`GatherWindow`]), else the lane loop.
     pub(crate) fn product(&self, x: &[f64], y: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         match simd_level() {
             SimdLevel::Avx512 => {
                 if let Some(simd) = pulp::x86::V4::try_new() {
-                    return self.product_by(x, y, |s, x, y| self.window_avx512(simd, s, x, y));
+                    return self.product_by(x, y, |s, x, y| self.window_gather(simd, s, x, y));
                 }
             }
             SimdLevel::Avx2 => {
                 if let Some(simd) = pulp::x86::V3::try_new() {
-                    return self.product_by(x, y, |s, x, y| self.window_avx2(simd, s, x, y));
+                    return self.product_by(x, y, |s, x, y| self.window_gather(simd, s, x, y));
                 }
             }
             SimdLevel::Scalar => {}
@@ -108,30 +108,22 @@ impl SlicedEll {
         self.product_by(x, y, |slices, x, y| self.window_lanes(slices, x, y));
     }
 
-    /// The rows of `slices` (one window, `y` its rows) with AVX-512 gathers.
+    /// The rows of `slices` (one window, `y` its rows) with the gathers of `simd`'s
+    /// instruction set ([`GatherWindow`]).
     #[cfg(target_arch = "x86_64")]
-    fn window_avx512(&self, simd: pulp::x86::V4, slices: Range<usize>, x: &[f64], y: &mut [f64]) {
-        let window = GatherWindowAvx512 {
+    fn window_gather<S>(&self, simd: S, slices: Range<usize>, x: &[f64], y: &mut [f64])
+    where
+        S: pulp::Simd,
+        for<'a> GatherWindow<'a, S>: pulp::WithSimd<Output = ()>,
+    {
+        let window = GatherWindow {
             simd,
             matrix: self,
             slices,
             x,
             y,
         };
-        pulp::Simd::vectorize(simd, window);
-    }
-
-    /// The rows of `slices` (one window, `y` its rows) with AVX2 gathers.
-    #[cfg(target_arch = "x86_64")]
-    fn window_avx2(&self, simd: pulp::x86::V3, slices: Range<usize>, x: &[f64], y: &mut [f64]) {
-        let window = GatherWindowAvx2 {
-            simd,
-            matrix: self,
-            slices,
-            x,
-            y,
-        };
-        pulp::Simd::vectorize(simd, window);
+        simd.vectorize(window);
     }
 
     /// The rows of `slices` (one window, `y` its rows) by the lane loop ([`WindowProduct`]).
@@ -196,12 +188,14 @@ impl Slice<'_> {
     }
 }
 
-/// The rows of one window of [`SlicedEll::product`] on AVX-512: per step k, the k-th
-/// entries of a slice's 8 rows in one gather and one masked add (a row of k entries or
-/// fewer adds nothing).
+/// The rows of one window of [`SlicedEll::product`] with gathers of `x`, on the
+/// instruction set of the token `S`. AVX-512 (`V4`): per step k, the k-th entries of a
+/// slice's 8 rows in one gather and one masked add (a row of k entries or fewer adds
+/// nothing). AVX2 (`V3`): the same in two gathers of 4, each row's sum updated by a blend
+/// where the row has a k-th entry (so that an empty row keeps its −0.0).
 #[cfg(target_arch = "x86_64")]
-struct GatherWindowAvx512<'a> {
-    simd: pulp::x86::V4,
+struct GatherWindow<'a, S> {
+    simd: S,
     matrix: &'a SlicedEll,
     slices: Range<usize>,
     x: &'a [f64],
@@ -210,7 +204,7 @@ struct GatherWindowAvx512<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for GatherWindowAvx512<'_> {
+impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V4> {
     type Output = ();
 
     #[inline(always)]
@@ -255,25 +249,12 @@ impl pulp::WithSimd for GatherWindowAvx512<'_> {
     }
 }
 
-/// The rows of one window of [`SlicedEll::product`] on AVX2: per step k, the k-th entries
-/// of a slice's 8 rows in two gathers of 4, each row's sum updated only where it has a k-th
-/// entry (a blend, so that an empty row keeps its −0.0).
-#[cfg(target_arch = "x86_64")]
-struct GatherWindowAvx2<'a> {
-    simd: pulp::x86::V3,
-    matrix: &'a SlicedEll,
-    slices: Range<usize>,
-    x: &'a [f64],
-    /// The window's rows of the product.
-    y: &'a mut [f64],
-}
-
 /// Lanes of an AVX2 register of f64.
 #[cfg(target_arch = "x86_64")]
 const AVX2_LANES: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for GatherWindowAvx2<'_> {
+impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V3> {
     type Output = ();
 
     #[inline(always)]
@@ -436,11 +417,11 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             {
                 if let Some(simd) = pulp::x86::V4::try_new() {
-                    let y = run(&|s, x, y| matrix.window_avx512(simd, s, x, y));
+                    let y = run(&|s, x, y| matrix.window_gather(simd, s, x, y));
                     products.push(("AVX-512 gathers", y));
                 }
                 if let Some(simd) = pulp::x86::V3::try_new() {
-                    let y = run(&|s, x, y| matrix.window_avx2(simd, s, x, y));
+                    let y = run(&|s, x, y| matrix.window_gather(simd, s, x, y));
                     products.push(("AVX2 gathers", y));
                 }
             }
