@@ -111,11 +111,13 @@ impl SlicedEll {
     /// The rows of `slices` (one window, `y` its rows) with the gathers of `simd`'s
     /// instruction set ([`GatherWindow`]).
     #[cfg(target_arch = "x86_64")]
-    fn window_gather<S>(&self, simd: S, slices: Range<usize>, x: &[f64], y: &mut [f64])
-    where
-        S: pulp::Simd,
-        for<'a> GatherWindow<'a, S>: pulp::WithSimd<Output = ()>,
-    {
+    fn window_gather<S: pulp::Simd + GatherSlice>(
+        &self,
+        simd: S,
+        slices: Range<usize>,
+        x: &[f64],
+        y: &mut [f64],
+    ) {
         let window = GatherWindow {
             simd,
             matrix: self,
@@ -189,7 +191,7 @@ impl Slice<'_> {
 }
 
 /// The rows of one window of [`SlicedEll::product`] with gathers of `x`, on the
-/// instruction set of the token `S`. AVX-512 (`V4`): per step k, the k-th entries of a
+/// instruction set of the token `S` (its [`GatherSlice`] kernel, slice by slice). AVX-512 (`V4`): per step k, the k-th entries of a
 /// slice's 8 rows in one gather and one masked add (a row of k entries or fewer adds
 /// nothing). AVX2 (`V3`): the same in two gathers of 4, each row's sum updated by a blend
 /// where the row has a k-th entry (so that an empty row keeps its −0.0).
@@ -204,11 +206,11 @@ struct GatherWindow<'a, S> {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V4> {
+impl<S: pulp::Simd + GatherSlice> pulp::WithSimd for GatherWindow<'_, S> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
+    fn with_simd<T: pulp::Simd>(self, _: T) {
         let Self {
             simd,
             matrix,
@@ -216,36 +218,51 @@ impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V4> {
             x,
             y,
         } = self;
-        let (avx, avx512f, avx512vl) = (simd.avx, simd.avx512f, simd.avx512vl);
         for s in slices {
             let slice = matrix.slice(s);
-            let (lens, cols, values) = (slice.lens, slice.cols, slice.values);
-            // SAFETY (the loads): `lens` and each step's `cols[at..]`, `values[at..]` hold
-            // 8 elements; the gather reads `x` at the active lanes' columns, all below n
-            // (checked by `new` and `product_by`).
-            let lens = unsafe { avx._mm256_loadu_si256(lens.as_ptr().cast()) };
-            let mut sums = avx512f._mm512_set1_pd(-0.0);
-            for at in (0..cols.len()).step_by(SLICE) {
-                let step = avx._mm256_set1_epi32((at / SLICE) as i32);
-                let active = avx512vl._mm256_cmpgt_epu32_mask(lens, step);
-                let columns = unsafe { avx._mm256_loadu_si256(cols[at..].as_ptr().cast()) };
-                let coefficients = unsafe { avx512f._mm512_loadu_pd(values[at..].as_ptr()) };
-                let gathered = unsafe {
-                    avx512f._mm512_mask_i32gather_pd::<8>(
-                        avx512f._mm512_setzero_pd(),
-                        active,
-                        columns,
-                        x.as_ptr(),
-                    )
-                };
-                let terms = avx512f._mm512_mul_pd(coefficients, gathered);
-                sums = avx512f._mm512_mask_add_pd(sums, active, sums, terms);
-            }
-            let mut row_sums = [0.0; SLICE];
-            // SAFETY: `row_sums` holds 8 f64.
-            unsafe { avx512f._mm512_storeu_pd(row_sums.as_mut_ptr(), sums) };
-            slice.store(&row_sums, y);
+            slice.store(&simd.row_sums(&slice, x), y);
         }
+    }
+}
+
+/// One slice's 8 row sums with the gathers of an instruction set ([`GatherWindow`]).
+#[cfg(target_arch = "x86_64")]
+trait GatherSlice: Copy {
+    /// `Σ_k a_ik · x_(col k)` of each row of `slice`, from −0.0, in its entries' order.
+    fn row_sums(self, slice: &Slice<'_>, x: &[f64]) -> [f64; SLICE];
+}
+
+#[cfg(target_arch = "x86_64")]
+impl GatherSlice for pulp::x86::V4 {
+    #[inline(always)]
+    fn row_sums(self, slice: &Slice<'_>, x: &[f64]) -> [f64; SLICE] {
+        let (avx, avx512f, avx512vl) = (self.avx, self.avx512f, self.avx512vl);
+        let (lens, cols, values) = (slice.lens, slice.cols, slice.values);
+        // SAFETY (the loads): `lens` and each step's `cols[at..]`, `values[at..]` hold
+        // 8 elements; the gather reads `x` at the active lanes' columns, all below n
+        // (checked by `new` and `product_by`).
+        let lens = unsafe { avx._mm256_loadu_si256(lens.as_ptr().cast()) };
+        let mut sums = avx512f._mm512_set1_pd(-0.0);
+        for at in (0..cols.len()).step_by(SLICE) {
+            let step = avx._mm256_set1_epi32((at / SLICE) as i32);
+            let active = avx512vl._mm256_cmpgt_epu32_mask(lens, step);
+            let columns = unsafe { avx._mm256_loadu_si256(cols[at..].as_ptr().cast()) };
+            let coefficients = unsafe { avx512f._mm512_loadu_pd(values[at..].as_ptr()) };
+            let gathered = unsafe {
+                avx512f._mm512_mask_i32gather_pd::<8>(
+                    avx512f._mm512_setzero_pd(),
+                    active,
+                    columns,
+                    x.as_ptr(),
+                )
+            };
+            let terms = avx512f._mm512_mul_pd(coefficients, gathered);
+            sums = avx512f._mm512_mask_add_pd(sums, active, sums, terms);
+        }
+        let mut row_sums = [0.0; SLICE];
+        // SAFETY: `row_sums` holds 8 f64.
+        unsafe { avx512f._mm512_storeu_pd(row_sums.as_mut_ptr(), sums) };
+        row_sums
     }
 }
 
@@ -254,57 +271,45 @@ impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V4> {
 const AVX2_LANES: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
-impl pulp::WithSimd for GatherWindow<'_, pulp::x86::V3> {
-    type Output = ();
-
+impl GatherSlice for pulp::x86::V3 {
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let Self {
-            simd,
-            matrix,
-            slices,
-            x,
-            y,
-        } = self;
-        let (sse2, avx, avx2) = (simd.sse2, simd.avx, simd.avx2);
-        for s in slices {
-            let slice = matrix.slice(s);
-            let (cols, values) = (slice.cols, slice.values);
-            // SAFETY (the loads): `lens` and each step's `cols[at..]`, `values[at..]` hold
-            // 8 elements, 4 from each half's offset; the gathers read `x` at the active
-            // lanes' columns, all below n (checked by `new` and `product_by`). Lengths are
-            // below 2³¹, so that the signed comparison orders them.
-            let lens: [_; 2] = std::array::from_fn(|h| unsafe {
-                sse2._mm_loadu_si128(slice.lens[h * AVX2_LANES..].as_ptr().cast())
-            });
-            let mut sums = [avx._mm256_set1_pd(-0.0); 2];
-            for at in (0..cols.len()).step_by(SLICE) {
-                let step = sse2._mm_set1_epi32((at / SLICE) as i32);
-                for (h, (sum, &lens)) in sums.iter_mut().zip(&lens).enumerate() {
-                    let half = at + h * AVX2_LANES;
-                    let active = sse2._mm_cmpgt_epi32(lens, step);
-                    let active = avx._mm256_castsi256_pd(avx2._mm256_cvtepi32_epi64(active));
-                    let columns = unsafe { sse2._mm_loadu_si128(cols[half..].as_ptr().cast()) };
-                    let coefficients = unsafe { avx._mm256_loadu_pd(values[half..].as_ptr()) };
-                    let gathered = unsafe {
-                        avx2._mm256_mask_i32gather_pd::<8>(
-                            avx._mm256_setzero_pd(),
-                            x.as_ptr(),
-                            columns,
-                            active,
-                        )
-                    };
-                    let added = avx._mm256_add_pd(*sum, avx._mm256_mul_pd(coefficients, gathered));
-                    *sum = avx._mm256_blendv_pd(*sum, added, active);
-                }
+    fn row_sums(self, slice: &Slice<'_>, x: &[f64]) -> [f64; SLICE] {
+        let (sse2, avx, avx2) = (self.sse2, self.avx, self.avx2);
+        let (cols, values) = (slice.cols, slice.values);
+        // SAFETY (the loads): `lens` and each step's `cols[at..]`, `values[at..]` hold
+        // 8 elements, 4 from each half's offset; the gathers read `x` at the active
+        // lanes' columns, all below n (checked by `new` and `product_by`). Lengths are
+        // below 2³¹, so that the signed comparison orders them.
+        let lens: [_; 2] = std::array::from_fn(|h| unsafe {
+            sse2._mm_loadu_si128(slice.lens[h * AVX2_LANES..].as_ptr().cast())
+        });
+        let mut sums = [avx._mm256_set1_pd(-0.0); 2];
+        for at in (0..cols.len()).step_by(SLICE) {
+            let step = sse2._mm_set1_epi32((at / SLICE) as i32);
+            for (h, (sum, &lens)) in sums.iter_mut().zip(&lens).enumerate() {
+                let half = at + h * AVX2_LANES;
+                let active = sse2._mm_cmpgt_epi32(lens, step);
+                let active = avx._mm256_castsi256_pd(avx2._mm256_cvtepi32_epi64(active));
+                let columns = unsafe { sse2._mm_loadu_si128(cols[half..].as_ptr().cast()) };
+                let coefficients = unsafe { avx._mm256_loadu_pd(values[half..].as_ptr()) };
+                let gathered = unsafe {
+                    avx2._mm256_mask_i32gather_pd::<8>(
+                        avx._mm256_setzero_pd(),
+                        x.as_ptr(),
+                        columns,
+                        active,
+                    )
+                };
+                let added = avx._mm256_add_pd(*sum, avx._mm256_mul_pd(coefficients, gathered));
+                *sum = avx._mm256_blendv_pd(*sum, added, active);
             }
-            let mut row_sums = [0.0; SLICE];
-            for (h, &sum) in sums.iter().enumerate() {
-                // SAFETY: `row_sums` holds 8 f64, 4 from each half's offset.
-                unsafe { avx._mm256_storeu_pd(row_sums[h * AVX2_LANES..].as_mut_ptr(), sum) };
-            }
-            slice.store(&row_sums, y);
         }
+        let mut row_sums = [0.0; SLICE];
+        for (h, &sum) in sums.iter().enumerate() {
+            // SAFETY: `row_sums` holds 8 f64, 4 from each half's offset.
+            unsafe { avx._mm256_storeu_pd(row_sums[h * AVX2_LANES..].as_mut_ptr(), sum) };
+        }
+        row_sums
     }
 }
 
