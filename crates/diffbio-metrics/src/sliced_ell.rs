@@ -111,7 +111,7 @@ impl SlicedEll {
     /// The rows of `slices` (one window, `y` its rows) with the gathers of `simd`'s
     /// instruction set ([`GatherWindow`]).
     #[cfg(target_arch = "x86_64")]
-    fn window_gather<S: pulp::Simd + GatherSlice>(
+    fn window_gather<S: GatherSlice>(
         &self,
         simd: S,
         slices: Range<usize>,
@@ -190,11 +190,8 @@ impl Slice<'_> {
     }
 }
 
-/// The rows of one window of [`SlicedEll::product`] with gathers of `x`, on the
-/// instruction set of the token `S` (its [`GatherSlice`] kernel, slice by slice). AVX-512 (`V4`): per step k, the k-th entries of a
-/// slice's 8 rows in one gather and one masked add (a row of k entries or fewer adds
-/// nothing). AVX2 (`V3`): the same in two gathers of 4, each row's sum updated by a blend
-/// where the row has a k-th entry (so that an empty row keeps its −0.0).
+/// The rows of one window of [`SlicedEll::product`] with gathers of `x`: slice by slice,
+/// the [`GatherSlice`] kernel of the token `S`'s instruction set.
 #[cfg(target_arch = "x86_64")]
 struct GatherWindow<'a, S> {
     simd: S,
@@ -206,7 +203,7 @@ struct GatherWindow<'a, S> {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl<S: pulp::Simd + GatherSlice> pulp::WithSimd for GatherWindow<'_, S> {
+impl<S: GatherSlice> pulp::WithSimd for GatherWindow<'_, S> {
     type Output = ();
 
     #[inline(always)]
@@ -227,11 +224,13 @@ impl<S: pulp::Simd + GatherSlice> pulp::WithSimd for GatherWindow<'_, S> {
 
 /// One slice's 8 row sums with the gathers of an instruction set ([`GatherWindow`]).
 #[cfg(target_arch = "x86_64")]
-trait GatherSlice: Copy {
+trait GatherSlice: pulp::Simd {
     /// `Σ_k a_ik · x_(col k)` of each row of `slice`, from −0.0, in its entries' order.
     fn row_sums(self, slice: &Slice<'_>, x: &[f64]) -> [f64; SLICE];
 }
 
+/// AVX-512: per step k, the k-th entries of the slice's 8 rows in one gather and one
+/// masked add (a row of k entries or fewer adds nothing).
 #[cfg(target_arch = "x86_64")]
 impl GatherSlice for pulp::x86::V4 {
     #[inline(always)]
@@ -270,6 +269,8 @@ impl GatherSlice for pulp::x86::V4 {
 #[cfg(target_arch = "x86_64")]
 const AVX2_LANES: usize = 4;
 
+/// AVX2: the same in two gathers of 4, each row's sum updated by a blend where the row has
+/// a k-th entry (so that an empty row keeps its −0.0).
 #[cfg(target_arch = "x86_64")]
 impl GatherSlice for pulp::x86::V3 {
     #[inline(always)]
