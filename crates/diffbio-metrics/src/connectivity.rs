@@ -43,8 +43,8 @@ pub fn graph_connectivity(graph: &KnnGraph, labels: &[u32]) -> Result<f64> {
                 graph
                     .neighbors(i)
                     .iter()
-                    .filter(move |&&j| labels[j] == label)
-                    .map(move |&j| (position[i], position[j]))
+                    .filter(move |&&j| labels[j as usize] == label)
+                    .map(move |&j| (position[i], position[j as usize]))
             });
             let mut subgraph = DiGraph::<(), ()>::from_edges(edges);
             // from_edges only creates nodes up to the largest index used.

@@ -8,6 +8,17 @@ pub trait EmbeddingValue: Copy + Into<f64> + Send + Sync {}
 
 impl<T: Copy + Into<f64> + Send + Sync> EmbeddingValue for T {}
 
+/// The most cells a neighbour graph indexes ([`crate::KnnGraph`]'s indices are `u32`).
+const MAX_CELLS: u64 = 1 << 32;
+
+/// `n ≤ 2³²`, so that every cell has a 32-bit index.
+pub(crate) fn check_cell_count(input: &'static str, n: usize) -> Result<()> {
+    if n as u64 > MAX_CELLS {
+        return Err(Error::TooManyCells { input, n });
+    }
+    Ok(())
+}
+
 /// A row-major `[n × dims]` embedding with `n ≥ 1`, `dims ≥ 1` and every value finite:
 /// checked once by [`Embedding::new`], so the metrics that share it (as
 /// [`crate::benchmark()`] does) never scan it again.
@@ -18,8 +29,8 @@ pub(crate) struct Embedding<'a, T> {
 }
 
 impl<'a, T: EmbeddingValue> Embedding<'a, T> {
-    /// Errors: a length that is not a positive multiple of `dims` (or `dims = 0`); a NaN or
-    /// infinite value (its index is reported).
+    /// Errors: a length that is not a positive multiple of `dims` (or `dims = 0`); more
+    /// than 2³² cells; a NaN or infinite value (its index is reported).
     pub(crate) fn new(values: &'a [T], dims: usize) -> Result<Self> {
         if dims == 0 || values.is_empty() || values.len() % dims != 0 {
             return Err(Error::Shape {
@@ -28,6 +39,7 @@ impl<'a, T: EmbeddingValue> Embedding<'a, T> {
                 dims,
             });
         }
+        check_cell_count("embedding", values.len() / dims)?;
         if let Some(index) = values.iter().position(|&v| !v.into().is_finite()) {
             return Err(Error::NaN {
                 input: "embedding",
@@ -83,5 +95,21 @@ impl<'a, T: EmbeddingValue> Embedding<'a, T> {
             .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v.into() - m))
             .collect();
         (values, mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_cell_count, MAX_CELLS};
+    use crate::error::Error;
+
+    #[test]
+    fn cells_beyond_32_bit_indices_are_refused() {
+        let most = MAX_CELLS as usize;
+        assert!(check_cell_count("embedding", most).is_ok());
+        assert!(matches!(
+            check_cell_count("graph", most + 1),
+            Err(Error::TooManyCells { input: "graph", n }) if n == most + 1
+        ));
     }
 }

@@ -50,6 +50,15 @@ pub enum Error {
         dims: usize,
     },
 
+    /// More cells than neighbour graphs index: their indices are 32-bit.
+    #[error("`{input}` has {n} cells; at most 2^32 are supported")]
+    TooManyCells {
+        /// The argument's name.
+        input: &'static str,
+        /// Its number of cells.
+        n: usize,
+    },
+
     /// The neighbourhood size must satisfy 1 ≤ k ≤ n − 1.
     #[error("k = {k} is invalid for {n} cells: need 1 <= k <= n - 1")]
     InvalidK {

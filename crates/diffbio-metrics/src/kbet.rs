@@ -253,7 +253,7 @@ fn neighbourhood_p_values(graph: &KnnGraph, batches: &[u32]) -> Vec<f64> {
             graph
                 .neighbors(i)
                 .iter()
-                .for_each(|&j| observed[code(batches[j])] += 1.0);
+                .for_each(|&j| observed[code(batches[j as usize])] += 1.0);
             let statistic: f64 = observed
                 .iter()
                 .zip(&expected)

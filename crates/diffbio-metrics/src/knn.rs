@@ -9,26 +9,27 @@ use rayon::prelude::*;
 
 use diffbio_pairwise::{by_distance_then_index, BlockTopK, NearestPoints, TopK};
 
-use crate::embedding::{Embedding, EmbeddingValue};
+use crate::embedding::{check_cell_count, Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
 use crate::pairwise::{centred_points, visit_pairs, Cells, PairVisitor, Points, Tile};
 use crate::progress::{Progress, Silent};
 
 /// The exact k nearest neighbours of every cell (self excluded), by squared Euclidean
 /// distance with ties broken by the smaller index; distances are reported Euclidean.
-/// Cloning and [`Self::truncate`] share the rows instead of copying them.
+/// Cloning and [`Self::truncate`] share the rows instead of copying them. Cells are
+/// indexed in 32 bits (12 bytes per edge with its f64 distance): at most 2³² cells.
 #[derive(Clone)]
 pub struct KnnGraph {
     /// Neighbours per cell in this graph.
     k: usize,
     /// Neighbours per cell in the shared rows (≥ k: a truncated graph reads a prefix).
     stride: usize,
-    indices: Arc<Vec<usize>>,
+    indices: Arc<Vec<u32>>,
     distances: Arc<Vec<f64>>,
 }
 
 impl KnnGraph {
-    fn new(k: usize, indices: Vec<usize>, distances: Vec<f64>) -> Self {
+    fn new(k: usize, indices: Vec<u32>, distances: Vec<f64>) -> Self {
         Self {
             k,
             stride: k,
@@ -48,7 +49,7 @@ impl KnnGraph {
     }
 
     /// The neighbours of cell `i`, nearest first.
-    pub fn neighbors(&self, i: usize) -> &[usize] {
+    pub fn neighbors(&self, i: usize) -> &[u32] {
         &self.indices[i * self.stride..i * self.stride + self.k]
     }
 
@@ -60,9 +61,9 @@ impl KnnGraph {
     /// A graph computed elsewhere (e.g. scanpy's `obsp['distances']`): each cell's
     /// neighbours as `(index, Euclidean distance)`, itself excluded. Every row is ordered
     /// by (distance, index), as [`knn`] orders it, and cut to the fewest neighbours any cell
-    /// has, so that every cell has the same `k`. Errors: no cells, a row without
-    /// neighbours, an index out of range or equal to the row's own, a distance that is
-    /// negative or not finite.
+    /// has, so that every cell has the same `k`. Errors: no cells or more than 2³², a row
+    /// without neighbours, an index out of range or equal to the row's own, a distance that
+    /// is negative or not finite.
     ///
     /// ```
     /// use diffbio_metrics::KnnGraph;
@@ -77,6 +78,7 @@ impl KnnGraph {
         if n == 0 {
             return Err(Error::Empty { input: "graph" });
         }
+        check_cell_count("graph", n)?;
         let invalid = |cell: usize, reason: String| Error::InvalidGraph { cell, reason };
         for (cell, row) in rows.iter_mut().enumerate() {
             if row.is_empty() {
@@ -96,7 +98,11 @@ impl KnnGraph {
             row.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         }
         let k = rows.iter().map(Vec::len).min().unwrap_or(0);
-        let (indices, distances) = rows.iter().flat_map(|row| row[..k].iter().copied()).unzip();
+        // Indices below n ≤ 2³² (checked above) fit in 32 bits.
+        let (indices, distances) = rows
+            .iter()
+            .flat_map(|row| row[..k].iter().map(|&(j, d)| (j as u32, d)))
+            .unzip();
         Ok(Self::new(k, indices, distances))
     }
 
@@ -204,7 +210,7 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor<f32>>(
         .zip(candidates.into_iter().flat_map(BlockTopK::into_points))
         .collect();
     candidates.sort_unstable_by_key(|&(i, _)| i);
-    let mut indices = vec![0usize; cells.n() * k];
+    let mut indices = vec![0u32; cells.n() * k];
     let mut distances = vec![0.0f64; cells.n() * k];
     candidates
         .into_par_iter()
@@ -212,7 +218,7 @@ pub(crate) fn knn_of_cells_with<V: PairVisitor<f32>>(
         .for_each(|((i, candidates), (indices, distances))| {
             let row = exact_row(cells, i, k, candidates);
             for ((index, distance), (d2, j)) in indices.iter_mut().zip(distances).zip(row) {
-                *index = j;
+                *index = j as u32; // j < n ≤ 2³² ([`Embedding::new`])
                 *distance = d2.sqrt();
             }
         });

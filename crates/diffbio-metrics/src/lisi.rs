@@ -105,7 +105,7 @@ impl<'g> LisiWeights<'g> {
                     }
                     sums.iter_mut().for_each(|s| *s = 0.0);
                     for (&j, &p) in self.graph.neighbors(i).iter().zip(row) {
-                        sums[labels[j] as usize] += p;
+                        sums[labels[j as usize] as usize] += p;
                     }
                     1.0 / sums.iter().map(|s| s * s).sum::<f64>()
                 },

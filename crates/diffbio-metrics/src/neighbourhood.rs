@@ -91,7 +91,7 @@ fn per_cell_label_counts(
                 graph
                     .neighbors(i)
                     .iter()
-                    .for_each(|&j| counts[codes[j] as usize] += 1);
+                    .for_each(|&j| counts[codes[j as usize] as usize] += 1);
                 score(i, counts)
             },
         )

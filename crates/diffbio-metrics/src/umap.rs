@@ -78,7 +78,7 @@ impl<'a> FuzzyUnion<'a> {
             graph
                 .neighbors(i)
                 .iter()
-                .for_each(|&j| incoming_ptr[j + 1] += 1)
+                .for_each(|&j| incoming_ptr[j as usize + 1] += 1)
         });
         for j in 0..n {
             incoming_ptr[j + 1] += incoming_ptr[j];
@@ -87,6 +87,7 @@ impl<'a> FuzzyUnion<'a> {
         let mut incoming = vec![0usize; incoming_ptr[n]];
         for i in 0..n {
             for (p, &j) in graph.neighbors(i).iter().enumerate() {
+                let j = j as usize;
                 incoming[fill[j]] = i * k + p; // rows i ascending: each list is sorted
                 fill[j] += 1;
             }
@@ -107,7 +108,7 @@ impl<'a> FuzzyUnion<'a> {
             self.graph
                 .neighbors(i)
                 .iter()
-                .copied()
+                .map(|&j| j as usize)
                 .zip(self.memberships[i * k..(i + 1) * k].iter().copied()),
         );
         own.sort_unstable_by_key(|e| e.0);
@@ -290,7 +291,7 @@ mod tests {
         let mut pairs: BTreeMap<(usize, usize), (f64, f64)> = BTreeMap::new();
         for i in 0..n {
             for (p, &j) in graph.neighbors(i).iter().enumerate() {
-                let a = memberships[i * 6 + p];
+                let (j, a) = (j as usize, memberships[i * 6 + p]);
                 pairs.entry((i, j)).or_insert((0.0, 0.0)).0 = a;
                 pairs.entry((j, i)).or_insert((0.0, 0.0)).1 = a;
             }

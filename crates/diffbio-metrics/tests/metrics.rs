@@ -152,7 +152,7 @@ fn knn_is_exact_with_ties_broken_by_index() {
                 })
                 .collect();
             all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let want: Vec<usize> = all[..k].iter().map(|p| p.1).collect();
+            let want: Vec<u32> = all[..k].iter().map(|p| p.1 as u32).collect();
             assert_eq!(g.neighbors(i), want.as_slice(), "row {i}");
             assert!(g
                 .distances(i)
@@ -183,7 +183,7 @@ fn a_truncated_graph_is_the_graph_of_fewer_neighbours() {
     // Graphs of the same rows from elsewhere are equal, however they are stored.
     let rows: Vec<Vec<(usize, f64)>> = (0..n)
         .map(|i| {
-            let row = narrow.neighbors(i).iter().copied();
+            let row = narrow.neighbors(i).iter().map(|&j| j as usize);
             row.zip(narrow.distances(i).iter().copied()).collect()
         })
         .collect();
@@ -1072,7 +1072,7 @@ fn benchmark_with_graph_equals_benchmark_on_the_exact_graph_and_skips_beyond_it(
                 let mut row: Vec<(usize, f64)> = graph
                     .neighbors(i)
                     .iter()
-                    .copied()
+                    .map(|&j| j as usize)
                     .zip(graph.distances(i).iter().copied())
                     .collect();
                 row.sort_by_key(|&(j, _)| j);
