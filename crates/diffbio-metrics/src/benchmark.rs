@@ -4,7 +4,7 @@ use crate::clustering::nmi_ari_kmeans_of;
 use crate::connectivity::graph_connectivity;
 use crate::embedding::{Embedding, EmbeddingValue};
 use crate::error::{Error, Result};
-use crate::kbet::{kbet, LabelKbet};
+use crate::kbet::{kbet_connectivities, kbet_of, LabelKbet};
 use crate::knn::{knn_of, KnnGraph};
 use crate::labels::one_per_cell;
 use crate::lisi::LisiWeights;
@@ -439,7 +439,7 @@ pub fn benchmark_graph(
     config: BenchmarkConfig,
     progress: &dyn Progress,
 ) -> Result<Scores> {
-    let mut scores = graph_scores(graph, (batches, labels), config, progress)?;
+    let mut scores = graph_scores(graph.clone(), (batches, labels), config, progress)?;
     let needs_embedding = match labels {
         Some(_) => &EMBEDDING_METRICS[..],
         None => &EMBEDDING_METRICS[..1],
@@ -514,8 +514,9 @@ fn score_all<T: EmbeddingValue>(
             }
         }
     };
-    let mut scores = graph_scores(&graph, (batches, labels), config, progress)?;
-    drop(graph); // the stages below read the embedding alone
+    // The graph goes to its metrics, which free it before kBET's diffusion maps: the stages
+    // after them read the embedding alone.
+    let mut scores = graph_scores(graph, (batches, labels), config, progress)?;
     if let Some(pre) = pre_integration {
         let pcr = step(progress, "PCR comparison", || {
             pcr_comparison_of(pre, embedding, batches)
@@ -543,9 +544,10 @@ fn score_all<T: EmbeddingValue>(
 
 /// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
 /// connectivity, kBET), each on a prefix of every cell's neighbours; one needing more
-/// neighbours than the graph has, or undefined on the labels, is listed in `skipped`.
+/// neighbours than the graph has, or undefined on the labels, is listed in `skipped`. The
+/// graph's rows are freed (unless shared elsewhere) once kBET has its connectivities.
 fn graph_scores(
-    graph: &KnnGraph,
+    graph: KnnGraph,
     (batches, labels): (&[u32], Option<&[u32]>),
     config: BenchmarkConfig,
     progress: &dyn Progress,
@@ -624,12 +626,18 @@ fn graph_scores(
                 Ok(())
             },
         )?;
-        // Done with the LISI weights: kBET's connectivities and diffusion maps come next, the
-        // pipeline's peak of memory.
+        // Done with the LISI weights, and once kBET has its connectivities with the graph:
+        // kBET's diffusion maps come next, the pipeline's peak of memory.
         drop(lisi_weights);
+        drop(lisi_graph);
         if let Some(k) = kbet_k {
             let kbet_graph = prefix(k)?;
-            let result = step(progress, "kBET", || kbet(&kbet_graph, batches, labels));
+            drop(graph);
+            let result = step(progress, "kBET", || {
+                let connectivities = kbet_connectivities(&kbet_graph, batches, labels)?;
+                drop(kbet_graph);
+                kbet_of(&connectivities, batches, labels)
+            });
             if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
                 scores.kbet = Some(result.score);
                 scores.kbet_per_label = result.per_label;

@@ -14,15 +14,15 @@ pub(crate) const DENSE_EIGEN_LIMIT: usize = 500;
 /// symmetric transition matrix `T = Z⁻¹ K Z⁻¹` (z = √ row sums of K), the `n_comps`
 /// eigenpairs of largest |λ|, and each eigenvector scaled by `λ/(1 − λ)` (by 1 for λ = 1),
 /// with scib's `λ + 1e-8` and its float32 rounding of λ. Rows are cells, row-major
-/// `[n × n_comps]`.
-pub(crate) fn diffusion_map(graph: &SparseGraph, n_comps: usize) -> Result<Vec<f64>> {
+/// `[n × n_comps]`. The graph is freed once the eigensolver's operator holds its values.
+pub(crate) fn diffusion_map(graph: SparseGraph, n_comps: usize) -> Result<Vec<f64>> {
     let n = graph.n();
-    let transition = transition_matrix(graph);
+    let transition = transition_matrix(&graph);
     let (values, vectors) = if n <= DENSE_EIGEN_LIMIT {
-        dense_eigen(graph, &transition, n_comps)?
+        dense_eigen(&graph, &transition, n_comps)?
     } else {
-        let operator = SlicedEll::new(graph, &transition);
-        drop(transition); // the operator holds its own copy
+        let operator = SlicedEll::new(&graph, &transition);
+        drop((graph, transition)); // the operator holds its own copy
         lanczos_eigen(&operator, n_comps)?
     };
     let scales: Vec<f64> = values

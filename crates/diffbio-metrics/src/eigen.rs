@@ -143,23 +143,13 @@ pub(crate) fn lanczos_eigen(operator: &SlicedEll, n_comps: usize) -> Result<(Vec
             .all(|&c| residual(c) <= EIGEN_TOLERANCE);
         let take = if done { n_comps } else { restart };
         let ritz = Mat::<f64>::from_fn(basis, take, |i, c| eigen.U()[(i, order[c])]);
-        let mut vectors = Mat::<f64>::zeros(n, take);
-        product_by_rows(
-            vectors.as_mut(),
-            Accum::Replace,
-            v.as_ref().subcols(0, basis),
-            ritz.as_ref(),
-            1.0,
-        );
+        ritz_vectors_in_place(v.as_mut(), ritz.as_ref());
         if done {
-            return Ok((
-                order[..n_comps].iter().map(|&c| values[c]).collect(),
-                vectors,
-            ));
+            v.truncate(n, n_comps);
+            return Ok((order[..n_comps].iter().map(|&c| values[c]).collect(), v));
         }
         // Restart: the kept Ritz vectors, then the residual direction.
         let next = v.col(basis).to_owned();
-        v.as_mut().subcols_mut(0, take).copy_from(&vectors);
         v.col_mut(take).copy_from(&next);
         h.fill(0.0);
         for c in 0..take {
@@ -395,6 +385,27 @@ const _: () = assert!(CORRECTION_BLOCK % LANES == 0);
 /// Rows per parallel task of [`product_by_rows`].
 const ROWS_PER_TASK: usize = 4096;
 
+/// `V[:, ..r] = V[:, ..b] · ritz` for a `b × r` `ritz` (r ≤ b < V's columns): the Ritz
+/// vectors written over the basis they are made of, one [`ROWS_PER_TASK`] chunk of rows at
+/// a time (each chunk's product reads only its own rows), so that no second n × r matrix
+/// is held. The same fixed chunks as [`product_by_rows`]: the same sums on any number of
+/// threads.
+fn ritz_vectors_in_place(v: MatMut<'_, f64>, ritz: MatRef<'_, f64>) {
+    let (basis, take) = (ritz.nrows(), ritz.ncols());
+    v.par_row_chunks_mut(ROWS_PER_TASK).for_each(|rows| {
+        let mut rotated = Mat::<f64>::zeros(rows.nrows(), take);
+        matmul(
+            rotated.as_mut(),
+            Accum::Replace,
+            rows.rb().subcols(0, basis),
+            ritz,
+            1.0,
+            Par::Seq,
+        );
+        rows.subcols_mut(0, take).copy_from(&rotated);
+    });
+}
+
 /// `out = α·a·b` (or `out += α·a·b`) for a tall `a`: sequential products of fixed chunks
 /// of [`ROWS_PER_TASK`] rows in parallel, so that the result does not depend on the
 /// number of threads (a product split over threads by the library would depend on it).
@@ -524,7 +535,7 @@ mod tests {
     #[test]
     fn lanczos_and_dense_eigenpairs_agree() {
         let graph = test_cloud(DENSE_EIGEN_LIMIT + 400);
-        let map = diffusion_map(&graph, 1).unwrap(); // the top component: λ = 1
+        let map = diffusion_map(graph.clone(), 1).unwrap(); // the top component: λ = 1
         assert_eq!(map.len(), graph.n());
         let transition = transition_matrix(&graph);
         let (dense_values, dense_vectors) = dense_eigen(&graph, &transition, 40).unwrap();

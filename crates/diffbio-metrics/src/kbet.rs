@@ -72,10 +72,33 @@ pub struct Kbet {
 /// assert!(kbet(&g, &halves, &types).unwrap().score < 0.2);
 /// ```
 pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
+    kbet_of(
+        &kbet_connectivities(graph, batches, labels)?,
+        batches,
+        labels,
+    )
+}
+
+/// The UMAP connectivities of [`kbet`]'s graph, its inputs checked: all of the graph that
+/// the rest of kBET ([`kbet_of`]) reads, so that a caller can free the graph before the
+/// diffusion maps, the benchmark's peak of memory.
+pub(crate) fn kbet_connectivities(
+    graph: &KnnGraph,
+    batches: &[u32],
+    labels: &[u32],
+) -> Result<SparseGraph> {
     check_labels(graph, batches, "batches")?;
     check_labels(graph, labels, "labels")?;
     at_least_two(batches, "batches")?;
-    let connectivities = umap_connectivities(graph);
+    Ok(umap_connectivities(graph))
+}
+
+/// [`kbet`] of the graph's [`kbet_connectivities`].
+pub(crate) fn kbet_of(
+    connectivities: &SparseGraph,
+    batches: &[u32],
+    labels: &[u32],
+) -> Result<Kbet> {
     // The plans in label order (cheap: each label's subgraph and its components), as the
     // number of components carries over; then the diffusion maps, one label per task, in
     // groups of labels that together hold at most twice the cells of the largest one.
@@ -83,13 +106,13 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
     let mut plans: Vec<(LabelKbet, Option<Diffusion>)> = sorted_distinct(labels)
         .into_iter()
         .map(|label| {
-            let cells: Vec<usize> = (0..graph.n()).filter(|&i| labels[i] == label).collect();
+            let cells: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == label).collect();
             let label_batches: Vec<u32> = cells.iter().map(|&i| batches[i]).collect();
             let skipped = cells.len() < MIN_CELLS || sorted_distinct(&label_batches).len() < 2;
             let (acceptance, diffusion) = if skipped {
                 (None, None)
             } else {
-                match plan_label(&connectivities, cells.clone(), label_batches, &mut n_comps) {
+                match plan_label(connectivities, cells.clone(), label_batches, &mut n_comps) {
                     Plan::Scored(acceptance) => (Some(acceptance), None),
                     Plan::Diffuse(diffusion) => (None, Some(diffusion)),
                 }
@@ -113,7 +136,7 @@ pub fn kbet(graph: &KnnGraph, batches: &[u32], labels: &[u32]) -> Result<Kbet> {
             .map(|(_, diffusion)| {
                 diffusion
                     .as_ref()
-                    .map(|d| d.acceptance(&connectivities))
+                    .map(|d| d.acceptance(connectivities))
                     .transpose()
             })
             .collect();
@@ -222,8 +245,7 @@ fn plan_label(
 impl Diffusion {
     /// The acceptance rate of the neighbourhoods (self and k0 nearest) in the diffusion map.
     fn acceptance(&self, connectivities: &SparseGraph) -> Result<f64> {
-        let graph = connectivities.induced(&self.cells);
-        let embedding = diffusion_map(&graph, self.n_comps)?;
+        let embedding = diffusion_map(connectivities.induced(&self.cells), self.n_comps)?;
         let neighbours = knn_of_points(&Points::new(embedding, self.n_comps), self.k0);
         let accepted = neighbourhood_p_values(&neighbours, &self.batches)
             .into_iter()
