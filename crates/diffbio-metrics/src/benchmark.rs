@@ -626,16 +626,15 @@ fn graph_scores(
                 Ok(())
             },
         )?;
-        // Done with the LISI weights, and once kBET has its connectivities with the graph:
-        // kBET's diffusion maps come next, the pipeline's peak of memory.
+        // Done with the LISI weights (and their share of the graph's rows); kBET's diffusion
+        // maps, the pipeline's peak of memory, read only its connectivities, so the graph is
+        // freed once they are built.
         drop(lisi_weights);
         drop(lisi_graph);
         if let Some(k) = kbet_k {
-            let kbet_graph = prefix(k)?;
-            drop(graph);
             let result = step(progress, "kBET", || {
-                let connectivities = kbet_connectivities(&kbet_graph, batches, labels)?;
-                drop(kbet_graph);
+                let connectivities = kbet_connectivities(&graph.truncate(k)?, batches, labels)?;
+                drop(graph);
                 kbet_of(&connectivities, batches, labels)
             });
             if let Some(result) = unless_undefined(&mut skipped, "kbet", result)? {
