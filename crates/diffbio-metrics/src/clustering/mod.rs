@@ -11,7 +11,7 @@ use crate::labels::{dense, distinct, one_per_cell};
 
 mod centroid_distances;
 
-use centroid_distances::{assign, sq_distances};
+use centroid_distances::{shifts, sq_distances, Assignment};
 
 /// Lloyd iterations at most (scib-metrics' `max_iter`).
 const MAX_ITERATIONS: usize = 300;
@@ -40,7 +40,8 @@ pub struct KMeans {
 /// streams of the starts are drawn from one seeded with `seed`; scib draws from JAX's
 /// PRNG, which cannot be reproduced here), then Lloyd iterations on the centred data until
 /// the assignment no longer changes (at most 300; scib always runs 300, which changes
-/// nothing after a fixed point); an empty cluster's centroid is the data mean, as in scib;
+/// nothing after a fixed point; each iteration measures only the cells whose centroid could
+/// change, by Hamerly's bounds, which give the labels of measuring every cell, bitwise); an empty cluster's centroid is the data mean, as in scib;
 /// ties go to the lower cluster. The fit of lowest inertia is returned (the first of
 /// equals). scib-metrics runs one start: on the PBMC data its NMI/ARI vary by 0.07/0.14
 /// from seed to seed, diffbio's by far less (README). Errors: shapes, non-finite values,
@@ -92,21 +93,21 @@ fn kmeans_of<T: EmbeddingValue>(
 /// One start on centred data `x`: k-means++ from `seed`, then Lloyd iterations to a fixed
 /// point; centroids in the centred frame.
 fn lloyd(x: &[f64], dims: usize, k: usize, seed: u64) -> KMeans {
-    let n = x.len() / dims;
     let mut centroids = plus_plus(x, dims, k, seed);
-    let mut labels = vec![u32::MAX; n];
+    let mut assignment = Assignment::new(x, dims, &centroids);
     let mut iterations = 0;
-    // The last assignment is to the final centroids: its inertia is the fit's.
-    let inertia = loop {
-        let (new_labels, inertia) = assign(x, dims, &centroids);
-        let changed = new_labels != labels;
-        labels = new_labels;
-        if !changed || iterations == MAX_ITERATIONS {
-            break inertia;
-        }
-        centroids = means(x, dims, &labels, k);
+    while iterations < MAX_ITERATIONS {
+        let moved = means(x, dims, &assignment.labels, k);
+        let shifts = shifts(&centroids, &moved, dims);
+        centroids = moved;
         iterations += 1;
-    };
+        if !assignment.update(x, dims, &centroids, &shifts) {
+            break;
+        }
+    }
+    // The last assignment is to the final centroids: its inertia is the fit's.
+    let inertia = assignment.inertia(x, dims, &centroids);
+    let labels = assignment.labels;
     KMeans {
         labels,
         centroids,
