@@ -8,7 +8,7 @@ use diffbio_cli::{
     notes, score, timings_table, to_delimited, to_json, to_per_cell_tsv, to_table, Bars, GraphRow,
     ScoreRequest, Source,
 };
-use diffbio_metrics::BenchmarkConfig;
+use diffbio_metrics::{BenchmarkConfig, MetricSet};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,6 +76,12 @@ struct ScoreArgs {
     /// Neighbours per cell for the batch entropy.
     #[arg(long, default_value_t = BenchmarkConfig::default().n_neighbors)]
     k: usize,
+    /// Metrics not to compute, comma-separated, named as in --format json (e.g.
+    /// kbet,nmi_kmeans,ari_kmeans), as scib-metrics' BioConservation and BatchCorrection
+    /// switches turn them off: their work is not done, and the aggregates are the means of
+    /// the metrics computed.
+    #[arg(long, value_delimiter = ',', value_name = "METRICS")]
+    skip: Vec<String>,
     /// Output: scib-metrics' table (one row per embedding), JSON, CSV or TSV.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -135,10 +141,18 @@ fn main() -> ExitCode {
             pre: args.pre,
         },
     };
+    let left_out = match MetricSet::of(&args.skip) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("error: --skip: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let request = ScoreRequest {
         source,
         config: BenchmarkConfig {
             n_neighbors: args.k,
+            left_out,
             ..BenchmarkConfig::default()
         },
     };

@@ -16,7 +16,8 @@ fn columns(report: &Report) -> Vec<&'static Metric> {
 /// An object keyed by embedding name; each holds its computed metrics by snake_case name,
 /// `kbet_per_label` (each cell type by name: its cells and acceptance rate, `null` when
 /// skipped), `neighbours` (the graph used), `skipped` (when any: each left-out metric's
-/// `metric` and `reason`, with `needs` and `has` when the graph had too few neighbours) and
+/// `metric` and `reason`, with `needs` and `has` when the graph had too few neighbours),
+/// `left_out` (when any: the metrics not computed by choice, `--skip`),
 /// `min_max_scaled: true` when scaled, and `timings` (stage → wall seconds) when shown.
 pub fn to_json(report: &Report) -> String {
     use serde_json::{json, Map, Value};
@@ -52,6 +53,10 @@ pub fn to_json(report: &Report) -> String {
                     entry
                 });
                 row.insert("skipped".into(), skipped.collect());
+            }
+            let left_out = r.scores.left_out.names();
+            if !left_out.is_empty() {
+                row.insert("left_out".into(), left_out.into());
             }
             if report.show_timings {
                 let timings = r
@@ -168,6 +173,12 @@ pub fn notes(report: &Report) -> String {
         }
         for skipped in &row.scores.skipped {
             notes += &format!("{}: skipped {skipped}\n", row.name);
+        }
+    }
+    if let Some(row) = report.rows.first() {
+        let left_out = row.scores.left_out.names();
+        if !left_out.is_empty() {
+            notes += &format!("left out (--skip): {}\n", left_out.join(", "));
         }
     }
     if report.scaled {

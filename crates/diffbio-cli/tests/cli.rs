@@ -639,3 +639,72 @@ fn progress_is_silent_off_a_terminal_and_with_quiet() {
         );
     }
 }
+
+/// `--skip` leaves metrics out: not computed (no kBET stage, the graph-only pass without
+/// the silhouettes), listed as `left_out`, the others as without it; a name that is not a
+/// metric's is refused.
+#[test]
+fn skipped_metrics_are_not_computed() {
+    let files = Files::new();
+    let labels = files.path("celltype.npy");
+    let labels = labels.to_str().unwrap();
+    let full = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--json"],
+    ));
+    let skip = "kbet,silhouette_label,isolated_labels,silhouette_batch";
+    let row = json(&score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--json", "--timings", "--skip", skip],
+    ));
+    let timings = row["timings"].as_object().expect("a timings object");
+    assert!(timings.contains_key("exact kNN graph"), "{timings:?}");
+    assert!(!timings.contains_key("kBET"), "{timings:?}");
+    let left_out: Vec<&str> = row["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        left_out,
+        [
+            "isolated_labels",
+            "silhouette_label",
+            "kbet",
+            "silhouette_batch"
+        ]
+    );
+    for name in left_out.iter().chain(&["kbet_per_label"]) {
+        assert!(!row.contains_key(*name), "{name}");
+    }
+    for name in [
+        "ilisi",
+        "clisi",
+        "bras",
+        "graph_connectivity",
+        "nmi_kmeans",
+        "knn_accuracy",
+    ] {
+        assert_eq!(row[name], full[name], "{name}");
+    }
+    let table = score(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--labels", labels, "--skip", "kbet"],
+    );
+    let out = stdout(&table);
+    assert!(out.contains("left out (--skip): kbet"), "{out}");
+    assert_fails_with(
+        &files,
+        "x.npy",
+        "batch.npy",
+        &["--skip", "kBET"],
+        "--skip: no metric is named `kBET`",
+    );
+}

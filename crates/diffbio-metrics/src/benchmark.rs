@@ -23,13 +23,20 @@ const CONNECTIVITY_NEIGHBORS: usize = 14;
 /// kBET neighbours: scib-metrics' 50 counting the cell itself.
 const KBET_NEIGHBORS: usize = 49;
 
-/// Neighbourhood sizes of [`benchmark`].
+/// Neighbourhood sizes of [`benchmark`], and the metrics it leaves out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchmarkConfig {
     /// Neighbours for the batch entropy.
     pub n_neighbors: usize,
     /// Neighbours for the leave-one-out cell-type accuracy.
     pub accuracy_neighbors: usize,
+    /// Metrics not to compute (none by default), as scib-metrics' `BioConservation` and
+    /// `BatchCorrection` switches turn them off: their work is not done (kBET is most of
+    /// it; without the three silhouettes the pass over all pairs finds the graph alone and
+    /// skips the tiles it does not need; the graph is only as wide as the metrics left
+    /// need), and the aggregates are the means of the metrics computed
+    /// ([`Scores::left_out`]).
+    pub left_out: MetricSet,
 }
 
 impl Default for BenchmarkConfig {
@@ -37,7 +44,62 @@ impl Default for BenchmarkConfig {
         Self {
             n_neighbors: 30,
             accuracy_neighbors: 15,
+            left_out: MetricSet::default(),
         }
+    }
+}
+
+/// A set of the benchmark's metrics (the [`METRICS`] that are not aggregates), by their
+/// snake_case names; empty by default.
+///
+/// ```
+/// use diffbio_metrics::MetricSet;
+/// let set = MetricSet::of(&["kbet", "nmi_kmeans"]).unwrap();
+/// assert!(set.contains("kbet") && !set.contains("ilisi"));
+/// assert_eq!(set.names(), ["nmi_kmeans", "kbet"]); // in the table's order
+/// assert!(MetricSet::of(&["kBET"]).is_err()); // names as in `Scores::entries`
+/// assert!(MetricSet::of(&["total"]).is_err()); // an aggregate
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricSet(u32);
+
+impl MetricSet {
+    /// The metrics of these names ([`Error::UnknownMetric`] for any other name).
+    pub fn of<S: AsRef<str>>(names: &[S]) -> Result<Self> {
+        let chosen = || METRICS.iter().filter(|m| m.group != MetricGroup::Aggregate);
+        names.iter().try_fold(Self::default(), |set, name| {
+            let name = name.as_ref();
+            match chosen().position(|m| m.name == name) {
+                Some(_) => Ok(Self(set.0 | 1 << Self::bit(name))),
+                None => Err(Error::UnknownMetric {
+                    name: name.to_string(),
+                    known: chosen().map(|m| m.name).collect::<Vec<_>>().join(", "),
+                }),
+            }
+        })
+    }
+
+    /// The names of its metrics, in [`METRICS`]' order.
+    pub fn names(self) -> Vec<&'static str> {
+        METRICS
+            .iter()
+            .enumerate()
+            .filter(|&(bit, _)| self.0 & 1 << bit != 0)
+            .map(|(_, m)| m.name)
+            .collect()
+    }
+
+    /// Whether it holds the metric of this name.
+    pub fn contains(self, name: &str) -> bool {
+        METRICS.iter().any(|m| m.name == name) && self.0 & 1 << Self::bit(name) != 0
+    }
+
+    /// The metric's index in [`METRICS`] (a name of it).
+    fn bit(name: &str) -> usize {
+        METRICS
+            .iter()
+            .position(|m| m.name == name)
+            .expect("a metric's name")
     }
 }
 
@@ -91,6 +153,10 @@ pub struct Scores {
     /// no cell type has ≥ 10 cells in ≥ 2 batches), or needing more neighbours than a graph
     /// given from elsewhere has ([`benchmark_with_graph`]).
     pub skipped: Vec<Skipped>,
+    /// The metrics left out by choice ([`BenchmarkConfig::left_out`]): not computed, and
+    /// not parts of the aggregates, which (as scib-metrics' `get_results`) are the means of
+    /// the metrics computed.
+    pub left_out: MetricSet,
 }
 
 impl Scores {
@@ -110,13 +176,18 @@ impl Scores {
             .and_then(|m| m.value(self))
     }
 
-    /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`) of the parts
-    /// present: the mean of each group's metrics, in [`METRICS`]' order, then the total.
+    /// The Benchmarker's aggregates (`get_results(min_max_scale=False)`): the mean of each
+    /// group's metrics not left out, in [`METRICS`]' order (`None` when one is missing or
+    /// all are left out), then the total.
     fn aggregate(&mut self) {
         let mean = |scores: &Self, group: MetricGroup| -> Option<f64> {
-            let parts = METRICS.iter().filter(|m| m.group == group);
+            let parts = METRICS
+                .iter()
+                .filter(|m| m.group == group && !scores.left_out.contains(m.name));
             let values: Option<Vec<f64>> = parts.map(|m| m.value(scores)).collect();
-            values.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            values
+                .filter(|v| !v.is_empty())
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
         };
         self.batch_correction = mean(self, MetricGroup::BatchCorrection);
         self.bio_conservation = mean(self, MetricGroup::BioConservation);
@@ -294,7 +365,7 @@ pub struct BenchmarkInputs<'a, T> {
 /// let types: Vec<u32> = (0..40).map(|i| u32::from(i >= 20)).collect();
 /// // before integration, batch 1 sat 5 units away
 /// let pre: Vec<f32> = x.iter().zip(&batches).map(|(v, &b)| v + 5.0 * b as f32).collect();
-/// let config = BenchmarkConfig { n_neighbors: 4, accuracy_neighbors: 3 };
+/// let config = BenchmarkConfig { n_neighbors: 4, accuracy_neighbors: 3, ..Default::default() };
 /// let pre = PreIntegration { values: &pre, dims: 1 };
 /// let scores = benchmark(&x, 1, &batches, Some(&types), Some(pre), config).unwrap();
 /// assert_eq!(scores.knn_accuracy, Some(1.0));
@@ -427,7 +498,7 @@ pub fn benchmark_with_graph<T: EmbeddingValue>(
 /// let x: Vec<f64> = (0..60).map(|i| i as f64).collect(); // d = 1: a line of cells
 /// let graph = knn(&x, 1, 20).unwrap();
 /// let batches: Vec<u32> = (0..60).map(|i| i % 2).collect();
-/// let config = BenchmarkConfig { n_neighbors: 10, accuracy_neighbors: 5 };
+/// let config = BenchmarkConfig { n_neighbors: 10, accuracy_neighbors: 5, ..Default::default() };
 /// let scores = benchmark_graph(&graph, &batches, None, config, &Silent).unwrap();
 /// assert!(scores.batch_entropy.unwrap() > 0.9); // interleaved batches: mixed
 /// assert_eq!(scores.skipped[1].reason, SkipReason::NeedsEmbedding);
@@ -444,12 +515,13 @@ pub fn benchmark_graph(
         Some(_) => &EMBEDDING_METRICS[..],
         None => &EMBEDDING_METRICS[..1],
     };
-    scores
-        .skipped
-        .extend(needs_embedding.iter().map(|&metric| Skipped {
-            metric,
-            reason: SkipReason::NeedsEmbedding,
-        }));
+    let wanted = needs_embedding
+        .iter()
+        .filter(|&&metric| !config.left_out.contains(metric));
+    scores.skipped.extend(wanted.map(|&metric| Skipped {
+        metric,
+        reason: SkipReason::NeedsEmbedding,
+    }));
     scores.aggregate();
     Ok(scores)
 }
@@ -472,7 +544,8 @@ fn score_all<T: EmbeddingValue>(
         .map(|pre| Embedding::new(pre.values, pre.dims))
         .transpose()?;
     let n = embedding.n();
-    let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
+    let wanted = |metric: &str| !config.left_out.contains(metric);
+    let silhouettes_wanted = SILHOUETTE_METRICS.iter().any(|m| wanted(m));
     let (graph, silhouettes) = match (given, labels) {
         (Some(graph), labels) => {
             one_per_cell(batches, n, "batches")?;
@@ -484,6 +557,7 @@ fn score_all<T: EmbeddingValue>(
                 });
             }
             let silhouettes = labels
+                .filter(|_| silhouettes_wanted)
                 .map(|labels| {
                     one_per_cell(labels, n, "labels")?;
                     step(progress, "silhouettes", || {
@@ -496,11 +570,8 @@ fn score_all<T: EmbeddingValue>(
         // With cell types, the Euclidean silhouettes come from the kNN graph's pass over all
         // pairs.
         (None, labels) => {
-            let widest = config
-                .n_neighbors
-                .max(config.accuracy_neighbors)
-                .max(lisi_k);
-            match labels {
+            let widest = graph_width(config, n);
+            match labels.filter(|_| silhouettes_wanted) {
                 Some(labels) => {
                     progress.stage("exact kNN graph and silhouettes", tile_count(n));
                     let (graph, silhouettes) =
@@ -517,29 +588,60 @@ fn score_all<T: EmbeddingValue>(
     // The graph goes to its metrics, which free it before kBET's diffusion maps: the stages
     // after them read the embedding alone.
     let mut scores = graph_scores(graph, (batches, labels), config, progress)?;
-    if let Some(pre) = pre_integration {
+    if let Some(pre) = pre_integration.filter(|_| wanted("pcr_comparison")) {
         let pcr = step(progress, "PCR comparison", || {
             pcr_comparison_of(pre, embedding, batches)
         });
         scores.pcr_comparison = unless_undefined(&mut scores.skipped, "pcr_comparison", pcr)?;
     }
-    let (Some(labels), Some(silhouettes)) = (labels, silhouettes) else {
-        scores.aggregate();
-        return Ok(scores);
-    };
-    scores.silhouette_label = Some(rescaled_mean(&silhouettes.labels));
-    scores.isolated_labels = Some(isolated_labels_of(&silhouettes.labels, labels, batches));
-    let bras = step(progress, "BRAS", || bras_of(embedding, labels, batches));
-    let skipped = &mut scores.skipped;
-    scores.silhouette_batch = unless_undefined(skipped, "silhouette_batch", silhouettes.batch)?;
-    scores.bras = unless_undefined(skipped, "bras", bras)?;
-    let clusters = step(progress, "k-means NMI/ARI", || {
-        nmi_ari_kmeans_of(embedding, labels, 0)
-    })?;
-    scores.nmi_kmeans = Some(clusters.nmi);
-    scores.ari_kmeans = Some(clusters.ari);
+    if let Some(labels) = labels {
+        if let Some(silhouettes) = silhouettes {
+            let label_scores = &silhouettes.labels;
+            scores.silhouette_label =
+                wanted("silhouette_label").then(|| rescaled_mean(label_scores));
+            scores.isolated_labels = wanted("isolated_labels")
+                .then(|| isolated_labels_of(label_scores, labels, batches));
+            if wanted("silhouette_batch") {
+                let batch = silhouettes.batch;
+                scores.silhouette_batch =
+                    unless_undefined(&mut scores.skipped, "silhouette_batch", batch)?;
+            }
+        }
+        if wanted("bras") {
+            let bras = step(progress, "BRAS", || bras_of(embedding, labels, batches));
+            scores.bras = unless_undefined(&mut scores.skipped, "bras", bras)?;
+        }
+        if wanted("nmi_kmeans") || wanted("ari_kmeans") {
+            let clusters = step(progress, "k-means NMI/ARI", || {
+                nmi_ari_kmeans_of(embedding, labels, 0)
+            })?;
+            scores.nmi_kmeans = wanted("nmi_kmeans").then_some(clusters.nmi);
+            scores.ari_kmeans = wanted("ari_kmeans").then_some(clusters.ari);
+        }
+    }
     scores.aggregate();
     Ok(scores)
+}
+
+/// The metrics that the pass over all pairs computes beside the kNN graph.
+const SILHOUETTE_METRICS: [&str; 3] = ["silhouette_label", "isolated_labels", "silhouette_batch"];
+
+/// The neighbours per cell of the exact graph: the widest neighbourhood of the graph
+/// metrics not left out (at least 1).
+fn graph_width(config: BenchmarkConfig, n: usize) -> usize {
+    let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
+    [
+        ("batch_entropy", config.n_neighbors),
+        ("ilisi", lisi_k),
+        ("clisi", lisi_k),
+        ("knn_accuracy", config.accuracy_neighbors),
+        ("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
+        ("kbet", KBET_NEIGHBORS.min(lisi_k)),
+    ]
+    .into_iter()
+    .filter(|(metric, _)| !config.left_out.contains(metric))
+    .map(|(_, k)| k)
+    .fold(1, usize::max)
 }
 
 /// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
@@ -558,8 +660,12 @@ fn graph_scores(
     }
     let lisi_k = LISI_NEIGHBORS.min(graph.n().saturating_sub(1));
     let mut skipped = Vec::new();
-    // `k` when the graph has that many neighbours, else `None` (and `metric` skipped).
+    // `k` when the graph has that many neighbours, else `None` (and `metric` skipped);
+    // `None` for a metric left out.
     let mut within = |metric: &'static str, k: usize| -> Option<usize> {
+        if config.left_out.contains(metric) {
+            return None;
+        }
         if k > graph.k() {
             let reason = SkipReason::TooFewNeighbours {
                 needs: k,
@@ -571,29 +677,26 @@ fn graph_scores(
         Some(k)
     };
     let entropy_k = within("batch_entropy", config.n_neighbors);
-    let lisi_within = within("ilisi", lisi_k);
-    let (accuracy_k, connectivity_k, kbet_k) = match labels {
-        Some(_) => {
-            if lisi_within.is_none() {
-                within("clisi", lisi_k);
-            }
-            (
-                within("knn_accuracy", config.accuracy_neighbors),
-                within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
-                within("kbet", KBET_NEIGHBORS.min(lisi_k)),
-            )
-        }
-        None => (None, None, None),
+    let ilisi_k = within("ilisi", lisi_k);
+    let (clisi_k, accuracy_k, connectivity_k, kbet_k) = match labels {
+        Some(_) => (
+            within("clisi", lisi_k),
+            within("knn_accuracy", config.accuracy_neighbors),
+            within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
+            within("kbet", KBET_NEIGHBORS.min(lisi_k)),
+        ),
+        None => (None, None, None, None),
     };
     // Each metric's prefix of the graph shares the graph's rows.
     let prefix = |k: usize| graph.truncate(k);
-    let lisi_graph = lisi_within.map(prefix).transpose()?;
+    let lisi_graph = ilisi_k.or(clisi_k).map(prefix).transpose()?;
     let lisi_weights = lisi_graph
         .as_ref()
         .map(|g| step(progress, "LISI weights", || LisiWeights::new(g)))
         .transpose()?;
     let mut scores = step(progress, "batch entropy and iLISI", || -> Result<Scores> {
-        let (ilisi, batch_lisi_per_cell) = match &lisi_weights {
+        let (ilisi, batch_lisi_per_cell) = match lisi_weights.as_ref().filter(|_| ilisi_k.is_some())
+        {
             Some(w) => w
                 .ilisi_and_per_cell(batches)
                 .map(|(s, cells)| (Some(s), cells))?,
@@ -616,7 +719,7 @@ fn graph_scores(
                 scores.knn_accuracy = accuracy_k
                     .map(|k| knn_accuracy(&prefix(k)?, labels).map(|a| a.mean))
                     .transpose()?;
-                if let Some(w) = &lisi_weights {
+                if let Some(w) = lisi_weights.as_ref().filter(|_| clisi_k.is_some()) {
                     let (clisi, per_cell) = w.clisi_and_per_cell(labels)?;
                     (scores.clisi, scores.label_lisi_per_cell) = (Some(clisi), per_cell);
                 }
@@ -644,6 +747,7 @@ fn graph_scores(
         }
     }
     scores.skipped = skipped;
+    scores.left_out = config.left_out;
     Ok(scores)
 }
 

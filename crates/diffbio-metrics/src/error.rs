@@ -107,6 +107,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A metric was named that the benchmark does not compute (or an aggregate, which is
+    /// not chosen on its own).
+    #[error("no metric is named `{name}`; the metrics are {known}")]
+    UnknownMetric {
+        /// The name given.
+        name: String,
+        /// The metrics' names, comma-separated.
+        known: String,
+    },
+
     /// An iterative solver (e.g. the eigensolver of kBET's diffusion map) did not converge.
     #[error("{what} did not converge")]
     NoConvergence {

@@ -38,8 +38,8 @@ mod umap;
 pub use average_precision::average_precision;
 pub use benchmark::{
     benchmark, benchmark_graph, benchmark_with_graph, benchmark_with_progress, min_max_scale,
-    BenchmarkConfig, BenchmarkInputs, Metric, MetricGroup, PreIntegration, Scores, SkipReason,
-    Skipped, EMBEDDING_METRICS, METRICS,
+    BenchmarkConfig, BenchmarkInputs, Metric, MetricGroup, MetricSet, PreIntegration, Scores,
+    SkipReason, Skipped, EMBEDDING_METRICS, METRICS,
 };
 pub use clustering::{ari, kmeans, nmi, nmi_ari_kmeans, KMeans, NmiAri, KMEANS_STARTS};
 pub use connectivity::graph_connectivity;

@@ -1139,3 +1139,106 @@ fn graphs_from_elsewhere_are_checked() {
         Err(Error::LengthMismatch { input: "graph", .. })
     ));
 }
+
+/// Metrics left out by choice are not computed, not listed as skipped, and not parts of the
+/// aggregates (the means of the metrics computed, as scib-metrics' `get_results`); every
+/// other metric is bitwise what the full benchmark gives, from the graph-only pass when
+/// the three silhouettes are left out.
+#[test]
+fn left_out_metrics_are_not_computed_and_the_rest_are_unchanged() {
+    let (n, dims) = (300, 5);
+    let (x, batches, labels, pre) = clustered_cells(41, n, dims);
+    let pre = metrics::PreIntegration { values: &pre, dims };
+    let full = metrics::benchmark(
+        &x,
+        dims,
+        &batches,
+        Some(&labels),
+        Some(pre),
+        Default::default(),
+    )
+    .unwrap();
+    let left_out = [
+        "kbet",
+        "nmi_kmeans",
+        "ari_kmeans",
+        "silhouette_label",
+        "isolated_labels",
+        "silhouette_batch",
+    ];
+    let config = metrics::BenchmarkConfig {
+        left_out: metrics::MetricSet::of(&left_out).unwrap(),
+        ..Default::default()
+    };
+    let scores = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(pre), config).unwrap();
+    assert!(scores.skipped.is_empty(), "{:?}", scores.skipped);
+    assert!(scores.kbet_per_label.is_empty());
+    assert_eq!(scores.left_out.names().len(), left_out.len());
+    for name in left_out {
+        assert_eq!(scores.get(name), None, "{name}");
+    }
+    let computed = [
+        "clisi",
+        "bras",
+        "ilisi",
+        "graph_connectivity",
+        "pcr_comparison",
+        "batch_entropy",
+        "knn_accuracy",
+    ];
+    for name in computed {
+        let (got, want) = (scores.get(name).unwrap(), full.get(name).unwrap());
+        assert_eq!(got.to_bits(), want.to_bits(), "{name}");
+    }
+    let mean = |names: &[&str]| {
+        names.iter().map(|m| full.get(m).unwrap()).sum::<f64>() / names.len() as f64
+    };
+    let batch = mean(&["bras", "ilisi", "graph_connectivity", "pcr_comparison"]);
+    assert_eq!(scores.batch_correction, Some(batch));
+    assert_eq!(scores.bio_conservation, full.clisi);
+    assert_eq!(scores.total, Some(0.4 * batch + 0.6 * full.clisi.unwrap()));
+
+    // A whole group left out has no aggregate, nor a total; a graph scored alone does not
+    // list a metric left out as needing an embedding.
+    let config = metrics::BenchmarkConfig {
+        left_out: metrics::MetricSet::of(&[
+            "bras",
+            "ilisi",
+            "kbet",
+            "graph_connectivity",
+            "pcr_comparison",
+        ])
+        .unwrap(),
+        ..Default::default()
+    };
+    let scores = metrics::benchmark(&x, dims, &batches, Some(&labels), Some(pre), config).unwrap();
+    assert_eq!((scores.batch_correction, scores.total), (None, None));
+    assert_eq!(scores.bio_conservation, full.bio_conservation);
+    let graph = metrics::knn(&x, dims, 89).unwrap();
+    let scores =
+        metrics::benchmark_graph(&graph, &batches, Some(&labels), config, &metrics::Silent)
+            .unwrap();
+    let needs: Vec<&str> = scores.skipped.iter().map(|s| s.metric).collect();
+    assert_eq!(
+        needs,
+        [
+            "silhouette_label",
+            "isolated_labels",
+            "silhouette_batch",
+            "nmi_kmeans",
+            "ari_kmeans"
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_metric_name_is_an_error() {
+    for name in ["KBET", "total", "kbet_per_label", ""] {
+        let e = metrics::MetricSet::of(&[name]).unwrap_err();
+        assert!(
+            matches!(e, metrics::Error::UnknownMetric { .. }),
+            "{name}: {e}"
+        );
+        assert!(e.to_string().contains("isolated_labels, nmi_kmeans"), "{e}");
+    }
+}

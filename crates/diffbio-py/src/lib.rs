@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use diffbio_metrics::{
     benchmark_with_graph, benchmark_with_progress, BenchmarkConfig, BenchmarkInputs, KnnGraph,
-    PreIntegration, Scores, Silent,
+    MetricSet, PreIntegration, Scores, Silent,
 };
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -93,13 +93,14 @@ fn graph_of(indices: &[i64], distances: &[f64], n: usize) -> PyResult<KnnGraph> 
     KnnGraph::from_neighbours(rows).map_err(value_error)
 }
 
-/// Every metric of `diffbio_metrics::benchmark` for one embedding: a dict with `scores`
-/// (snake_case name → value, computed metrics only), `skipped` (`(metric, reason)` pairs)
-/// and `kbet_per_label` (`(label code, cells, acceptance or None)`).
+/// Every metric of `diffbio_metrics::benchmark` for one embedding, but those named in
+/// `skip` (not computed): a dict with `scores` (snake_case name → value, computed metrics
+/// only), `skipped` (`(metric, reason)` pairs) and `kbet_per_label` (`(label code, cells,
+/// acceptance or None)`).
 #[pyfunction]
 #[pyo3(signature = (
     embedding, batches, labels=None, pre=None, neighbours=None,
-    n_neighbors=30, accuracy_neighbors=15, n_jobs=1
+    n_neighbors=30, accuracy_neighbors=15, n_jobs=1, skip=Vec::new()
 ))]
 #[allow(clippy::too_many_arguments)] // the Python signature, keywords with defaults
 fn benchmark<'py>(
@@ -112,6 +113,7 @@ fn benchmark<'py>(
     n_neighbors: usize,
     accuracy_neighbors: usize,
     n_jobs: i64,
+    skip: Vec<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dims = embedding.shape()[1];
     let values = slice(&embedding, "embedding")?;
@@ -128,6 +130,7 @@ fn benchmark<'py>(
     let config = BenchmarkConfig {
         n_neighbors,
         accuracy_neighbors,
+        left_out: MetricSet::of(&skip).map_err(value_error)?,
     };
     let inputs = BenchmarkInputs {
         embedding: values,
@@ -146,9 +149,13 @@ fn benchmark<'py>(
 
 /// The metrics of a neighbour graph scored alone (an integration that outputs no
 /// embedding), as [`benchmark`]'s dict: the graph metrics, and every metric that needs an
-/// embedding listed in `skipped`.
+/// embedding listed in `skipped`; those named in `skip` are not computed.
 #[pyfunction]
-#[pyo3(signature = (neighbours, batches, labels=None, n_neighbors=30, accuracy_neighbors=15, n_jobs=1))]
+#[pyo3(signature = (
+    neighbours, batches, labels=None, n_neighbors=30, accuracy_neighbors=15, n_jobs=1,
+    skip=Vec::new()
+))]
+#[allow(clippy::too_many_arguments)] // the Python signature, keywords with defaults
 fn benchmark_graph<'py>(
     py: Python<'py>,
     neighbours: Neighbours<'py>,
@@ -157,6 +164,7 @@ fn benchmark_graph<'py>(
     n_neighbors: usize,
     accuracy_neighbors: usize,
     n_jobs: i64,
+    skip: Vec<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let graph = graph(&neighbours)?;
     let batches = slice(&batches, "batches")?;
@@ -164,6 +172,7 @@ fn benchmark_graph<'py>(
     let config = BenchmarkConfig {
         n_neighbors,
         accuracy_neighbors,
+        left_out: MetricSet::of(&skip).map_err(value_error)?,
     };
     let scores = on_threads(py, n_jobs, || {
         diffbio_metrics::benchmark_graph(&graph, batches, labels, config, &Silent)

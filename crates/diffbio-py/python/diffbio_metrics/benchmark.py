@@ -44,6 +44,10 @@ _ROWS = {
     "pcr_comparison": [("pcr_comparison", "PCR comparison", "pcr_comparison")],
 }
 
+# diffbio's own metrics, which scib-metrics' table has no column for: the Benchmarker does
+# not compute them.
+_DIFFBIO_ONLY = ["batch_entropy", "knn_accuracy", "silhouette_batch"]
+
 
 @dataclass(frozen=True)
 class BioConservation:
@@ -230,17 +234,21 @@ class Benchmarker:
             pre = float32_matrix(self._adata.obsm[self._pre_integrated_embedding_obsm_key], "the pre-integrated embedding")
         rows = self._embedding_obsm_keys + list(self._graphs)
         self._results = pd.DataFrame(columns=rows + [_METRIC_TYPE])
+        # Not computed at all: the metrics switched off, and diffbio's own (not in the table).
+        chosen = {switch for switches in self._metric_collection_dict.values() for switch in switches}
+        skip = [name for switch, metrics in _ROWS.items() if switch not in chosen for _, _, name in metrics]
+        skip += _DIFFBIO_ONLY
         for key in rows:
             if key in self._graphs:
                 result = _native.benchmark_graph(
-                    neighbour_arrays(self._graphs[key]), self._batches, self._labels, n_jobs=self._n_jobs
+                    neighbour_arrays(self._graphs[key]), self._batches, self._labels, n_jobs=self._n_jobs, skip=skip
                 )
             else:
                 embedding = float32_matrix(self._adata.obsm[key], f"adata.obsm[{key!r}]")
                 graph = self._neighbors.get(key)
                 neighbours = None if graph is None else neighbour_arrays(graph)
                 result = _native.benchmark(
-                    embedding, self._batches, self._labels, pre, neighbours, n_jobs=self._n_jobs
+                    embedding, self._batches, self._labels, pre, neighbours, n_jobs=self._n_jobs, skip=skip
                 )
             scores = result["scores"]
             for metric_type, chosen in self._metric_collection_dict.items():
