@@ -69,13 +69,13 @@ impl MetricSet {
         let chosen = || METRICS.iter().filter(|m| m.group != MetricGroup::Aggregate);
         names.iter().try_fold(Self::default(), |set, name| {
             let name = name.as_ref();
-            match chosen().position(|m| m.name == name) {
-                Some(_) => Ok(Self(set.0 | 1 << Self::bit(name))),
-                None => Err(Error::UnknownMetric {
-                    name: name.to_string(),
-                    known: chosen().map(|m| m.name).collect::<Vec<_>>().join(", "),
-                }),
+            if chosen().any(|m| m.name == name) {
+                return Ok(Self(set.0 | 1 << Self::bit(name)));
             }
+            Err(Error::UnknownMetric {
+                name: name.to_string(),
+                known: chosen().map(|m| m.name).collect::<Vec<_>>().join(", "),
+            })
         })
     }
 
