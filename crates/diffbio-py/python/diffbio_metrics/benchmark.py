@@ -113,7 +113,8 @@ class Benchmarker:
     embedding_obsm_keys
         The ``obsm`` keys of the embeddings to score.
     bio_conservation_metrics, batch_correction_metrics
-        Which metrics to run; ``None`` leaves the whole group out.
+        Which metrics to run; ``None`` leaves the whole group out. A metric switched off
+        is not computed (``BatchCorrection(kbet_per_label=False)`` saves the largest stage).
     pre_integrated_embedding_obsm_key
         The ``obsm`` key of the embedding before integration, for PCR comparison. scib
         computes a PCA of ``adata.X`` when it is ``None``; diffbio does not, and asks for
