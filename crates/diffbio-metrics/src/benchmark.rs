@@ -354,8 +354,10 @@ pub struct BenchmarkInputs<'a, T> {
 /// and its aggregates. Without cell-type labels only the batch metrics are computed; the
 /// k-means of NMI/ARI is seeded with 0. A metric that is undefined on the input (kBET or the
 /// batch silhouettes when no cell type has cells in two batches, say) is left `None` and
-/// listed with its reason in [`Scores::skipped`]; the others are still computed. The Euclidean silhouettes cost O(n²·d) (tiled
-/// matrix products), the kNN graph as much; everything else is O(n·k) or O(n·d).
+/// listed with its reason in [`Scores::skipped`]; the others are still computed. The
+/// metrics `config.left_out` names are not computed ([`BenchmarkConfig::left_out`]). The
+/// Euclidean silhouettes cost O(n²·d) (tiled matrix products), the kNN graph as much;
+/// everything else is O(n·k) or O(n·d).
 ///
 /// ```
 /// use diffbio_metrics::{benchmark, BenchmarkConfig, PreIntegration};
