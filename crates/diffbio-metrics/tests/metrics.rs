@@ -1174,6 +1174,17 @@ fn left_out_metrics_are_not_computed_and_the_rest_are_unchanged() {
     assert!(scores.skipped.is_empty(), "{:?}", scores.skipped);
     assert!(scores.kbet_per_label.is_empty());
     assert_eq!(scores.left_out.names().len(), left_out.len());
+    // The same from the exact graph given (the path of a graph computed elsewhere).
+    let inputs = metrics::BenchmarkInputs {
+        embedding: &x,
+        dims,
+        batches: &batches,
+        labels: Some(&labels),
+        pre_integration: Some(pre),
+    };
+    let graph = metrics::knn(&x, dims, 89).unwrap();
+    let given = metrics::benchmark_with_graph(inputs, &graph, config, &metrics::Silent).unwrap();
+    assert_eq!(given, scores);
     for name in left_out {
         assert_eq!(scores.get(name), None, "{name}");
     }
