@@ -66,16 +66,21 @@ pub struct MetricSet(u32);
 impl MetricSet {
     /// The metrics of these names ([`Error::UnknownMetric`] for any other name).
     pub fn of<S: AsRef<str>>(names: &[S]) -> Result<Self> {
-        let chosen = || METRICS.iter().filter(|m| m.group != MetricGroup::Aggregate);
+        let chosen = |m: &Metric| m.group != MetricGroup::Aggregate;
         names.iter().try_fold(Self::default(), |set, name| {
             let name = name.as_ref();
-            if chosen().any(|m| m.name == name) {
-                return Ok(Self(set.0 | 1 << Self::bit(name)));
+            match Self::bit(name).filter(|&bit| chosen(&METRICS[bit])) {
+                Some(bit) => Ok(Self(set.0 | 1 << bit)),
+                None => Err(Error::UnknownMetric {
+                    name: name.to_string(),
+                    known: METRICS
+                        .iter()
+                        .filter(|m| chosen(m))
+                        .map(|m| m.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
             }
-            Err(Error::UnknownMetric {
-                name: name.to_string(),
-                known: chosen().map(|m| m.name).collect::<Vec<_>>().join(", "),
-            })
         })
     }
 
@@ -91,15 +96,12 @@ impl MetricSet {
 
     /// Whether it holds the metric of this name.
     pub fn contains(self, name: &str) -> bool {
-        METRICS.iter().any(|m| m.name == name) && self.0 & 1 << Self::bit(name) != 0
+        Self::bit(name).is_some_and(|bit| self.0 & 1 << bit != 0)
     }
 
-    /// The metric's index in [`METRICS`] (a name of it).
-    fn bit(name: &str) -> usize {
-        METRICS
-            .iter()
-            .position(|m| m.name == name)
-            .expect("a metric's name")
+    /// The metric's index in [`METRICS`], when the name is a metric's.
+    fn bit(name: &str) -> Option<usize> {
+        METRICS.iter().position(|m| m.name == name)
     }
 }
 
@@ -628,9 +630,10 @@ fn score_all<T: EmbeddingValue>(
 /// The metrics that the pass over all pairs computes beside the kNN graph.
 const SILHOUETTE_METRICS: [&str; 3] = ["silhouette_label", "isolated_labels", "silhouette_batch"];
 
-/// The neighbours per cell of the exact graph: the widest neighbourhood of the graph
-/// metrics not left out (at least 1).
-fn graph_width(config: BenchmarkConfig, n: usize) -> usize {
+/// Each metric of the kNN graph and the neighbours per cell (the cell left out) it reads
+/// among `n` cells, in the order [`graph_scores`] lists them when skipped; the first two
+/// need no cell types.
+fn graph_neighbourhoods(config: BenchmarkConfig, n: usize) -> [(&'static str, usize); 6] {
     let lisi_k = LISI_NEIGHBORS.min(n.saturating_sub(1));
     [
         ("batch_entropy", config.n_neighbors),
@@ -640,10 +643,16 @@ fn graph_width(config: BenchmarkConfig, n: usize) -> usize {
         ("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
         ("kbet", KBET_NEIGHBORS.min(lisi_k)),
     ]
-    .into_iter()
-    .filter(|(metric, _)| !config.left_out.contains(metric))
-    .map(|(_, k)| k)
-    .fold(1, usize::max)
+}
+
+/// The neighbours per cell of the exact graph: the widest neighbourhood of the graph
+/// metrics not left out (at least 1).
+fn graph_width(config: BenchmarkConfig, n: usize) -> usize {
+    graph_neighbourhoods(config, n)
+        .into_iter()
+        .filter(|(metric, _)| !config.left_out.contains(metric))
+        .map(|(_, k)| k)
+        .fold(1, usize::max)
 }
 
 /// The metrics of a neighbour graph alone (batch entropy, the LISIs, kNN accuracy, graph
@@ -660,11 +669,13 @@ fn graph_scores(
     if let Some(labels) = labels {
         one_per_cell(labels, graph.n(), "labels")?;
     }
-    let lisi_k = LISI_NEIGHBORS.min(graph.n().saturating_sub(1));
+    let neighbourhoods = graph_neighbourhoods(config, graph.n());
     let mut skipped = Vec::new();
-    // `k` when the graph has that many neighbours, else `None` (and `metric` skipped);
-    // `None` for a metric left out.
-    let mut within = |metric: &'static str, k: usize| -> Option<usize> {
+    // The metric's neighbours per cell when the graph has that many, else `None` (and
+    // `metric` skipped); `None` for a metric left out.
+    let mut within = |metric: &'static str| -> Option<usize> {
+        let find = neighbourhoods.iter().find(|(m, _)| *m == metric);
+        let (_, k) = *find.expect("a metric of the graph");
         if config.left_out.contains(metric) {
             return None;
         }
@@ -678,14 +689,14 @@ fn graph_scores(
         }
         Some(k)
     };
-    let entropy_k = within("batch_entropy", config.n_neighbors);
-    let ilisi_k = within("ilisi", lisi_k);
+    let entropy_k = within("batch_entropy");
+    let ilisi_k = within("ilisi");
     let (clisi_k, accuracy_k, connectivity_k, kbet_k) = match labels {
         Some(_) => (
-            within("clisi", lisi_k),
-            within("knn_accuracy", config.accuracy_neighbors),
-            within("graph_connectivity", CONNECTIVITY_NEIGHBORS.min(lisi_k)),
-            within("kbet", KBET_NEIGHBORS.min(lisi_k)),
+            within("clisi"),
+            within("knn_accuracy"),
+            within("graph_connectivity"),
+            within("kbet"),
         ),
         None => (None, None, None, None),
     };
