@@ -337,8 +337,9 @@ impl Vectorised for CorrectAndProject<'_> {
     type Output = Vec<f64>;
 
     /// Block by block of [`CORRECTION_BLOCK`] rows, every column in turn: the block's
-    /// rows of `v_j` and `w` stay in L1 cache while the basis streams past. Each dot
-    /// product is taken in those pieces ([`LaneSums`]): the same sums as column by column.
+    /// rows of `v_j` and `w` stay in cache while the basis streams past, each column's
+    /// rows asked for ([`prefetch`]) while the one before is used. Each dot product is
+    /// taken in those pieces ([`LaneSums`]): the same sums as column by column.
     #[inline(always)]
     fn run(self) -> Vec<f64> {
         let Self {
@@ -361,6 +362,9 @@ impl Vectorised for CorrectAndProject<'_> {
             let rows = start..(start + CORRECTION_BLOCK).min(newest.len());
             let (newest, w) = (&mut newest[rows.clone()], &w[rows.clone()]);
             for (k, (column, dot)) in columns.iter().zip(&mut dots).enumerate() {
+                if let Some(next) = columns.get(k + 1) {
+                    prefetch(&next[rows.clone()]);
+                }
                 let column = &column[rows.clone()];
                 if let Some(p) = deferred {
                     let pk = p[k];
@@ -376,10 +380,33 @@ impl Vectorised for CorrectAndProject<'_> {
     }
 }
 
-/// Rows per block of a [`CorrectAndProject`] chunk: 4 KiB of each vector (at 100k cells
-/// kBET took 9.0–9.6 s with 512, 9.9 with 256, 9.3–9.5 with 1,024), a multiple of [`LANES`]
-/// so that the pieces of each dot product keep its lanes.
-const CORRECTION_BLOCK: usize = 512;
+/// Asks the CPU to bring `values` into its caches, a cache line at a time, ahead of their
+/// use: each column's run of a [`CorrectAndProject`] block starts a new page, where the
+/// hardware's own prefetchers would wait to see it read.
+#[inline(always)]
+fn prefetch(values: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in values.chunks(CACHE_LINE / size_of::<f64>()) {
+        // SAFETY: a prefetch of an address inside `values`; it changes no memory.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}
+
+/// Bytes per cache line of the x86-64 CPUs [`prefetch`] asks.
+const CACHE_LINE: usize = 64;
+
+/// Rows per block of a [`CorrectAndProject`] chunk: 16 KiB of each vector, a multiple of
+/// [`LANES`] so that the pieces of each dot product keep its lanes. With [`prefetch`], at
+/// 100k cells kBET took 12.2–13.4 s against 13.9–14.7 with 512 rows and no prefetch (AMD
+/// EPYC Zen 4, 2 cores, runs alternated; a basis of 166 columns read by one thread: 12–16
+/// GB/s from L3 cache, 10–12 from memory, against 8–11 and 7–8).
+const CORRECTION_BLOCK: usize = 2048;
 const _: () = assert!(CORRECTION_BLOCK % LANES == 0);
 
 /// Rows per parallel task of [`product_by_rows`].
