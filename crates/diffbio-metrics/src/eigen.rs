@@ -404,8 +404,8 @@ const CACHE_LINE: usize = 64;
 /// Rows per block of a [`CorrectAndProject`] chunk: 16 KiB of each vector, a multiple of
 /// [`LANES`] so that the pieces of each dot product keep its lanes. With [`prefetch`], at
 /// 100k cells kBET took 12.2–13.4 s against 13.9–14.7 with 512 rows and no prefetch (AMD
-/// EPYC Zen 4, 2 cores, runs alternated; a basis of 166 columns read by one thread: 12–16
-/// GB/s from L3 cache, 10–12 from memory, against 8–11 and 7–8).
+/// EPYC Zen 4, 2 cores, runs alternated; a throw-away harness had one thread read a basis
+/// of 166 columns at 12–16 GB/s from L3 cache and 10–12 from memory, against 8–11 and 7–8).
 const CORRECTION_BLOCK: usize = 2048;
 const _: () = assert!(CORRECTION_BLOCK % LANES == 0);
 
