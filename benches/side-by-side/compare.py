@@ -184,7 +184,7 @@ def main():
         ours = measure([DRIVER, "roc-auc", s, y, "3"], opts.timeout)
         rows.append({"op": "exact roc_auc (vs scikit-learn)", "n": n, "jax": sk, "diffbio": ours})
 
-    print("| op | n | JAX / sklearn time | peak | diffbio time | peak | speed-up | |Δ value| |")
+    print(r"| op | n | JAX / sklearn time | peak | diffbio time | peak | speed-up | \|Δ value\| |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         base, ours = r["jax"], r["diffbio"]
