@@ -3,6 +3,8 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::embedding::{Embedding, EmbeddingValue};
@@ -171,28 +173,49 @@ fn plus_plus(x: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
     centroids
 }
 
-/// The mean of every cluster's rows; 0 (the data mean) for an empty cluster. The clusters
-/// are summed in parallel, each over its rows in ascending order: the same sums on any
-/// number of threads.
+/// The mean of every cluster's rows; 0 (the data mean) for an empty cluster. Each
+/// coordinate of a cluster's sum adds the cluster's rows in ascending order, whichever
+/// task takes it: one pass over the rows in order (a stream the prefetchers follow), the
+/// dimensions split between the tasks, so the sums are the same on any number of threads.
 fn means(x: &[f64], dims: usize, labels: &[u32], k: usize) -> Vec<f64> {
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
-    for (i, &c) in labels.iter().enumerate() {
-        members[c as usize].push(i);
-    }
-    let mut sums = vec![0.0f64; k * dims];
-    sums.par_chunks_mut(dims)
-        .zip(&members)
-        .for_each(|(sum, rows)| {
-            for &i in rows {
+    let mut counts = vec![0usize; k];
+    labels.iter().for_each(|&c| counts[c as usize] += 1);
+    let tasks = rayon::current_num_threads().clamp(1, dims.div_ceil(MIN_DIMS_PER_TASK));
+    let width = dims.div_ceil(tasks);
+    let parts: Vec<Range<usize>> = (0..dims)
+        .step_by(width)
+        .map(|start| start..(start + width).min(dims))
+        .collect();
+    let sums_by_part: Vec<(Range<usize>, Vec<f64>)> = parts
+        .into_par_iter()
+        .map(|part| {
+            let w = part.len();
+            let mut sums = vec![0.0f64; k * w];
+            for (row, &c) in x.chunks_exact(dims).zip(labels) {
+                let sum = &mut sums[c as usize * w..][..w];
                 sum.iter_mut()
-                    .zip(&x[i * dims..(i + 1) * dims])
+                    .zip(&row[part.clone()])
                     .for_each(|(s, v)| *s += v);
             }
-            let count = rows.len().max(1) as f64;
-            sum.iter_mut().for_each(|s| *s /= count);
-        });
-    sums
+            (part, sums)
+        })
+        .collect();
+    let mut means = vec![0.0f64; k * dims];
+    for (part, sums) in sums_by_part {
+        for (c, sum) in sums.chunks_exact(part.len()).enumerate() {
+            let count = counts[c].max(1) as f64;
+            means[c * dims + part.start..][..part.len()]
+                .iter_mut()
+                .zip(sum)
+                .for_each(|(m, s)| *m = s / count);
+        }
+    }
+    means
 }
+
+/// The fewest dimensions per task of [`means`]: a task reads a run of each row, and runs
+/// shorter than a cache line would fetch the same lines into several cores.
+const MIN_DIMS_PER_TASK: usize = 8;
 
 /// The contingency table of two labellings: row totals, column totals and the non-zero
 /// cells `(row, column, count)`.
@@ -345,4 +368,56 @@ pub(crate) fn nmi_ari_kmeans_of<T: EmbeddingValue>(
         nmi: nmi(labels, &clusters.labels)?,
         ari: ari(labels, &clusters.labels)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_add_each_clusters_rows_in_order_on_any_number_of_threads() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // Many dimensions, one, fewer than a task's minimum, a multiple of it; cluster 2
+        // of the third case is empty (its mean is 0).
+        for (n, dims, k) in [
+            (1000usize, 50usize, 10usize),
+            (37, 1, 3),
+            (500, 7, 4),
+            (200, 64, 5),
+        ] {
+            let x: Vec<f64> = (0..n * dims)
+                .map(|_| rng.random::<f64>() * 8.0 - 4.0)
+                .collect();
+            let labels: Vec<u32> = (0..n)
+                .map(|_| rng.random_range(0..k as u32))
+                .map(|c| if k == 4 && c == 2 { 3 } else { c })
+                .collect();
+            let mut want = vec![0.0f64; k * dims];
+            for c in 0..k {
+                let rows: Vec<&[f64]> = x
+                    .chunks(dims)
+                    .zip(&labels)
+                    .filter(|&(_, &l)| l as usize == c)
+                    .map(|(row, _)| row)
+                    .collect();
+                for t in 0..dims {
+                    let sum = rows.iter().fold(0.0f64, |s, row| s + row[t]);
+                    want[c * dims + t] = sum / rows.len().max(1) as f64;
+                }
+            }
+            for threads in [1, 2, 5] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| means(&x, dims, &labels, k));
+                let bits = |v: &[f64]| v.iter().map(|m| m.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "n {n}, dims {dims}, {threads} threads"
+                );
+            }
+        }
+    }
 }
