@@ -1,10 +1,10 @@
 //! Deterministic k-means and the agreement of two labellings (NMI, ARI): scib-metrics'
 //! `nmi_ari_cluster_labels_kmeans`.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::embedding::{Embedding, EmbeddingValue};
